@@ -1,0 +1,383 @@
+"""Device profiles: the YAML that says what a device is, how to reach it and what it must show.
+
+`load_profile(path)` returns a frozen `Profile` or raises `ProfileError` whose every line
+names file, line and field. `${VAR}` reads the environment (`${VAR:-default}` too);
+relative paths resolve against the profile's folder; every address the profile names
+must lie inside `scope.allow`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from harness import catalogue, yamlfile
+from harness.errors import OutOfScope, ProfileError
+from harness.scope import Scope, url_host
+
+SCHEMA_ID = "medsec/profile/v1"
+TLS_PROTOCOLS = frozenset({"https", "mqtts", "tls", "dicom-tls"})
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    if base is not None and not value.is_absolute():
+        value = Path(base) / value
+    if (info.context or {}).get("check_files", True) and not value.is_file():
+        raise ValueError(f"file not found: {value}")
+    return value
+
+
+ProfileFile = Annotated[Path, AfterValidator(_resolve_path)]
+
+
+def _valid_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_valid_regex)]
+
+
+class _Section(BaseModel):
+    # YAML reads `firmware: 2.4` or `tls_min_version: 1.2` as numbers; people mean text.
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
+
+
+class Device(_Section):
+    """Identity as profiled; copied into every report."""
+
+    name: str
+    vendor: str
+    model: str
+    firmware: str
+    serial_number: str | None = None
+    hardware: str | None = None
+
+
+class ScopeRules(_Section):
+    """Rules of engagement."""
+
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = Field(min_length=1)
+    destructive: bool = Field(
+        default=False, description="brute force, fuzzing, flashing also need --allow-destructive"
+    )
+
+    @field_validator("allow", mode="before")
+    @classmethod
+    def _host_bits_allowed(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [
+                ipaddress.ip_network(str(v), strict=False) if _is_network(v) else v for v in value
+            ]
+        return value
+
+    def scope(self) -> Scope:
+        return Scope(self.allow)
+
+
+def _is_network(value: Any) -> bool:
+    try:
+        ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+class Service(_Section):
+    """One port and the protocol it should speak."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    port: Port
+    protocol: Literal[
+        "https", "mqtts", "tls", "dicom-tls", "ssh", "http", "mqtt", "telnet", "other"
+    ]
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in TLS_PROTOCOLS
+
+
+class Network(_Section):
+    """How the device is reached over IP."""
+
+    host: str
+    expected_tcp: tuple[Port, ...] = Field(
+        default=(), description="any other open TCP port is a finding"
+    )
+    services: tuple[Service, ...] = ()
+    scan_ports: str = Field(
+        default="1-65535",
+        pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$",
+        description="ports SURFACE-001 scans, as ranges: 1-1024,8080",
+    )
+
+    @model_validator(mode="after")
+    def _unique_service_names(self) -> Network:
+        names = [s.name for s in self.services]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"service names must be unique: {', '.join(duplicates)}")
+        return self
+
+
+class Ssh(_Section):
+    """The SSH service and the account the harness may use."""
+
+    host: str | None = Field(default=None, description="defaults to network.host")
+    port: Port = 22
+    username: str
+    password: SecretStr | None = None
+    key_file: ProfileFile | None = None
+
+
+class Serial(_Section):
+    """The console: any pyserial URL."""
+
+    url: str = Field(description="device path, socket://, rfc2217://, loop://")
+    baudrate: int = Field(default=115200, gt=0)
+    login_prompt: str = "login:"
+    password_prompt: str = "Password:"  # noqa: S105 - a prompt, not a password
+    shell_prompt: Regex = Field(
+        default=r"[#$] ?$", description="regex matched at the end of the console output"
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+
+
+class Tls(_Section):
+    """How TLS peers of the device are judged."""
+
+    ca_file: ProfileFile | None = Field(
+        default=None, description="trust anchor(s), PEM, that the device's chains must reach"
+    )
+    server_name: str | None = Field(
+        default=None, description="name sent as SNI and expected in the certificate"
+    )
+
+
+class Update(_Section):
+    """The update channel and the test signing key the engineering build trusts."""
+
+    channel: Literal["https", "ssh", "serial"]
+    url: str
+    image_format: Literal["medsec-v1"]
+    signing_key: ProfileFile
+    version_url: str | None = None
+    version_regex: Regex = Field(
+        default=r"(\d+(?:\.\d+)+)",
+        description="first group is the running version (a JSON reply's `version` field wins)",
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    hardware: str | None = Field(default=None, description="hardware revision images name")
+    next_version: str | None = Field(default=None, pattern=r"^\d+(\.\d+)*$")
+    payload: ProfileFile | None = Field(
+        default=None, description="firmware payload for built images (default: synthetic bytes)"
+    )
+    max_size: int = Field(default=64 * 1024 * 1024, gt=0)
+
+
+class Policy(_Section):
+    """Expected posture; every key has a strict default."""
+
+    tls_min_version: Literal["1.0", "1.1", "1.2", "1.3"] = "1.2"
+
+    @field_validator("tls_min_version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return f"{value:.1f}" if isinstance(value, float) else value
+
+    ssh_policy: str = "strict"
+    lockout_after_failures: int = Field(default=5, ge=1, le=100)
+    timeout_s: float = Field(default=10.0, gt=0, le=120, description="every single I/O")
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    scan_concurrency: int = Field(
+        default=256, ge=1, le=4096, description="connections SURFACE-001 keeps open at once"
+    )
+    scan_connect_timeout_s: float = Field(
+        default=1.0, gt=0, le=30, description="a scanned port silent this long is filtered"
+    )
+    update_timeout_s: float = Field(
+        default=600.0, gt=0, le=3600, description="how long UPDATE-001 waits for the new version"
+    )
+
+
+class Credential(_Section):
+    username: str
+    password: SecretStr
+
+
+class Auth(_Section):
+    default_credentials: tuple[Credential, ...] = Field(
+        default=(), description="tried in addition to the built-in vendor-default list"
+    )
+
+
+class Waiver(_Section):
+    """An accepted finding: the check still runs and its result is still shown."""
+
+    check: str
+    target: str | None = Field(
+        default=None, description="service, port or interface; all if absent"
+    )
+    justification: str = Field(min_length=10)
+    expires: dt.date
+
+    @field_validator("check")
+    @classmethod
+    def _known_check(cls, value: str) -> str:
+        if value not in catalogue.CATALOGUE:
+            raise ValueError(f"{value!r} is not a check id of the catalogue")
+        return value
+
+    def active(self, today: dt.date) -> bool:
+        return today <= self.expires
+
+
+class Profile(_Section):
+    """One device, as the YAML profile describes it."""
+
+    schema_: Literal["medsec/profile/v1"] = Field(alias="schema")
+    device: Device
+    scope: ScopeRules
+    threat_model: ProfileFile | None = None
+    network: Network | None = None
+    ssh: Ssh | None = None
+    serial: Serial | None = None
+    tls: Tls = Tls()
+    update: Update | None = None
+    policy: Policy = Policy()
+    auth: Auth = Auth()
+    waivers: tuple[Waiver, ...] = ()
+
+    _source: Path | None = PrivateAttr(default=None)
+    _sha256: str = PrivateAttr(default="")
+    _secrets: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def addresses(self) -> list[tuple[tuple[str, ...], str]]:
+        """Every host the profile names, with the key path that names it."""
+        found: list[tuple[tuple[str, ...], str]] = []
+        if self.network:
+            found.append((("network", "host"), self.network.host))
+        if self.ssh:
+            found.append((("ssh", "host" if self.ssh.host else "port"), self.ssh_host))
+        if self.serial and (host := url_host(self.serial.url)):
+            found.append((("serial", "url"), host))
+        if self.update:
+            for name in ("url", "version_url"):
+                url = getattr(self.update, name)
+                if url and (host := url_host(url)):
+                    found.append((("update", name), host))
+        return found
+
+    @property
+    def ssh_host(self) -> str:
+        if self.ssh is None:
+            raise LookupError("the profile has no ssh section")
+        if self.ssh.host:
+            return self.ssh.host
+        if self.network is None:
+            raise LookupError("ssh.host is required when the profile has no network section")
+        return self.network.host
+
+    @property
+    def tls_services(self) -> tuple[Service, ...]:
+        return tuple(s for s in self.network.services if s.tls) if self.network else ()
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every secret value the profile holds, for redaction of evidence."""
+        return self._secrets
+
+    def waiver_for(self, check_id: str, target: str | None) -> Waiver | None:
+        """The waiver naming this check (and target, where the waiver names one)."""
+        for waiver in self.waivers:
+            if waiver.check == check_id and waiver.target in (None, target):
+                return waiver
+        return None
+
+
+def load_profile(path: str | Path, *, check_files: bool = True) -> Profile:
+    """Load and validate a profile; raises ProfileError (file:line: field: message)."""
+    path = Path(path)
+    document = yamlfile.load(path, expand_env=True)
+    if document.data.get("schema") not in (SCHEMA_ID, None):
+        raise ProfileError(
+            [
+                document.issue(
+                    ("schema",),
+                    f"unsupported schema {document.data.get('schema')!r}; "
+                    f"this harness reads {SCHEMA_ID}",
+                )
+            ]
+        )
+    context = {"base_dir": path.resolve().parent, "check_files": check_files}
+    try:
+        profile = Profile.model_validate(document.data, context=context)
+    except ValidationError as exc:
+        raise yamlfile.raise_validation(exc, document) from None
+    scope = profile.scope.scope()
+    issues = []
+    for loc, host in profile.addresses():
+        try:
+            scope.resolve(host)
+        except (OutOfScope, ValueError) as exc:
+            issues.append(document.issue(loc, str(exc)))
+    if issues:
+        raise ProfileError(issues)
+    profile._source = path
+    profile._sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    profile._secrets = frozenset(document.secrets | _secret_values(profile))
+    return profile
+
+
+def _secret_values(model: BaseModel) -> set[str]:
+    found: set[str] = set()
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        items = value if isinstance(value, tuple) else (value,)
+        for item in items:
+            if isinstance(item, SecretStr) and item.get_secret_value():
+                found.add(item.get_secret_value())
+            elif isinstance(item, BaseModel):
+                found |= _secret_values(item)
+    return found
+
+
+def json_schema() -> str:
+    """The JSON Schema of the profile, as `medsec schema` prints it."""
+    schema = Profile.model_json_schema(by_alias=True)
+    schema["$id"] = "https://medsec-harness.example/schema/profile-v1.json"
+    schema["title"] = "medsec-harness device profile (medsec/profile/v1)"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
