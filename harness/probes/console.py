@@ -1,0 +1,94 @@
+"""Serial console logins: reach the login prompt, type a pair, classify what comes back."""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+from dataclasses import dataclass
+
+from harness.deadline import Deadline
+from harness.errors import DeviceTimeout
+from harness.redact import shown
+from harness.transports.serial import Console
+
+
+class LoginOutcome(str, enum.Enum):
+    SHELL = "shell"  # a shell prompt appeared: the pair was accepted
+    REFUSED = "refused"  # the login prompt came back
+
+
+@dataclass(frozen=True)
+class ConsolePrompts:
+    """What the profile says the console prints."""
+
+    login: str
+    password: str
+    shell: str
+
+    def patterns(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes], re.Pattern[bytes]]:
+        return (
+            re.compile(re.escape(self.login.encode())),
+            re.compile(re.escape(self.password.encode())),
+            re.compile(self.shell.encode(), re.MULTILINE),
+        )
+
+
+@dataclass(frozen=True)
+class ConsoleLogin:
+    """One login attempt on the console; the password is kept only in redacted form."""
+
+    username: str
+    password_shown: str
+    outcome: LoginOutcome
+    latency_s: float
+    password_echoed: bool
+    output: str
+
+
+def reach_login_prompt(console: Console, prompts: ConsolePrompts, deadline: Deadline) -> None:
+    """Press Enter until the login prompt shows (at most three times)."""
+    login, _, _ = prompts.patterns()
+    for _ in range(3):
+        console.forget()
+        console.write(b"\r", "Enter")
+        try:
+            console.expect(
+                [login], Deadline(min(deadline.remaining, max(1.0, deadline.seconds / 3)))
+            )
+            return
+        except DeviceTimeout:
+            if deadline.expired:
+                raise
+    console.expect([login], deadline)
+
+
+def try_login(
+    console: Console,
+    prompts: ConsolePrompts,
+    username: str,
+    password: str,
+    deadline: Deadline,
+) -> ConsoleLogin:
+    """Type one pair at the login prompt (which must be showing) and classify the answer."""
+    login, password_prompt, shell = prompts.patterns()
+    console.write(username.encode() + b"\r", "username")
+    console.expect([password_prompt], deadline)
+    console.forget()
+    console.write_secret(password.encode() + b"\r", f"password {shown(password)}")
+    started = time.monotonic()
+    index, seen = console.expect([shell, login], deadline)
+    latency = time.monotonic() - started
+    outcome = LoginOutcome.SHELL if index == 0 else LoginOutcome.REFUSED
+    echoed = len(password) >= 3 and password.encode() in seen
+    text = seen.decode("utf-8", "replace")
+    if password:
+        text = text.replace(password, shown(password))
+    return ConsoleLogin(username, shown(password), outcome, latency, echoed, text)
+
+
+def log_out(console: Console, prompts: ConsolePrompts, deadline: Deadline) -> None:
+    """Leave a shell that a test login opened, and wait for the login prompt."""
+    login, _, _ = prompts.patterns()
+    console.write(b"exit\r", "exit")
+    console.expect([login], deadline)

@@ -1,0 +1,106 @@
+"""What crossed the wire: every transport appends here, evidence renders it.
+
+Secrets never enter a transcript: a transport that types a password records
+`send_secret(shown)` with an already redacted form instead of the bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Direction = Literal["send", "recv", "event"]
+MAX_BYTES = 1 << 20  # per transcript; a flooding device cannot fill the disk
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One step: bytes sent or received, or an event note, at `t` seconds from the start."""
+
+    t: float
+    direction: Direction
+    data: bytes
+    note: str = ""
+
+
+class Transcript:
+    """An append-only, bounded, thread-safe record of one conversation with the device."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started_utc = dt.datetime.now(dt.timezone.utc)
+        self._t0 = time.monotonic()
+        self._items: list[Exchange] = []
+        self._size = 0
+        self._dropped = 0
+        self._lock = threading.Lock()
+
+    def _add(self, direction: Direction, data: bytes, note: str) -> None:
+        with self._lock:
+            if self._size + len(data) > MAX_BYTES:
+                self._dropped += len(data)
+                data = b""
+                note = note or "(data dropped: transcript limit reached)"
+            self._size += len(data)
+            self._items.append(Exchange(time.monotonic() - self._t0, direction, data, note))
+
+    def sent(self, data: bytes, note: str = "") -> None:
+        self._add("send", data, note)
+
+    def received(self, data: bytes, note: str = "") -> None:
+        self._add("recv", data, note)
+
+    def event(self, note: str) -> None:
+        self._add("event", b"", note)
+
+    def send_secret(self, shown: str) -> None:
+        """Record that a secret was sent, without its bytes."""
+        self._add("send", b"", f"secret {shown}")
+
+    @property
+    def items(self) -> tuple[Exchange, ...]:
+        with self._lock:
+            return tuple(self._items)
+
+    def received_bytes(self) -> bytes:
+        return b"".join(item.data for item in self.items if item.direction == "recv")
+
+    def to_text(self) -> str:
+        """One line per step: `+0.012s > 'text'`, bytes shown as Python-escaped text."""
+        marks = {"send": ">", "recv": "<", "event": "#"}
+        lines = [f"# {self.label}, started {self.started_utc.isoformat(timespec='milliseconds')}"]
+        for item in self.items:
+            body = _printable(item.data) if item.data else ""
+            note = f"  ({item.note})" if item.note and item.data else item.note
+            lines.append(f"+{item.t:8.3f}s {marks[item.direction]} {body}{note}".rstrip())
+        if self._dropped:
+            lines.append(f"# {self._dropped} bytes beyond the {MAX_BYTES}-byte limit were dropped")
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "started": self.started_utc.isoformat(),
+            "steps": [
+                {"t": round(i.t, 6), "dir": i.direction, "hex": i.data.hex(), "note": i.note}
+                for i in self.items
+            ],
+        }
+
+
+def _printable(data: bytes) -> str:
+    text = data.decode("utf-8", "backslashreplace")
+    out = []
+    for ch in text:
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t" or ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+    return "'" + "".join(out) + "'"

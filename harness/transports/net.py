@@ -1,0 +1,204 @@
+"""TCP connections and the TCP connect scan."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import selectors
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from harness.deadline import Deadline
+from harness.errors import DeviceTimeout, DeviceUnreachable
+from harness.scope import Scope
+from harness.transcript import Transcript
+
+RECV_CHUNK = 65536
+
+
+class TcpConnection:
+    """A connected TCP socket with a timeout on every call and a transcript."""
+
+    def __init__(self, sock: socket.socket, target: str, timeout: float, transcript: Transcript):
+        self._sock = sock
+        self.target = target
+        self.timeout = timeout
+        self.transcript = transcript
+
+    def send(self, data: bytes, note: str = "") -> None:
+        self.transcript.sent(data, note)
+        self._sock.settimeout(self.timeout)
+        try:
+            self._sock.sendall(data)
+        except TimeoutError:
+            raise DeviceTimeout(self.target, f"send of {len(data)} bytes timed out") from None
+        except OSError as exc:
+            raise DeviceUnreachable(self.target, f"send failed: {exc}") from None
+
+    def recv(self, timeout: float | None = None) -> bytes:
+        """Up to one chunk; b"" when the peer closed. DeviceTimeout when nothing came."""
+        self._sock.settimeout(self.timeout if timeout is None else max(timeout, 0.001))
+        try:
+            data = self._sock.recv(RECV_CHUNK)
+        except TimeoutError:
+            raise DeviceTimeout(self.target, "no answer before the timeout") from None
+        except ConnectionResetError:
+            self.transcript.event("connection reset by peer")
+            return b""
+        except OSError as exc:
+            raise DeviceUnreachable(self.target, f"receive failed: {exc}") from None
+        if data:
+            self.transcript.received(data)
+        else:
+            self.transcript.event("peer closed the connection")
+        return data
+
+    def recv_until(self, done: Callable[[bytes], bool], deadline: Deadline, limit: int) -> bytes:
+        """Read until `done(buffer)`, the peer closes, or `limit` bytes; timeout is an error."""
+        buffer = b""
+        while not done(buffer) and len(buffer) < limit:
+            if deadline.expired:
+                raise DeviceTimeout(self.target, f"incomplete answer after {len(buffer)} bytes")
+            chunk = self.recv(deadline.step(self.timeout))
+            if not chunk:
+                break
+            buffer += chunk
+        return buffer
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+    def __enter__(self) -> TcpConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(
+    scope: Scope,
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    connect_timeout: float | None = None,
+    transcript: Transcript | None = None,
+) -> TcpConnection:
+    """Open a TCP connection to an in-scope address (checked before any packet)."""
+    address = scope.resolve(host)
+    target = f"{host}:{port}"
+    transcript = transcript or Transcript(f"tcp {target}")
+    transcript.event(f"connect {address}:{port}")
+    try:
+        sock = socket.create_connection((str(address), port), timeout=connect_timeout or timeout)
+    except TimeoutError:
+        raise DeviceTimeout(target, "connect timed out") from None
+    except OSError as exc:
+        raise DeviceUnreachable(target, f"connect failed: {exc.strerror or exc}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return TcpConnection(sock, target, timeout, transcript)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Outcome of a TCP connect scan: which ports accepted, refused or stayed silent."""
+
+    host: str
+    address: str
+    ports_scanned: int
+    open: tuple[int, ...]
+    filtered: tuple[int, ...]
+    duration_s: float
+
+
+def scan_tcp(
+    scope: Scope,
+    host: str,
+    ports: Iterable[int],
+    *,
+    concurrency: int,
+    connect_timeout: float,
+    deadline: Deadline,
+) -> ScanResult:
+    """Non-blocking connect scan with at most `concurrency` connections in flight.
+
+    A port is open when the handshake completes to a peer other than ourselves
+    (on loopback a connect to our own ephemeral port can "succeed" by self-connect).
+    Ports still silent after `connect_timeout` are filtered.
+    """
+    address = str(scope.resolve(host))
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    todo = iter(sorted(set(ports)))
+    scanned = 0
+    open_ports: list[int] = []
+    filtered: list[int] = []
+    pending: dict[socket.socket, tuple[int, float]] = {}
+    started = time.monotonic()
+    with selectors.DefaultSelector() as selector:
+
+        def launch() -> None:
+            nonlocal scanned
+            while len(pending) < concurrency:
+                port = next(todo, None)
+                if port is None:
+                    return
+                scanned += 1
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                code = sock.connect_ex((address, port))
+                if code in (0, errno.EINPROGRESS):
+                    pending[sock] = (port, time.monotonic())
+                    selector.register(sock, selectors.EVENT_WRITE)
+                else:
+                    sock.close()
+
+        launch()
+        while pending:
+            if deadline.expired:
+                raise DeviceTimeout(f"{host} tcp scan", f"scan budget spent after {scanned} ports")
+            for key, _ in selector.select(timeout=min(0.2, connect_timeout)):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                port, _ = pending.pop(sock)
+                selector.unregister(sock)
+                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 and not _self_connected(
+                    sock
+                ):
+                    open_ports.append(port)
+                sock.close()
+            now = time.monotonic()
+            for sock, (port, began) in list(pending.items()):
+                if now - began > connect_timeout:
+                    filtered.append(port)
+                    del pending[sock]
+                    selector.unregister(sock)
+                    sock.close()
+            launch()
+    return ScanResult(
+        host=host,
+        address=address,
+        ports_scanned=scanned,
+        open=tuple(sorted(open_ports)),
+        filtered=tuple(sorted(filtered)),
+        duration_s=time.monotonic() - started,
+    )
+
+
+def _self_connected(sock: socket.socket) -> bool:
+    try:
+        return bool(sock.getsockname() == sock.getpeername())
+    except OSError:
+        return True  # not connected after all
+
+
+def parse_port_ranges(spec: str) -> list[int]:
+    """`"1-1024,8080"` -> the ports, bounded to 1..65535."""
+    ports: list[int] = []
+    for part in spec.split(","):
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        ports.extend(range(max(first, 1), min(last, 65535) + 1))
+    return ports

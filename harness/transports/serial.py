@@ -1,0 +1,120 @@
+"""Serial consoles through pyserial: a pty path, /dev/ttyUSB0, socket://, rfc2217://, loop://.
+
+Reads are short polls against a shared `Deadline`, so a console that floods output or
+never shows a prompt ends the wait on time; the match buffer keeps only the tail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Sequence
+
+import serial
+
+from harness.deadline import Deadline
+from harness.errors import DeviceTimeout, DeviceUnreachable
+from harness.scope import Scope, url_host
+from harness.transcript import Transcript
+
+POLL_S = 0.05
+TAIL = 64 * 1024
+
+
+class Console:
+    """An open serial console with expect-style reads and a transcript."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        url: str,
+        *,
+        baudrate: int,
+        timeout: float,
+        transcript: Transcript,
+    ) -> None:
+        self.target = url
+        self.timeout = timeout
+        self.transcript = transcript
+        host = url_host(url)
+        if host is not None:
+            scope.resolve(host)
+        transcript.event(f"open {url} at {baudrate} baud")
+        try:
+            self._port = serial.serial_for_url(
+                url, baudrate=baudrate, timeout=POLL_S, write_timeout=timeout
+            )
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise DeviceUnreachable(url, f"cannot open the console: {exc}") from None
+        self._tail = b""
+
+    def write(self, data: bytes, note: str = "") -> None:
+        self.transcript.sent(data, note)
+        self._write(data)
+
+    def write_secret(self, data: bytes, shown: str) -> None:
+        """Type a secret: the transcript records `shown`, never the bytes."""
+        self.transcript.send_secret(shown)
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._port.write(data)
+            self._port.flush()
+        except serial.SerialTimeoutException:
+            raise DeviceTimeout(self.target, "write timed out (flow control?)") from None
+        except (serial.SerialException, OSError) as exc:
+            raise DeviceUnreachable(self.target, f"write failed: {exc}") from None
+
+    def _read_available(self) -> bytes:
+        try:
+            data: bytes = self._port.read(max(1, self._port.in_waiting))
+        except (serial.SerialException, OSError) as exc:
+            raise DeviceUnreachable(self.target, f"read failed: {exc}") from None
+        if data:
+            self.transcript.received(data)
+            self._tail = (self._tail + data)[-TAIL:]
+        return data
+
+    def expect(
+        self, patterns: Sequence[re.Pattern[bytes]], deadline: Deadline
+    ) -> tuple[int, bytes]:
+        """Wait until one pattern matches the unread output: (pattern index, text up to it)."""
+        while True:
+            for index, pattern in enumerate(patterns):
+                match = pattern.search(self._tail)
+                if match:
+                    seen = self._tail[: match.end()]
+                    self._tail = self._tail[match.end() :]
+                    return index, seen
+            if deadline.expired:
+                wanted = " or ".join(repr(p.pattern.decode(errors="replace")) for p in patterns)
+                shown = self._tail[-200:].decode("utf-8", "replace")
+                raise DeviceTimeout(self.target, f"no {wanted} in time; last output: {shown!r}")
+            self._read_available()
+
+    def read_quiet(self, quiet_s: float, deadline: Deadline) -> bytes:
+        """Everything the console prints until it stays silent for `quiet_s` (or the deadline)."""
+        collected = b""
+        silent = Deadline(quiet_s)
+        while not silent.expired and not deadline.expired:
+            chunk = self._read_available()
+            if chunk:
+                collected += chunk
+                silent = Deadline(quiet_s)
+        self._tail = b""
+        return collected
+
+    def forget(self) -> None:
+        """Drop unread output so the next expect sees only what comes after now."""
+        self._tail = b""
+
+    def close(self) -> None:
+        with contextlib.suppress(serial.SerialException, OSError):
+            self._port.close()
+
+    def __enter__(self) -> Console:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,156 @@
+"""SSH client sessions over paramiko, for checks that log in or run commands.
+
+The transport opens the TCP connection itself (after the scope check) and hands the
+socket to paramiko, with paramiko's banner, handshake and auth timeouts set to the
+profile's I/O timeout. The server's host key is recorded, never trusted or refused:
+auditing is not connecting to a known host.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from harness.errors import DeviceError, DeviceTimeout, DeviceUnreachable, ProtocolViolation
+from harness.scope import Scope
+from harness.transcript import Transcript
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """One authentication attempt as the server answered it."""
+
+    username: str
+    method: str
+    accepted: bool
+    latency_s: float
+    allowed_methods: tuple[str, ...] = ()
+    detail: str = ""
+
+
+class SshSession:
+    """One SSH connection: handshake, authentication attempts, commands."""
+
+    def __init__(
+        self, scope: Scope, host: str, port: int, *, timeout: float, transcript: Transcript
+    ) -> None:
+        self.target = f"{host}:{port}"
+        self.timeout = timeout
+        self.transcript = transcript
+        address = scope.resolve(host)
+        transcript.event(f"ssh connect {address}:{port}")
+        try:
+            sock = socket.create_connection((str(address), port), timeout=timeout)
+        except TimeoutError:
+            raise DeviceTimeout(self.target, "connect timed out") from None
+        except OSError as exc:
+            raise DeviceUnreachable(self.target, f"connect failed: {exc.strerror or exc}") from None
+        self._transport = paramiko.Transport(sock)
+        self._transport.banner_timeout = timeout
+        self._transport.handshake_timeout = timeout
+        self._transport.auth_timeout = timeout
+        try:
+            self._transport.start_client(timeout=timeout)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            self._transport.close()
+            raise _convert(self.target, exc, "SSH handshake") from None
+        self.server_version = str(self._transport.remote_version)
+        key = self._transport.get_remote_server_key()
+        self.host_key = f"{key.get_name()} {key.fingerprint}"
+        transcript.received(self.server_version.encode(), "server identification")
+        cipher = getattr(self._transport, "remote_cipher", "?")
+        transcript.event(f"host key {self.host_key}; cipher {cipher}")
+
+    @property
+    def active(self) -> bool:
+        return bool(self._transport.is_active())
+
+    def try_password(self, username: str, password: str, shown: str) -> AuthResult:
+        """One password (or keyboard-interactive) attempt; `shown` is the redacted password."""
+        self.transcript.send_secret(f"password auth {username!r} / {shown}")
+        started = time.monotonic()
+        try:
+            self._transport.auth_password(username, password, fallback=True)
+        except paramiko.BadAuthenticationType as exc:
+            return self._refused(username, started, tuple(exc.allowed_types), "method not offered")
+        except paramiko.AuthenticationException as exc:
+            return self._refused(username, started, (), str(exc) or "refused")
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise _convert(self.target, exc, "password authentication") from None
+        latency = time.monotonic() - started
+        self.transcript.event(f"{username!r} authenticated after {latency:.3f}s")
+        return AuthResult(username, "password", True, latency)
+
+    def auth_key(self, username: str, key_file: Path) -> AuthResult:
+        """Public-key authentication with a private key file (Ed25519, ECDSA or RSA)."""
+        key = paramiko.PKey.from_path(key_file)
+        self.transcript.event(
+            f"publickey auth {username!r} with {key.get_name()} {key.fingerprint}"
+        )
+        started = time.monotonic()
+        try:
+            self._transport.auth_publickey(username, key)
+        except paramiko.AuthenticationException as exc:
+            return self._refused(username, started, (), str(exc) or "refused", method="publickey")
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise _convert(self.target, exc, "public-key authentication") from None
+        return AuthResult(username, "publickey", True, time.monotonic() - started)
+
+    def _refused(
+        self,
+        username: str,
+        started: float,
+        allowed: tuple[str, ...],
+        detail: str,
+        method: str = "password",
+    ) -> AuthResult:
+        latency = time.monotonic() - started
+        self.transcript.event(f"{username!r} refused after {latency:.3f}s: {detail}")
+        return AuthResult(username, method, False, latency, allowed, detail)
+
+    def run(self, command: str) -> tuple[int, str]:
+        """Run one command on an authenticated session; (exit status, output)."""
+        self.transcript.sent(command.encode(), "exec")
+        try:
+            channel = self._transport.open_session(timeout=self.timeout)
+            channel.settimeout(self.timeout)
+            channel.exec_command(command)
+            output = b""
+            while chunk := channel.recv(65536):
+                output += chunk
+                if len(output) > 1 << 20:
+                    break
+            status = channel.exit_status if channel.status_event.wait(self.timeout) else -1
+            channel.close()
+        except TimeoutError:
+            raise DeviceTimeout(self.target, f"command {command!r} timed out") from None
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise _convert(self.target, exc, f"command {command!r}") from None
+        self.transcript.received(output, f"exit status {status}")
+        return status, output.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> SshSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _convert(target: str, exc: BaseException, during: str) -> DeviceError:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return DeviceTimeout(target, f"{during} timed out")
+    if isinstance(exc, EOFError | ConnectionError):
+        return DeviceUnreachable(target, f"{during}: connection closed by the device")
+    text = str(exc) or type(exc).__name__
+    if "timeout" in text.lower():
+        return DeviceTimeout(target, f"{during}: {text}")
+    if "banner" in text.lower() or "protocol" in text.lower():
+        return ProtocolViolation(target, f"{during}: {text}")
+    return DeviceUnreachable(target, f"{during}: {text}")

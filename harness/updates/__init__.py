@@ -1,0 +1,1 @@
+"""Firmware image formats, signing, and the deliberately broken images the UPDATE checks send."""
