@@ -1,0 +1,163 @@
+"""Fixtures the check suites use: the profile, scope, evidence, and one per transport."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.evidence import EvidenceRecorder
+from harness.plugin import CONTEXT_KEY, medsec_session, not_applicable
+from harness.probes.console import ConsolePrompts
+from harness.probes.credentials import Pair
+from harness.profile import Policy, Profile, Service
+from harness.scope import Scope
+from harness.session import MedsecSession
+from harness.transports.serial import Console
+from harness.updates.delivery import HttpsChannel
+
+
+@dataclass(frozen=True)
+class SshEndpoint:
+    """Where the device's SSH service listens, and the profiled account."""
+
+    host: str
+    port: int
+    username: str
+    key_file: Path | None
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def medsec(pytestconfig: pytest.Config) -> MedsecSession:
+    """The run's state; skips the check when pytest runs without --profile."""
+    session = medsec_session(pytestconfig)
+    if session is None:
+        pytest.skip("no --profile given: medsec checks need a device profile")
+    return session
+
+
+@pytest.fixture(scope="session")
+def profile(medsec: MedsecSession) -> Profile:
+    return medsec.profile
+
+
+@pytest.fixture(scope="session")
+def scope(profile: Profile) -> Scope:
+    return profile.scope.scope()
+
+
+@pytest.fixture(scope="session")
+def policy(profile: Profile) -> Policy:
+    return profile.policy
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> EvidenceRecorder:
+    """This check's evidence recorder (the test must carry @pytest.mark.check)."""
+    context = request.node.stash.get(CONTEXT_KEY, None)
+    if context is None:
+        raise pytest.UsageError(f"{request.node.nodeid} uses `evidence` without a check marker")
+    recorder: EvidenceRecorder = context.recorder
+    return recorder
+
+
+@pytest.fixture(scope="session")
+def observe(medsec: MedsecSession) -> Callable[[str, Any], None]:
+    """Record device identity seen on the wire (banner, version) for the report."""
+    return medsec.observe
+
+
+@pytest.fixture(scope="session")
+def ssh_endpoint(profile: Profile) -> SshEndpoint:
+    if profile.ssh is None:
+        not_applicable("the profile has no ssh section")
+    return SshEndpoint(
+        profile.ssh_host, profile.ssh.port, profile.ssh.username, profile.ssh.key_file
+    )
+
+
+@pytest.fixture(scope="session")
+def console_prompts(profile: Profile) -> ConsolePrompts:
+    if profile.serial is None:
+        not_applicable("the profile has no serial section")
+    serial = profile.serial
+    return ConsolePrompts(serial.login_prompt, serial.password_prompt, serial.shell_prompt)
+
+
+@pytest.fixture
+def console(profile: Profile, scope: Scope, evidence: EvidenceRecorder) -> Iterator[Console]:
+    """The serial console, opened for this check and closed after it."""
+    if profile.serial is None:
+        not_applicable("the profile has no serial section")
+    transcript = evidence.new_transcript("console", f"serial console {profile.serial.url}")
+    port = Console(
+        scope,
+        profile.serial.url,
+        baudrate=profile.serial.baudrate,
+        timeout=profile.policy.timeout_s,
+        transcript=transcript,
+    )
+    try:
+        yield port
+    finally:
+        port.close()
+
+
+@pytest.fixture(scope="session")
+def default_pairs(profile: Profile) -> list[Pair]:
+    """The profile's own default credentials (tried before the built-in list)."""
+    return [
+        Pair(c.username, c.password.get_secret_value(), "profile")
+        for c in profile.auth.default_credentials
+    ]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`tls_service` runs a check once per TLS service the profile names."""
+    if "tls_service" not in metafunc.fixturenames:
+        return
+    session = medsec_session(metafunc.config)
+    services = list(session.profile.tls_services) if session else []
+    if services:
+        metafunc.parametrize("tls_service", services, ids=[s.name for s in services])
+    else:
+        metafunc.parametrize("tls_service", [None], ids=["tls"])
+
+
+@pytest.fixture
+def tls_service(request: pytest.FixtureRequest) -> Service:
+    if request.param is None:
+        not_applicable("the profile names no TLS service")
+    service: Service = request.param
+    return service
+
+
+@pytest.fixture(scope="session")
+def update_channel(profile: Profile, scope: Scope) -> HttpsChannel:
+    """The profiled update channel (this version delivers over HTTPS)."""
+    update = profile.update
+    if update is None:
+        not_applicable("the profile has no update section")
+    if update.channel != "https":
+        not_applicable(
+            f"update channel {update.channel!r} is not supported by this harness version"
+        )
+    credentials = None
+    if update.username is not None:
+        password = update.password.get_secret_value() if update.password else ""
+        credentials = (update.username, password)
+    return HttpsChannel(
+        scope=scope,
+        url=update.url,
+        version_url=update.version_url,
+        version_regex=update.version_regex,
+        credentials=credentials,
+        ca_file=profile.tls.ca_file,
+        timeout=profile.policy.timeout_s,
+    )

@@ -1,0 +1,1 @@
+"""The product's checks: one pytest module per control family, one catalogue id per test."""
