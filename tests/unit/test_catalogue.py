@@ -1,0 +1,72 @@
+"""harness/catalogue.py and docs/CATALOGUE.md say the same; the weakness table points into both."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from harness import catalogue
+from harness.sim.weaknesses import PLANTED, WEAKNESSES
+from harness.suites import implemented_checks
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "CATALOGUE.md"
+ROW = re.compile(
+    r"^\| ((?:AUTH|CRYPTO|UPDATE|SURFACE|ROBUST)-\d{3}) \| (.*?) \| (.*?) \| .*? \| .*? \| "
+    r"(\*\*yes\*\*|no) \| (.*?) \|$"
+)
+W_ROW = re.compile(r"^\| (W-\d{2}) \| .*? \| ((?:AUTH|CRYPTO|UPDATE|SURFACE|ROBUST)-\d{3}) \|$")
+
+
+def _doc_rows() -> dict[str, tuple[str, str, bool, str]]:
+    rows = {}
+    for line in DOC.read_text().splitlines():
+        match = ROW.match(line)
+        if match:
+            check_id, title, interfaces, destructive, refs = match.groups()
+            rows[check_id] = (title, interfaces, destructive == "**yes**", refs)
+    return rows
+
+
+def test_every_documented_check_is_in_the_code_and_back() -> None:
+    assert set(_doc_rows()) == set(catalogue.CATALOGUE)
+
+
+def test_titles_interfaces_destructive_and_references_agree() -> None:
+    for check_id, (title, interfaces, destructive, refs) in _doc_rows().items():
+        spec = catalogue.get(check_id)
+        assert spec.title == title
+        assert spec.interfaces == tuple(i.strip() for i in interfaces.split(","))
+        assert spec.destructive is destructive
+        documented = [i.strip() for group in refs.split(";") for i in group.split(",") if i.strip()]
+        assert sorted(spec.references) == sorted(documented), check_id
+
+
+def test_ids_and_interfaces_are_well_formed() -> None:
+    for spec in catalogue.CATALOGUE.values():
+        assert catalogue.CHECK_ID.match(spec.id)
+        assert set(spec.interfaces) <= set(catalogue.INTERFACES), spec.id
+        assert all(c.startswith("CWE-") for c in spec.cwe)
+
+
+def test_weakness_table_matches_the_document() -> None:
+    documented = {}
+    for line in DOC.read_text().splitlines():
+        match = W_ROW.match(line)
+        if match:
+            documented[match.group(1)] = match.group(2)
+    assert documented == {w.id: w.caught_by for w in WEAKNESSES.values()}
+
+
+def test_every_planted_weakness_is_caught_by_an_implemented_check() -> None:
+    implemented = implemented_checks()
+    for weakness_id in PLANTED:
+        assert WEAKNESSES[weakness_id].caught_by in implemented, weakness_id
+
+
+def test_unknown_id_is_a_clear_key_error() -> None:
+    try:
+        catalogue.get("AUTH-999")
+    except KeyError as exc:
+        assert "AUTH-999" in str(exc)
+    else:
+        raise AssertionError("AUTH-999 should be unknown")

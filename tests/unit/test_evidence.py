@@ -1,0 +1,105 @@
+"""Evidence: redaction, the signed manifest, and `medsec verify` catching any change."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from harness.evidence import EvidenceRecorder, verify_run, write_manifest
+from harness.redact import Redactor, shown
+from harness.transcript import Transcript
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    recorder = EvidenceRecorder(run, "AUTH-001", "ssh", Redactor(["hunter22"]))
+    recorder.text("notes.txt", "the password hunter22 was typed")
+    recorder.json("attempts.json", [{"user": "service", "password": "hunter22"}])
+    recorder.binary("hello.bin", bytes(range(256)))
+    (run / "results.json").write_text("{}\n")
+    (run / "report.html").write_text("<html></html>\n")
+    write_manifest(run, Ed25519PrivateKey.generate(), key_source="test", meta={})
+    return run
+
+
+def test_secrets_never_reach_the_files(run_dir: Path) -> None:
+    for path in (run_dir / "evidence").rglob("*"):
+        if path.is_file():
+            assert b"hunter22" not in path.read_bytes(), path
+    assert "hu***" in (run_dir / "evidence/AUTH-001/ssh/notes.txt").read_text()
+
+
+def test_redacted_forms() -> None:
+    assert shown("admin") == "ad***"
+    assert shown("") == "(empty)"
+    assert shown("abc") == "***"
+    assert Redactor(["longsecret", "longsecret-2"]).text("x longsecret-2 y") == "x lo*** y"
+
+
+def test_transcript_records_a_secret_only_as_its_redacted_form() -> None:
+    transcript = Transcript("console")
+    transcript.sent(b"root\r")
+    transcript.send_secret("password ro***")
+    text = transcript.to_text()
+    assert "'root\\r'" in text and "secret password ro***" in text
+
+
+def test_an_untouched_run_verifies(run_dir: Path) -> None:
+    result = verify_run(run_dir)
+    assert result.ok and result.signature_ok and not result.key_pinned
+
+
+@pytest.mark.parametrize(
+    "relative", ["evidence/AUTH-001/ssh/hello.bin", "evidence/AUTH-001/ssh/notes.txt",
+                 "results.json", "report.html"]
+)
+def test_one_changed_byte_in_any_file_is_reported(run_dir: Path, relative: str) -> None:
+    path = run_dir / relative
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    result = verify_run(run_dir)
+    assert not result.ok
+    assert result.modified == (relative,)
+
+
+def test_missing_and_added_files_are_reported(run_dir: Path) -> None:
+    (run_dir / "report.html").unlink()
+    (run_dir / "evidence" / "extra.txt").write_text("planted")
+    result = verify_run(run_dir)
+    assert result.missing == ("report.html",)
+    assert result.added == ("evidence/extra.txt",)
+
+
+def test_an_edited_manifest_breaks_the_signature(run_dir: Path) -> None:
+    manifest = run_dir / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"files"', '"files" ', 1))
+    assert not verify_run(run_dir).signature_ok
+
+
+def test_a_pinned_key_rejects_a_resigned_run(run_dir: Path, tmp_path: Path) -> None:
+    trusted = tmp_path / "trusted.pub"
+    trusted.write_bytes((run_dir / "manifest.pub").read_bytes())
+    write_manifest(run_dir, Ed25519PrivateKey.generate(), key_source="attacker", meta={})
+    assert verify_run(run_dir).ok  # the folder's own key agrees with itself...
+    assert not verify_run(run_dir, trusted).signature_ok  # ...the pinned key does not
+
+
+def test_cli_verify_exit_codes(run_dir: Path) -> None:
+    command = [sys.executable, "-m", "harness", "verify", str(run_dir)]
+    assert subprocess.run(command, capture_output=True, timeout=60).returncode == 0
+    (run_dir / "results.json").write_text("{ }\n")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "modified results.json" in done.stdout
+
+
+def test_public_key_is_saved_as_pem(run_dir: Path) -> None:
+    key = serialization.load_pem_public_key((run_dir / "manifest.pub").read_bytes())
+    assert key is not None

@@ -1,0 +1,121 @@
+"""The TLS probe's hello building and first-flight parsing, on crafted bytes and a real server."""
+
+from __future__ import annotations
+
+import ssl
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ProtocolViolation
+from harness.probes import tls
+from harness.scope import Scope
+from harness.transcript import Transcript
+
+
+def _server_hello(version: int, suite: int, supported_version: int | None = None) -> bytes:
+    extensions = b""
+    if supported_version is not None:
+        extensions = struct.pack(">HHH", 0x002B, 2, supported_version)
+    body = (
+        struct.pack(">H", version) + b"\x11" * 32 + b"\x00" + struct.pack(">H", suite) + b"\x00"
+        + struct.pack(">H", len(extensions)) + extensions
+    )
+    handshake = b"\x02" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x03" + struct.pack(">H", len(handshake)) + handshake
+
+
+def test_server_hello_for_tls12_is_parsed() -> None:
+    outcome, version, suite, alert = tls.parse_first_flight(_server_hello(0x0303, 0xC02F), "t")
+    assert (outcome, version, suite, alert) == (tls.HelloOutcome.ACCEPTED, 0x0303, 0xC02F, None)
+
+
+def test_tls13_is_read_from_supported_versions() -> None:
+    data = _server_hello(0x0303, 0x1301, supported_version=0x0304)
+    assert tls.parse_first_flight(data, "t")[1] == 0x0304
+
+
+def test_alert_and_close() -> None:
+    alert = b"\x15\x03\x01\x00\x02\x02\x46"
+    assert tls.parse_first_flight(alert, "t") == (tls.HelloOutcome.ALERT, None, None, 70)
+    assert tls.parse_first_flight(b"", "t")[0] is tls.HelloOutcome.CLOSED
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"HTTP/1.1 400 Bad Request\r\n\r\n", b"\x16\x03\x03\x01\x00\x02", b"\x16\x03\x03\x00\x04\x0b\x00\x00\x00"],
+    ids=["plaintext", "cut-short", "not-server-hello"],
+)
+def test_anything_else_is_a_protocol_violation(data: bytes) -> None:
+    with pytest.raises(ProtocolViolation):
+        tls.parse_first_flight(data, "t")
+
+
+def test_hellos_offer_exactly_one_version() -> None:
+    legacy = tls.client_hello(tls.TlsVersion.TLS1_0, None)
+    assert legacy[:3] == b"\x16\x03\x01" and legacy[9:11] == b"\x03\x01"
+    modern = tls.client_hello(tls.TlsVersion.TLS1_3, "ip100.local")
+    assert modern[9:11] == b"\x03\x03"  # legacy_version, TLS 1.3 goes in supported_versions
+    assert b"\x00\x2b\x00\x03\x02\x03\x04" in modern
+    assert b"ip100.local" in modern
+
+
+def test_server_name_is_never_an_ip_literal() -> None:
+    assert tls.default_server_name("127.0.0.1", None) is None
+    assert tls.default_server_name("pump.lab", None) == "pump.lab"
+    assert tls.default_server_name("127.0.0.1", "ip100.local") == "ip100.local"
+
+
+@pytest.fixture(scope="module")
+def tls12_only_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """Python's ssl (OpenSSL 3) with TLS 1.2 as both minimum and maximum."""
+    from harness.sim import pki
+
+    folder: Path = tmp_path_factory.mktemp("tls")
+    material = pki.generate(folder, "127.0.0.1")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(material.tls_cert_path, material.tls_key_path)
+    context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(2)
+            try:
+                with context.wrap_socket(conn, server_side=True) as wrapped:
+                    wrapped.recv(1)
+            except (ssl.SSLError, OSError):
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    listener.close()
+
+
+@pytest.mark.parametrize(
+    ("version", "accepted"),
+    [(tls.TlsVersion.SSL3, False), (tls.TlsVersion.TLS1_0, False), (tls.TlsVersion.TLS1_1, False),
+     (tls.TlsVersion.TLS1_2, True), (tls.TlsVersion.TLS1_3, False)],
+)
+def test_against_a_real_tls12_only_server(tls12_only_server: int, version, accepted) -> None:
+    result = tls.probe_version(
+        Scope.of(["127.0.0.1/32"]), "127.0.0.1", tls12_only_server, version,
+        timeout=5, server_name=None, transcript=Transcript("t"),
+    )
+    assert result.accepted is accepted, result.summary()
