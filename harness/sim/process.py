@@ -35,9 +35,18 @@ class EmulatorProcess:
     def start(self) -> EmulatorProcess:
         self.folder.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-m", "harness", "sim", "--variant", self.variant,
-            "--host", self.host, "--write-profile", str(self.profile),
-            "--workdir", str(self.folder / "device"),
+            sys.executable,
+            "-m",
+            "harness",
+            "sim",
+            "--variant",
+            self.variant,
+            "--host",
+            self.host,
+            "--write-profile",
+            str(self.profile),
+            "--workdir",
+            str(self.folder / "device"),
         ]
         for weakness in self.weaknesses:
             command += ["--weakness", weakness]

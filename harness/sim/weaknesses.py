@@ -23,25 +23,78 @@ class Weakness:
 
 
 _TABLE = (
-    Weakness("W-01", "HTTP API accepts the vendor default admin/admin and issues a token", "AUTH-003", False),
-    Weakness("W-02", "Serial console: Ctrl-C at the login prompt drops to a root shell", "AUTH-005", False),
-    Weakness("W-03", "HTTP login has no lockout and no delay after failed attempts", "AUTH-009", False),
+    Weakness(
+        "W-01",
+        "HTTP API accepts the vendor default admin/admin and issues a token",
+        "AUTH-003",
+        False,
+    ),
+    Weakness(
+        "W-02",
+        "Serial console: Ctrl-C at the login prompt drops to a root shell",
+        "AUTH-005",
+        False,
+    ),
+    Weakness(
+        "W-03", "HTTP login has no lockout and no delay after failed attempts", "AUTH-009", False
+    ),
     Weakness("W-04", "PUT /api/config is accepted without a token", "AUTH-010", False),
     Weakness("W-05", "therapy-api also negotiates TLS 1.0 and 1.1", "CRYPTO-001", True),
     Weakness("W-06", "telemetry certificate is RSA-1024 signed with SHA-1", "CRYPTO-004", False),
-    Weakness("W-07", "SSH server also offers hmac-sha1 and diffie-hellman-group14-sha1", "CRYPTO-008", False),
-    Weakness("W-08", "telemetry port 8883 also accepts a plain MQTT CONNECT without TLS", "CRYPTO-011", False),
-    Weakness("W-09", "update signature covers only the header; changed payload bytes go unnoticed", "UPDATE-002", True),
-    Weakness("W-10", "update verification uses the public key shipped inside the package", "UPDATE-004", False),
-    Weakness("W-11", "no anti-rollback: an older validly signed image is installed", "UPDATE-005", False),
-    Weakness("W-12", "undeclared vendor service on TCP 9999 (binary protocol)", "SURFACE-001", True),
-    Weakness("W-13", "HTTP Server header and error pages name product and library versions", "SURFACE-004", False),
+    Weakness(
+        "W-07",
+        "SSH server also offers hmac-sha1 and diffie-hellman-group14-sha1",
+        "CRYPTO-008",
+        False,
+    ),
+    Weakness(
+        "W-08",
+        "telemetry port 8883 also accepts a plain MQTT CONNECT without TLS",
+        "CRYPTO-011",
+        False,
+    ),
+    Weakness(
+        "W-09",
+        "update signature covers only the header; changed payload bytes go unnoticed",
+        "UPDATE-002",
+        True,
+    ),
+    Weakness(
+        "W-10",
+        "update verification uses the public key shipped inside the package",
+        "UPDATE-004",
+        False,
+    ),
+    Weakness(
+        "W-11", "no anti-rollback: an older validly signed image is installed", "UPDATE-005", False
+    ),
+    Weakness(
+        "W-12", "undeclared vendor service on TCP 9999 (binary protocol)", "SURFACE-001", True
+    ),
+    Weakness(
+        "W-13",
+        "HTTP Server header and error pages name product and library versions",
+        "SURFACE-004",
+        False,
+    ),
     Weakness("W-14", "GDB remote stub listening on TCP 3333", "SURFACE-005", False),
-    Weakness("W-15", "TLS listener dies on a ClientHello whose cipher-suite length overruns the record", "ROBUST-001", False),
-    Weakness("W-16", "serial console crashes on a line of more than 4 KiB without newline", "ROBUST-006", False),
+    Weakness(
+        "W-15",
+        "TLS listener dies on a ClientHello whose cipher-suite length overruns the record",
+        "ROBUST-001",
+        False,
+    ),
+    Weakness(
+        "W-16",
+        "serial console crashes on a line of more than 4 KiB without newline",
+        "ROBUST-006",
+        False,
+    ),
     Weakness("W-17", "SSH accepts the vendor default service/service", "AUTH-001", True),
     Weakness("W-18", "serial console accepts root with an empty password", "AUTH-002", True),
-    Weakness("W-19", "update upload endpoint stores images sent without credentials", "UPDATE-008", False),
+    Weakness(
+        "W-19", "update upload endpoint stores images sent without credentials", "UPDATE-008", False
+    ),
 )
 
 WEAKNESSES: Mapping[str, Weakness] = MappingProxyType({w.id: w for w in _TABLE})

@@ -1,0 +1,230 @@
+"""The pump's serial console on a pty: boot log, login prompt, a tiny shell.
+
+The sim keeps the slave end open itself, so the master never sees EIO when a client
+(pyserial on the slave path) closes. Writes to the master are non-blocking with a short
+wait, so a client that never reads cannot stall the console.
+
+pyserial flushes its input when it opens a port, so a boot log written at start would
+never be seen. The master runs in pty packet mode instead, where a client's input flush
+arrives as a `TIOCPKT_FLUSHREAD` packet: the pump "powers on" (prints its boot log and
+first login prompt) at the first such flush or the first typed byte, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import fcntl
+import hmac
+import logging
+import os
+import select
+import struct
+import termios
+import threading
+import time
+import tty
+from collections.abc import Collection
+
+from harness.sim import shell
+from harness.sim.firmware import FirmwareState
+
+LOGIN_PROMPT = b"IP-100 login: "
+PASSWORD_PROMPT = b"Password: "
+FAILED_LOGIN_DELAY_S = 0.25  # login(1) waits ~3 s; shorter keeps CI fast
+WRITE_WAIT_S = 0.5
+POLL_S = 0.1
+
+
+def boot_log() -> bytes:
+    """What the pump prints from power-on to its first login prompt (no secrets)."""
+    lines = (
+        "",
+        "U-Boot SPL (Example Medical IP-100)",
+        "DRAM:  256 MiB",
+        "Loading Environment from MMC... OK",
+        "Hit any key to stop autoboot:  0",
+        "Starting kernel ...",
+        "",
+        "[    0.000000] Booting Linux on physical CPU 0x0",
+        "[    0.412203] mmcblk0: mmc0:0001 8GTF4R 7.28 GiB",
+        "[    1.208817] EXT4-fs (mmcblk0p2): mounted filesystem with ordered data mode",
+        "[    1.733540] random: crng init done",
+        "pumpd: therapy services ready",
+    )
+    return "\r\n".join(lines).encode() + b"\r\n\r\n" + LOGIN_PROMPT
+
+
+class _State(enum.Enum):
+    LOGIN = "login"
+    PASSWORD = "password"  # noqa: S105 - a state name
+    SHELL = "shell"
+
+
+class SerialConsole:
+    """A login console on a fresh pty; `path` is what a client opens."""
+
+    def __init__(
+        self,
+        *,
+        firmware: FirmwareState,
+        password: str,
+        weaknesses: Collection[str],
+        log: logging.Logger,
+    ) -> None:
+        self._firmware = firmware
+        self._password = password
+        self._root_without_password = "W-18" in weaknesses
+        self._log = log
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        fcntl.ioctl(self._master, termios.TIOCPKT, struct.pack("i", 1))
+        os.set_blocking(self._master, False)
+        self.path = os.ttyname(self._slave)
+        self._editor = shell.LineEditor()
+        self._state = _State.LOGIN
+        self._username = ""
+        self._account = shell.SERVICE
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._read_loop, name="sim-console", daemon=True)
+        self._closed = False
+        self._booted = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the reader and close both pty ends; safe to call twice."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        if not self._closed:
+            self._closed = True
+            for fd in (self._master, self._slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _read_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                ready, _, _ = select.select([self._master], [], [], POLL_S)
+                if not ready:
+                    continue
+                packet = os.read(self._master, 1 + shell.LINE_LIMIT)
+            except BlockingIOError:
+                continue
+            except OSError:
+                time.sleep(POLL_S)
+                continue
+            if not packet:
+                continue
+            if packet[0] != termios.TIOCPKT_DATA:
+                if packet[0] & termios.TIOCPKT_FLUSHREAD:
+                    self._boot()  # a client opened the port (pyserial flushes at open)
+                continue
+            self._boot()
+            for byte in packet[1:]:
+                if not self._on_byte(byte):
+                    break  # a failed login discards what was typed meanwhile
+
+    def _boot(self) -> None:
+        if not self._booted:
+            self._booted = True
+            self._log.info("console opened: boot log sent")
+            self._write(boot_log())
+
+    def _on_byte(self, byte: int) -> bool:
+        """Handle one typed byte; False means drop the rest of the input read so far."""
+        key = self._editor.feed(byte)
+        if self._state is not _State.PASSWORD and key.echo:
+            self._write(key.echo)
+        if key.control is not None:
+            self._on_control(key.control)
+        elif key.line is not None:
+            return self._on_line(key.line)
+        return True
+
+    def _on_control(self, control: int) -> None:
+        if self._state is _State.SHELL:
+            if control == shell.CTRL_D:
+                if self._editor.empty:
+                    self._log_out()
+                return
+            self._editor.clear()
+            self._write(shell.caret(control) + b"\r\n" + self._account.prompt.encode())
+            return
+        self._editor.clear()
+        self._state = _State.LOGIN
+        self._write(shell.caret(control) + b"\r\n\r\n" + LOGIN_PROMPT)
+
+    def _on_line(self, line: str) -> bool:
+        if self._state is _State.LOGIN:
+            if not line:
+                self._write(b"\r\n" + LOGIN_PROMPT)
+            else:
+                self._username = line
+                self._state = _State.PASSWORD
+                self._write(b"\r\n" + PASSWORD_PROMPT)
+            return True
+        if self._state is _State.PASSWORD:
+            return self._check_login(self._username, line)
+        self._write(b"\r\n")
+        result = shell.execute(line, self._account, self._firmware.version)
+        out = b"".join(text.encode() + b"\r\n" for text in result.lines)
+        self._write(out)
+        if result.logout:
+            self._log_out()
+        else:
+            self._write(self._account.prompt.encode())
+        return True
+
+    def _check_login(self, username: str, password: str) -> bool:
+        account = self._authenticate(username, password)
+        self._log.info(
+            "console login user=%r %s",
+            shell.printable(username, 32),
+            "accepted" if account else "refused",
+        )
+        if account is not None:
+            self._account = account
+            self._state = _State.SHELL
+            self._write(b"\r\n" + account.prompt.encode())
+            return True
+        self._stopping.wait(FAILED_LOGIN_DELAY_S)
+        with contextlib.suppress(termios.error):
+            termios.tcflush(self._master, termios.TCIFLUSH)
+        self._state = _State.LOGIN
+        self._write(b"\r\nLogin incorrect\r\n\r\n" + LOGIN_PROMPT)
+        return False
+
+    def _authenticate(self, username: str, password: str) -> shell.Account | None:
+        if username == shell.SERVICE.name and hmac.compare_digest(
+            password.encode(), self._password.encode()
+        ):
+            return shell.SERVICE
+        if username == shell.ROOT.name and self._root_without_password and password == "":
+            return shell.ROOT
+        return None
+
+    def _log_out(self) -> None:
+        self._editor.clear()
+        self._state = _State.LOGIN
+        self._account = shell.SERVICE
+        self._write(b"logout\r\n\r\n" + LOGIN_PROMPT)
+
+    def _write(self, data: bytes) -> None:
+        deadline = time.monotonic() + WRITE_WAIT_S
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self._master, view)
+                view = view[written:]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return  # nobody reads: drop the rest, as a line without a listener would
+            select.select([], [self._master], [], left)

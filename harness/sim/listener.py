@@ -1,0 +1,129 @@
+"""A bounded TCP listener: one thread per connection, a connection cap, timeouts, clean stop."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+Handler = Callable[[socket.socket, str], None]
+ACCEPT_POLL_S = 0.2
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on exactly `host` (an IP literal), port 0 meaning any free one."""
+    family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(64)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def peer_name(address: tuple[str, int] | tuple[str, int, int, int]) -> str:
+    """`host:port` of a peer address as `accept` returns it."""
+    return f"{address[0]}:{address[1]}"
+
+
+class TcpListener:
+    """Accepts on a bound socket and hands each connection to `handler` in its own thread.
+
+    Beyond `max_connections` concurrent connections new ones are closed at once. Every
+    accepted socket gets `timeout`. `stop` shuts the live connections down so their
+    threads end promptly, and joins everything with bounded waits.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        sock: socket.socket,
+        handler: Handler,
+        log: logging.Logger,
+        *,
+        max_connections: int,
+        timeout: float,
+    ) -> None:
+        self.name = name
+        self._sock = sock
+        self._handler = handler
+        self._log = log
+        self._timeout = timeout
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._live: dict[socket.socket, threading.Thread] = {}
+        self._thread = threading.Thread(target=self._accept_loop, name=f"sim-{name}", daemon=True)
+
+    @property
+    def port(self) -> int:
+        port: int = self._sock.getsockname()[1]
+        return port
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def start(self) -> None:
+        self._sock.settimeout(ACCEPT_POLL_S)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop accepting, cut live connections, join threads; safe to call twice."""
+        self._stopping.set()
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() on Linux
+        if self._thread.is_alive():
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._sock.close()
+        with self._lock:
+            live = list(self._live.items())
+        for conn, _ in live:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        for _, thread in live:
+            thread.join(timeout=max(0.05, deadline - time.monotonic()))
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, address = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                time.sleep(ACCEPT_POLL_S)  # e.g. EMFILE: do not spin
+                continue
+            peer = peer_name(address)
+            if not self._slots.acquire(blocking=False):
+                self._log.info("%s connection from %s refused: connection limit", self.name, peer)
+                conn.close()
+                continue
+            self._log.info("%s connection from %s", self.name, peer)
+            conn.settimeout(self._timeout)
+            thread = threading.Thread(
+                target=self._serve, args=(conn, peer), name=f"sim-{self.name}-{peer}", daemon=True
+            )
+            with self._lock:
+                self._live[conn] = thread
+            thread.start()
+
+    def _serve(self, conn: socket.socket, peer: str) -> None:
+        try:
+            self._handler(conn, peer)
+        except Exception:
+            self._log.exception("%s connection from %s failed", self.name, peer)
+        finally:
+            conn.close()
+            with self._lock:
+                self._live.pop(conn, None)
+            self._slots.release()
