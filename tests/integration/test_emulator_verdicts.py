@@ -33,16 +33,29 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
 def _run(emulator: EmulatorProcess) -> tuple[int, float]:
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(emulator.profile), "--out",
-         str(emulator.folder / "run"), "--allow-destructive", "--quiet"],
-        capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            str(emulator.profile),
+            "--out",
+            str(emulator.folder / "run"),
+            "--allow-destructive",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
     )
     (emulator.folder / "run.log").write_text(done.stdout + done.stderr)
     return done.returncode, time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
-def runs(private_network: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, RunResults, Path]]:
+def runs(
+    private_network: None, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[int, RunResults, Path]]:
     base = tmp_path_factory.mktemp("verdicts")
     emulators = {
         label: EmulatorProcess(label, f"127.0.9.{index + 2}", base / label, variant, weaknesses)
@@ -69,8 +82,11 @@ def _failed(results: RunResults) -> set[str]:
 
 
 def _not_ok(results: RunResults) -> list[str]:
-    return [f"{c.id}[{c.target}] {c.outcome.value}: {c.reason}" for c in results.checks
-            if not c.outcome.ok]
+    return [
+        f"{c.id}[{c.target}] {c.outcome.value}: {c.reason}"
+        for c in results.checks
+        if not c.outcome.ok
+    ]
 
 
 def test_hardened_pump_passes_every_implemented_check(runs) -> None:

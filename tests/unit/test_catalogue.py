@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from harness import catalogue
 from harness.sim.weaknesses import PLANTED, WEAKNESSES
 from harness.suites import implemented_checks
@@ -64,9 +66,5 @@ def test_every_planted_weakness_is_caught_by_an_implemented_check() -> None:
 
 
 def test_unknown_id_is_a_clear_key_error() -> None:
-    try:
+    with pytest.raises(KeyError, match="AUTH-999"):
         catalogue.get("AUTH-999")
-    except KeyError as exc:
-        assert "AUTH-999" in str(exc)
-    else:
-        raise AssertionError("AUTH-999 should be unknown")

@@ -47,17 +47,25 @@ def test_transcript_records_a_secret_only_as_its_redacted_form() -> None:
     transcript.sent(b"root\r")
     transcript.send_secret("password ro***")
     text = transcript.to_text()
-    assert "'root\\r'" in text and "secret password ro***" in text
+    assert "'root\\r'" in text
+    assert "secret password ro***" in text
 
 
 def test_an_untouched_run_verifies(run_dir: Path) -> None:
     result = verify_run(run_dir)
-    assert result.ok and result.signature_ok and not result.key_pinned
+    assert result.ok
+    assert result.signature_ok
+    assert not result.key_pinned
 
 
 @pytest.mark.parametrize(
-    "relative", ["evidence/AUTH-001/ssh/hello.bin", "evidence/AUTH-001/ssh/notes.txt",
-                 "results.json", "report.html"]
+    "relative",
+    [
+        "evidence/AUTH-001/ssh/hello.bin",
+        "evidence/AUTH-001/ssh/notes.txt",
+        "results.json",
+        "report.html",
+    ],
 )
 def test_one_changed_byte_in_any_file_is_reported(run_dir: Path, relative: str) -> None:
     path = run_dir / relative

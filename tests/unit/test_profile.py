@@ -57,14 +57,16 @@ def test_the_design_shape_loads_into_frozen_typed_objects(write) -> None:
     assert profile.update.signing_key == path.parent / "lab-signing-key.pem"
     assert profile.threat_model == THREATS
     assert profile.waivers[0].expires.isoformat() == "2027-06-30"
-    assert profile.sha256 and profile.source == path
+    assert profile.sha256
+    assert profile.source == path
     with pytest.raises(ValidationError):
         profile.device.firmware = "9"  # type: ignore[misc]
 
 
 def test_env_values_fill_in_and_are_known_as_secrets(write) -> None:
     profile = load_profile(write())
-    assert profile.ssh is not None and profile.ssh.password is not None
+    assert profile.ssh is not None
+    assert profile.ssh.password is not None
     assert profile.ssh.password.get_secret_value() == "s3cret-from-env"
     assert "s3cret-from-env" in profile.secrets
     assert "s3cret-from-env" not in repr(profile)
@@ -74,39 +76,101 @@ def test_env_default_is_used_when_the_variable_is_unset(write, monkeypatch) -> N
     monkeypatch.delenv("PUMP_SSH_PASSWORD")
     path = write("${PUMP_SSH_PASSWORD}", "${PUMP_SSH_PASSWORD:-fallback}")
     profile = load_profile(path)
-    assert profile.ssh is not None and profile.ssh.password is not None
+    assert profile.ssh is not None
+    assert profile.ssh.password is not None
     assert profile.ssh.password.get_secret_value() == "fallback"
 
 
 @pytest.mark.parametrize(
     ("old", "new", "needle", "field", "words"),
     [
-        ("  firmware: 2.4.1\n", "  firmware: 2.4.1\n  firmwre: 2.4.2\n", "firmwre",
-         "device.firmwre", "unknown key"),
+        (
+            "  firmware: 2.4.1\n",
+            "  firmware: 2.4.1\n  firmwre: 2.4.2\n",
+            "firmwre",
+            "device.firmwre",
+            "unknown key",
+        ),
         ("port: 22\n", "port: twenty-two\n", "twenty-two", "ssh.port", "integer"),
-        ("    - {name: telemetry, port: 8883", "    - {name: telemetry, port: 88830", "88830",
-         "network.services[1].port", "less than or equal"),
+        (
+            "    - {name: telemetry, port: 8883",
+            "    - {name: telemetry, port: 88830",
+            "88830",
+            "network.services[1].port",
+            "less than or equal",
+        ),
         ("  vendor: Example Medical\n", "", "device:", "device.vendor", "Field required"),
-        ("tls_min_version: \"1.2\"", "tls_min_version: \"1.5\"", "tls_min_version",
-         "policy.tls_min_version", "1.3"),
-        ("  host: 127.0.0.1\n", "  host: 10.1.2.3\n", "10.1.2.3", "network.host",
-         "outside the profile scope"),
-        ("socket://127.0.0.1:4000", "socket://192.168.0.7:4000", "192.168.0.7", "serial.url",
-         "outside the profile scope"),
-        ("signing_key: lab-signing-key.pem", "signing_key: keys/missing.pem", "missing.pem",
-         "update.signing_key", "file not found"),
-        ("  - check: CRYPTO-007", "  - check: CRYPTO-999", "CRYPTO-999", "waivers[0].check",
-         "not a check id"),
-        ("  username: service\n", "  username: service\n  username: root\n", "username: root",
-         "ssh.username", "duplicate key"),
-        ("password: ${PUMP_SSH_PASSWORD}", "password: ${PUMP_UNSET_VARIABLE}", "PUMP_UNSET",
-         "ssh.password", "PUMP_UNSET_VARIABLE is not set"),
-        ("schema: medsec/profile/v1", "schema: medsec/profile/v9", "schema:", "schema",
-         "unsupported schema"),
+        (
+            'tls_min_version: "1.2"',
+            'tls_min_version: "1.5"',
+            "tls_min_version",
+            "policy.tls_min_version",
+            "1.3",
+        ),
+        (
+            "  host: 127.0.0.1\n",
+            "  host: 10.1.2.3\n",
+            "10.1.2.3",
+            "network.host",
+            "outside the profile scope",
+        ),
+        (
+            "socket://127.0.0.1:4000",
+            "socket://192.168.0.7:4000",
+            "192.168.0.7",
+            "serial.url",
+            "outside the profile scope",
+        ),
+        (
+            "signing_key: lab-signing-key.pem",
+            "signing_key: keys/missing.pem",
+            "missing.pem",
+            "update.signing_key",
+            "file not found",
+        ),
+        (
+            "  - check: CRYPTO-007",
+            "  - check: CRYPTO-999",
+            "CRYPTO-999",
+            "waivers[0].check",
+            "not a check id",
+        ),
+        (
+            "  username: service\n",
+            "  username: service\n  username: root\n",
+            "username: root",
+            "ssh.username",
+            "duplicate key",
+        ),
+        (
+            "password: ${PUMP_SSH_PASSWORD}",
+            "password: ${PUMP_UNSET_VARIABLE}",
+            "PUMP_UNSET",
+            "ssh.password",
+            "PUMP_UNSET_VARIABLE is not set",
+        ),
+        (
+            "schema: medsec/profile/v1",
+            "schema: medsec/profile/v9",
+            "schema:",
+            "schema",
+            "unsupported schema",
+        ),
     ],
-    ids=["unknown-key", "wrong-type", "out-of-range", "missing-field", "bad-choice",
-         "host-out-of-scope", "serial-out-of-scope", "missing-file", "unknown-waiver-check",
-         "duplicate-key", "missing-env", "schema-version"],
+    ids=[
+        "unknown-key",
+        "wrong-type",
+        "out-of-range",
+        "missing-field",
+        "bad-choice",
+        "host-out-of-scope",
+        "serial-out-of-scope",
+        "missing-file",
+        "unknown-waiver-check",
+        "duplicate-key",
+        "missing-env",
+        "schema-version",
+    ],
 )
 def test_each_mistake_names_file_line_and_field(write, old, new, needle, field, words) -> None:
     path = write(old, new)
@@ -124,14 +188,17 @@ def test_bad_yaml_names_the_line(write) -> None:
 
 def test_a_missing_file_is_one_clear_error(tmp_path: Path) -> None:
     message = _error(tmp_path / "nope.yaml")
-    assert "nope.yaml" in message and "cannot read" in message
+    assert "nope.yaml" in message
+    assert "cannot read" in message
 
 
 def test_cli_validate_exits_2_with_the_located_message(write) -> None:
     path = write("  host: 127.0.0.1\n", "  host: 10.1.2.3\n")
     done = subprocess.run(
         [sys.executable, "-m", "harness", "validate", str(path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PUMP_SSH_PASSWORD": "x", "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 2
@@ -141,7 +208,10 @@ def test_cli_validate_exits_2_with_the_located_message(write) -> None:
 def test_cli_validate_accepts_the_good_profile(write) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "harness", "validate", str(write())],
-        capture_output=True, text=True, timeout=60, env={"PUMP_SSH_PASSWORD": "x"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PUMP_SSH_PASSWORD": "x"},
     )
     assert done.returncode == 0, done.stderr
     assert "17 threats" in done.stdout
@@ -160,4 +230,5 @@ def test_the_lab_template_is_valid_apart_from_its_key_files(monkeypatch) -> None
     monkeypatch.setenv("PUMP_UPDATE_PASSWORD", "x")
     template = DATA.parents[1] / "profiles" / "lab-device-template.yaml"
     profile = load_profile(template, check_files=False)
-    assert profile.network is not None and profile.network.host == "192.0.2.10"
+    assert profile.network is not None
+    assert profile.network.host == "192.0.2.10"

@@ -14,10 +14,21 @@ HOSTILE = '<script>alert("pwned")</script>\x00\x1b[31m'
 
 def _record(outcome: Outcome, reason: str = HOSTILE) -> CheckRecord:
     return CheckRecord(
-        id="AUTH-001", title="Default credentials refused over SSH", family="AUTH", target="ssh",
-        outcome=outcome, reason=reason, threats=["TM-01"], controls=["SC-01"],
-        standards=["CR 1.1"], evidence=["evidence/AUTH-001/ssh/ssh.txt"], duration_s=0.5,
-        summary=[f"banner {HOSTILE}"], nodeid="x::y", started="", finished="",
+        id="AUTH-001",
+        title="Default credentials refused over SSH",
+        family="AUTH",
+        target="ssh",
+        outcome=outcome,
+        reason=reason,
+        threats=["TM-01"],
+        controls=["SC-01"],
+        standards=["CR 1.1"],
+        evidence=["evidence/AUTH-001/ssh/ssh.txt"],
+        duration_s=0.5,
+        summary=[f"banner {HOSTILE}"],
+        nodeid="x::y",
+        started="",
+        finished="",
     )
 
 
@@ -37,18 +48,27 @@ def test_summary_escapes_observed_identity() -> None:
         profile=ProfileInfo(path="p.yaml", sha256="0"),
         threat_model=None,
         device=DeviceInfo(profiled={"name": "pump"}, observed={"ssh_identification": HOSTILE}),
-        options={}, started="s", finished="f", checks=[_record(Outcome.PASSED)],
+        options={},
+        started="s",
+        finished="f",
+        checks=[_record(Outcome.PASSED)],
     )
     html = report.summary_html(results, None, "SHA256:x")
-    assert "<script>alert" not in html and "&lt;script&gt;" in html
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;" in html
 
 
 def test_junit_maps_outcomes_and_survives_control_characters(tmp_path: Path) -> None:
     records = [_record(o) for o in Outcome]
     results = RunResults(
-        status="complete", harness=HarnessInfo(version="0", python="3", packages={}),
-        profile=ProfileInfo(path="p", sha256="0"), threat_model=None,
-        device=DeviceInfo(profiled={}, observed={}), options={}, started="s", finished="f",
+        status="complete",
+        harness=HarnessInfo(version="0", python="3", packages={}),
+        profile=ProfileInfo(path="p", sha256="0"),
+        threat_model=None,
+        device=DeviceInfo(profiled={}, observed={}),
+        options={},
+        started="s",
+        finished="f",
         checks=records,
     )
     path = tmp_path / "junit.xml"

@@ -28,7 +28,11 @@ def listeners() -> Iterator[list[int]]:
 def test_scan_finds_exactly_the_listeners(listeners: list[int]) -> None:
     low, high = min(listeners) - 50, max(listeners) + 50
     result = net.scan_tcp(
-        LOOPBACK, "127.0.0.1", range(low, high), concurrency=64, connect_timeout=1,
+        LOOPBACK,
+        "127.0.0.1",
+        range(low, high),
+        concurrency=64,
+        connect_timeout=1,
         deadline=Deadline(30),
     )
     assert set(listeners) <= set(result.open)
@@ -37,8 +41,14 @@ def test_scan_finds_exactly_the_listeners(listeners: list[int]) -> None:
 
 def test_exposure_separates_expected_from_unexpected(listeners: list[int]) -> None:
     exposure = ports.tcp_exposure(
-        LOOPBACK, "127.0.0.1", listeners + [1], listeners[:2] + [1],
-        concurrency=8, connect_timeout=1, deadline=Deadline(30), transcript=Transcript("t"),
+        LOOPBACK,
+        "127.0.0.1",
+        [*listeners, 1],
+        [*listeners[:2], 1],
+        concurrency=8,
+        connect_timeout=1,
+        deadline=Deadline(30),
+        transcript=Transcript("t"),
     )
     assert exposure.unexpected == (listeners[2],)
     assert exposure.expected_closed == (1,)

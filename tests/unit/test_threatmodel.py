@@ -23,9 +23,20 @@ def test_shipped_model_traces_checks_to_threats() -> None:
 
 def _record(check_id: str, outcome: Outcome, target: str = "t") -> CheckRecord:
     return CheckRecord(
-        id=check_id, title="", family=check_id.split("-")[0], target=target, outcome=outcome,
-        reason="", threats=[], controls=[], standards=[], evidence=[], duration_s=0.0,
-        nodeid=check_id, started="", finished="",
+        id=check_id,
+        title="",
+        family=check_id.split("-")[0],
+        target=target,
+        outcome=outcome,
+        reason="",
+        threats=[],
+        controls=[],
+        standards=[],
+        evidence=[],
+        duration_s=0.0,
+        nodeid=check_id,
+        started="",
+        finished="",
     )
 
 

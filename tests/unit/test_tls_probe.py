@@ -21,8 +21,13 @@ def _server_hello(version: int, suite: int, supported_version: int | None = None
     if supported_version is not None:
         extensions = struct.pack(">HHH", 0x002B, 2, supported_version)
     body = (
-        struct.pack(">H", version) + b"\x11" * 32 + b"\x00" + struct.pack(">H", suite) + b"\x00"
-        + struct.pack(">H", len(extensions)) + extensions
+        struct.pack(">H", version)
+        + b"\x11" * 32
+        + b"\x00"
+        + struct.pack(">H", suite)
+        + b"\x00"
+        + struct.pack(">H", len(extensions))
+        + extensions
     )
     handshake = b"\x02" + len(body).to_bytes(3, "big") + body
     return b"\x16\x03\x03" + struct.pack(">H", len(handshake)) + handshake
@@ -46,7 +51,11 @@ def test_alert_and_close() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"HTTP/1.1 400 Bad Request\r\n\r\n", b"\x16\x03\x03\x01\x00\x02", b"\x16\x03\x03\x00\x04\x0b\x00\x00\x00"],
+    [
+        b"HTTP/1.1 400 Bad Request\r\n\r\n",
+        b"\x16\x03\x03\x01\x00\x02",
+        b"\x16\x03\x03\x00\x04\x0b\x00\x00\x00",
+    ],
     ids=["plaintext", "cut-short", "not-server-hello"],
 )
 def test_anything_else_is_a_protocol_violation(data: bytes) -> None:
@@ -56,7 +65,8 @@ def test_anything_else_is_a_protocol_violation(data: bytes) -> None:
 
 def test_hellos_offer_exactly_one_version() -> None:
     legacy = tls.client_hello(tls.TlsVersion.TLS1_0, None)
-    assert legacy[:3] == b"\x16\x03\x01" and legacy[9:11] == b"\x03\x01"
+    assert legacy[:3] == b"\x16\x03\x01"
+    assert legacy[9:11] == b"\x03\x01"
     modern = tls.client_hello(tls.TlsVersion.TLS1_3, "ip100.local")
     assert modern[9:11] == b"\x03\x03"  # legacy_version, TLS 1.3 goes in supported_versions
     assert b"\x00\x2b\x00\x03\x02\x03\x04" in modern
@@ -110,12 +120,22 @@ def tls12_only_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]
 
 @pytest.mark.parametrize(
     ("version", "accepted"),
-    [(tls.TlsVersion.SSL3, False), (tls.TlsVersion.TLS1_0, False), (tls.TlsVersion.TLS1_1, False),
-     (tls.TlsVersion.TLS1_2, True), (tls.TlsVersion.TLS1_3, False)],
+    [
+        (tls.TlsVersion.SSL3, False),
+        (tls.TlsVersion.TLS1_0, False),
+        (tls.TlsVersion.TLS1_1, False),
+        (tls.TlsVersion.TLS1_2, True),
+        (tls.TlsVersion.TLS1_3, False),
+    ],
 )
 def test_against_a_real_tls12_only_server(tls12_only_server: int, version, accepted) -> None:
     result = tls.probe_version(
-        Scope.of(["127.0.0.1/32"]), "127.0.0.1", tls12_only_server, version,
-        timeout=5, server_name=None, transcript=Transcript("t"),
+        Scope.of(["127.0.0.1/32"]),
+        "127.0.0.1",
+        tls12_only_server,
+        version,
+        timeout=5,
+        server_name=None,
+        transcript=Transcript("t"),
     )
     assert result.accepted is accepted, result.summary()

@@ -30,7 +30,8 @@ def test_altered_payload_keeps_the_signature_but_breaks_the_digest() -> None:
     valid = _image()
     attack = attacks.altered_payload(valid)
     image = medsec_v1.parse(attack.data)
-    assert len(attack.data) == len(valid) and attack.data != valid
+    assert len(attack.data) == len(valid)
+    assert attack.data != valid
     assert image.signature_valid(KEY.public_key())  # the header is untouched...
     assert not image.payload_digest_matches()  # ...so only a digest check catches it
     assert "XOR 0xFF" in attack.description
