@@ -368,6 +368,10 @@ def _secret_values(model: BaseModel) -> set[str]:
         value = getattr(model, name)
         items = value if isinstance(value, tuple) else (value,)
         for item in items:
+            if isinstance(item, Auth):
+                # Default credentials are public knowledge the device must refuse, and are
+                # often equal to the user name; attempts show them redacted on their own.
+                continue
             if isinstance(item, SecretStr) and item.get_secret_value():
                 found.add(item.get_secret_value())
             elif isinstance(item, BaseModel):

@@ -27,7 +27,7 @@ OUTCOME_LABELS = {
 _XML_INVALID = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 STYLE = """<style>
-.medsec{font-family:Helvetica,Arial,sans-serif;white-space:normal;font-size:13px}
+.medsec{font-family:Helvetica,Arial,sans-serif;white-space:normal;font-size:13px;color:#222}
 .medsec table{border-collapse:collapse;margin:6px 0 14px}
 .medsec th,.medsec td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}
 .medsec th{background:#f0f0f0}
@@ -148,10 +148,11 @@ def _matrix_html(rows: tuple[ThreatRow, ...]) -> str:
     )
     body = []
     for row in rows:
-        lines = [(c.control, cell) for c in row.controls for cell in (c.checks or (None,))]
+        lines = [(c, cell) for c in row.controls for cell in (c.checks or (None,))]
         css = f' class="c-{row.coverage.value.replace(" ", "-")}"'
         flag = ' <span class="flag">&#9873;</span>' if row.coverage.flagged else ""
-        for index, (control, cell) in enumerate(lines):
+        previous_control = None
+        for index, (control_row, cell) in enumerate(lines):
             cells = []
             if index == 0:
                 span = f' rowspan="{len(lines)}"'
@@ -160,7 +161,11 @@ def _matrix_html(rows: tuple[ThreatRow, ...]) -> str:
                     f"<td{span}>{e(row.threat.stride)}<br>{e(', '.join(row.threat.capec))}</td>",
                     f"<td{span}>{e(row.coverage.value)}{flag}</td>",
                 ]
-            cells.append(f"<td>{e(control.id)} {e(control.title)}</td>")
+            control = control_row.control
+            if control is not previous_control:
+                span = f' rowspan="{max(1, len(control_row.checks))}"'
+                cells.append(f"<td{span}><b>{e(control.id)}</b> {e(control.title)}</td>")
+                previous_control = control
             if cell is None:
                 why = control.rationale or "no check can show this control"
                 cells.append(f'<td colspan="2" class="flag">no check: {e(why)}</td>')

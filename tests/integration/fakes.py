@@ -1,0 +1,117 @@
+"""Small misbehaving devices for fault tests: silent, garbage-speaking, hostile-banner SSH."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import paramiko
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+Handler = Callable[[socket.socket], None]
+
+
+@contextlib.contextmanager
+def tcp_server(host: str, handler: Handler) -> Iterator[int]:
+    """A listener on `host` that runs `handler` for every connection in its own thread."""
+    listener = socket.create_server((host, 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    workers: list[threading.Thread] = []
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            worker = threading.Thread(target=_guarded, args=(handler, conn, stop), daemon=True)
+            worker.start()
+            workers.append(worker)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()
+        for worker in workers:
+            worker.join(2)
+
+
+def _guarded(handler: Handler, conn: socket.socket, stop: threading.Event) -> None:
+    conn.settimeout(0.2)
+    with contextlib.suppress(OSError), conn:
+        handler(conn)
+        # Keep the connection open (silently) until the test ends or the peer leaves.
+        while not stop.is_set():
+            try:
+                if not conn.recv(4096):
+                    return
+            except TimeoutError:
+                continue
+
+
+def silent(conn: socket.socket) -> None:
+    """Accept, read, never answer: a device that hangs."""
+
+
+def sends(data: bytes) -> Handler:
+    """Answer anything with `data`, then stay silent."""
+
+    def handler(conn: socket.socket) -> None:
+        with contextlib.suppress(TimeoutError):
+            conn.recv(4096)
+        conn.sendall(data)
+
+    return handler
+
+
+def greets(data: bytes) -> Handler:
+    """Send `data` as soon as a client connects."""
+
+    def handler(conn: socket.socket) -> None:
+        conn.sendall(data)
+
+    return handler
+
+
+class _RefuseAll(paramiko.ServerInterface):
+    def get_allowed_auths(self, username: str) -> str:
+        return "password"
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        return paramiko.AUTH_FAILED
+
+
+def ssh_with_banner(banner: str) -> Handler:
+    """A real SSH server (paramiko) that identifies itself with `banner` and refuses every login."""
+    host_key = paramiko.Ed25519Key.from_private_key(_openssh_key())
+
+    def handler(conn: socket.socket) -> None:
+        conn.settimeout(10)
+        transport = paramiko.Transport(conn)
+        transport.local_version = banner
+        transport.add_server_key(host_key)
+        transport.start_server(server=_RefuseAll())
+        transport.join(10)
+
+    return handler
+
+
+def _openssh_key():  # type: ignore[no-untyped-def]
+    import io
+
+    from cryptography.hazmat.primitives import serialization
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    return io.StringIO(pem.decode())

@@ -1,0 +1,332 @@
+"""Whole runs as a user starts them: exit codes, waivers, not-applicable, faults, Ctrl-C, HTML.
+
+Each test writes a profile, runs `python -m harness run` (or pytest itself) in a
+subprocess against the emulator or a small misbehaving server, and reads the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+from harness.evidence import verify_run
+from harness.results import Outcome, RunResults, load
+from harness.sim.pump import EmulatedPump, SimConfig
+from tests.integration import fakes
+
+REPO = Path(__file__).resolve().parents[2]
+HOSTILE = "<script>alert(1)</script>"
+
+
+def medsec(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+def write_profile(path: Path, document: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def by_id(results: RunResults) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for check in results.checks:
+        found.setdefault(check.id, []).append(check)
+    return found
+
+
+@pytest.fixture
+def pump(
+    tmp_path: Path, loopback_address: str, request: pytest.FixtureRequest
+) -> Iterator[EmulatedPump]:
+    weaknesses = frozenset(getattr(request, "param", ()))
+    with EmulatedPump(
+        SimConfig(workdir=tmp_path / "device", host=loopback_address, weaknesses=weaknesses)
+    ) as running:
+        yield running
+
+
+def minimal_profile(host: str, **sections: Any) -> dict[str, Any]:
+    return {
+        "schema": "medsec/profile/v1",
+        "device": {"name": "bench fake", "vendor": "Test", "model": "X-1", "firmware": "1.0"},
+        "scope": {"allow": [f"{host}/32"]},
+        **sections,
+    }
+
+
+def test_pytest_alone_runs_the_suites_through_the_entry_point(
+    pump: EmulatedPump, tmp_path: Path, private_network: None
+) -> None:
+    profile = pump.write_profile(tmp_path / "pump.yaml")
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(REPO / "testsuites"),
+            "--profile",
+            str(profile),
+            "--medsec-out",
+            str(out),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    results = load(out / "results.json")
+    assert results.status == "complete"
+    outcomes = {c.id: c.outcome for c in results.checks}
+    assert outcomes["UPDATE-001"] is Outcome.NOT_APPLICABLE  # destructive, not allowed
+    assert {o for k, o in outcomes.items() if k != "UPDATE-001"} == {Outcome.PASSED}
+    assert verify_run(out).ok
+
+
+@pytest.mark.parametrize("pump", [("W-05",)], indirect=True)
+def test_an_active_waiver_turns_the_failure_into_waived(pump: EmulatedPump, tmp_path: Path) -> None:
+    document = pump.profile()
+    document["waivers"] = [
+        {
+            "check": "CRYPTO-001",
+            "target": "therapy-api",
+            "expires": "2099-12-31",
+            "justification": "Legacy hospital server needs TLS 1.1 until 2099 (CAPA-0001)",
+        }
+    ]
+    profile = write_profile(tmp_path / "waived.yaml", document)
+    done = medsec("run", str(profile), "--suite", "crypto", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    check = by_id(load(tmp_path / "run" / "results.json"))["CRYPTO-001"][0]
+    assert check.outcome is Outcome.WAIVED
+    assert check.underlying_outcome is Outcome.FAILED
+    assert check.waiver is not None
+    assert check.waiver.applied
+    assert "TLS 1.0" in check.reason
+    assert 'skipped message="waived' in (tmp_path / "run" / "junit.xml").read_text()
+
+
+@pytest.mark.parametrize("pump", [("W-05",)], indirect=True)
+def test_an_expired_waiver_is_not_applied(pump: EmulatedPump, tmp_path: Path) -> None:
+    document = pump.profile()
+    document["waivers"] = [
+        {
+            "check": "CRYPTO-001",
+            "expires": "2020-01-31",
+            "justification": "Accepted for the 2019 release only (CAPA-0002)",
+        }
+    ]
+    profile = write_profile(tmp_path / "expired.yaml", document)
+    done = medsec("run", str(profile), "--suite", "crypto", "--out", str(tmp_path / "run"))
+    assert done.returncode == 1
+    check = by_id(load(tmp_path / "run" / "results.json"))["CRYPTO-001"][0]
+    assert check.outcome is Outcome.FAILED
+    assert check.waiver is not None
+    assert not check.waiver.applied
+    assert "expired" in check.waiver.note
+
+
+def test_missing_interfaces_are_not_applicable_with_the_reason(
+    pump: EmulatedPump, tmp_path: Path
+) -> None:
+    document = pump.profile()
+    del document["serial"]
+    del document["update"]
+    profile = write_profile(tmp_path / "no-serial.yaml", document)
+    done = medsec("run", str(profile), "--suite", "auth,update", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    checks = by_id(load(tmp_path / "run" / "results.json"))
+    assert checks["AUTH-001"][0].outcome is Outcome.PASSED
+    assert checks["AUTH-002"][0].outcome is Outcome.NOT_APPLICABLE
+    assert checks["AUTH-002"][0].reason == "the profile has no serial interface"
+    assert checks["UPDATE-002"][0].reason == "the profile has no update interface"
+
+
+def test_bad_usage_and_invalid_profiles_exit_2(tmp_path: Path) -> None:
+    bad = write_profile(
+        tmp_path / "bad.yaml", minimal_profile("127.0.0.1", network={"host": "10.9.9.9"})
+    )
+    done = medsec("run", str(bad), "--out", str(tmp_path / "run"))
+    assert done.returncode == 2
+    assert f"{bad}:" in done.stderr
+    assert "network.host" in done.stderr
+    assert not (tmp_path / "run").exists()  # refused before anything ran
+    good = write_profile(tmp_path / "good.yaml", minimal_profile("127.0.0.1"))
+    assert medsec("run", str(good), "--suite", "nonsense").returncode == 2
+    assert medsec("frobnicate").returncode == 2
+
+
+def test_hanging_garbage_and_dead_services_become_errors_and_the_run_goes_on(
+    tmp_path: Path, loopback_address: str, private_network: None
+) -> None:
+    host = loopback_address
+    with (
+        fakes.tcp_server(host, fakes.silent) as hanging,
+        fakes.tcp_server(
+            host, fakes.sends(b"HTTP/1.0 400 Bad Request\r\n\r\n" + HOSTILE.encode())
+        ) as garbage,
+        fakes.tcp_server(host, fakes.greets(HOSTILE.encode())) as undeclared,
+    ):
+        profile = write_profile(
+            tmp_path / "faulty.yaml",
+            minimal_profile(
+                host,
+                network={
+                    "host": host,
+                    "expected_tcp": [hanging, garbage],
+                    "services": [
+                        {"name": "hangs", "port": hanging, "protocol": "https"},
+                        {"name": "garbage", "port": garbage, "protocol": "https"},
+                        {"name": "dead", "port": 9, "protocol": "https"},
+                    ],
+                },
+                policy={"timeout_s": 1.0},
+            ),
+        )
+        started = time.monotonic()
+        done = medsec(
+            "run", str(profile), "--suite", "crypto,surface", "--out", str(tmp_path / "run")
+        )
+        elapsed = time.monotonic() - started
+    assert done.returncode == 1
+    results = load(tmp_path / "run" / "results.json")
+    crypto = {c.target: c for c in by_id(results)["CRYPTO-001"]}
+    assert crypto["hangs"].outcome is Outcome.ERROR
+    assert "no answer before the timeout" in crypto["hangs"].reason
+    assert crypto["garbage"].outcome is Outcome.ERROR
+    assert "not a TLS record" in crypto["garbage"].reason
+    assert crypto["dead"].outcome is Outcome.ERROR
+    assert "refused" in crypto["dead"].reason
+    for check in crypto.values():
+        assert check.duration_s < 3, check  # each bounded by the 1 s I/O timeout
+        assert check.evidence
+    surface = by_id(results)["SURFACE-001"][0]
+    assert surface.outcome is Outcome.FAILED  # the run went on after three errors
+    assert str(undeclared) in surface.reason
+    assert elapsed < 30
+    html = (tmp_path / "run" / "report.html").read_text()
+    _assert_escaped(html)
+
+
+def _assert_escaped(html: str) -> None:
+    """No device-sent markup survives, in the page or in pytest-html's JSON data blob."""
+    assert HOSTILE not in html
+    soup = BeautifulSoup(html, "html.parser")
+    blob = json.loads(soup.find(id="data-container")["data-jsonblob"])
+    logs = " ".join(run["log"] for runs in blob["tests"].values() for run in runs)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in logs
+    assert "<script>alert(1)" not in logs
+
+
+def test_hostile_ssh_identification_is_escaped_everywhere(
+    tmp_path: Path, loopback_address: str, private_network: None
+) -> None:
+    host = loopback_address
+    banner = f"SSH-2.0-{HOSTILE}"
+    with fakes.tcp_server(host, fakes.ssh_with_banner(banner)) as port:
+        profile = write_profile(
+            tmp_path / "ssh.yaml",
+            minimal_profile(
+                host,
+                ssh={"host": host, "port": port, "username": "service"},
+            ),
+        )
+        done = medsec("run", str(profile), "--suite", "auth", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    results = load(tmp_path / "run" / "results.json")
+    assert results.device.observed["ssh_identification"] == banner
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "observed ssh_identification" in html
+    _assert_escaped(html)
+
+
+def test_ctrl_c_leaves_results_and_report_for_what_ran(
+    tmp_path: Path, loopback_address: str, private_network: None
+) -> None:
+    host = loopback_address
+    with fakes.tcp_server(host, fakes.silent) as hanging:
+        profile = write_profile(
+            tmp_path / "slow.yaml",
+            minimal_profile(
+                host,
+                network={
+                    "host": host,
+                    "expected_tcp": [hanging],
+                    "scan_ports": f"{hanging}",
+                    "services": [{"name": "hangs", "port": hanging, "protocol": "https"}],
+                },
+                policy={"timeout_s": 60.0},
+            ),
+        )
+        out = tmp_path / "run"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "harness",
+                "run",
+                str(profile),
+                "--suite",
+                "surface,crypto",
+                "--out",
+                str(out),
+                "--quiet",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=REPO,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # SURFACE-001 done, CRYPTO-001 hanging
+            if (out / "results.json").is_file() and load(out / "results.json").checks:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=30)
+    assert code == 1
+    results = load(out / "results.json")
+    assert results.status == "interrupted"
+    assert [c.id for c in results.checks] == ["SURFACE-001"]
+    assert any("CRYPTO-001" in n or "tls_versions" in n for n in results.not_run)
+    assert "interrupted" in (out / "report.html").read_text()
+    assert verify_run(out).ok
+
+
+def test_a_clean_run_exits_0_and_copies_junit(
+    pump: EmulatedPump, tmp_path: Path, private_network: None
+) -> None:
+    profile = pump.write_profile(tmp_path / "pump.yaml")
+    done = medsec(
+        "run",
+        str(profile),
+        "--out",
+        str(tmp_path / "run"),
+        "--allow-destructive",
+        "--junit",
+        str(tmp_path / "copy.xml"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "copy.xml").read_bytes() == (tmp_path / "run" / "junit.xml").read_bytes()
+    assert "passed" in done.stderr
+    assert "report" in done.stderr
