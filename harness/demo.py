@@ -26,7 +26,7 @@ RUN_TIMEOUT_S = 600.0
 
 def run(out: Path | None, *, isolate: bool) -> int:
     """Start both pumps, run every suite against each, compare with the planted weaknesses."""
-    console = Console()
+    console = Console(soft_wrap=True)
     why_not = netns.enter_private_network() if isolate else "--no-isolate given"
     if why_not is None:
         console.print("network: a private namespace (only loopback; nothing else is reachable)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness import catalogue
 from harness.evidence import Artifact
-from harness.matrix import Coverage, ThreatRow
+from harness.matrix import ThreatRow
 from harness.results import CheckRecord, Outcome, RunResults
 
 OUTCOME_LABELS = {
@@ -199,13 +199,6 @@ def _waivers_html(checks: list[CheckRecord]) -> str:
         "<h2>Waivers</h2><table><tr><th>Check</th><th>Target</th><th>Outcome</th>"
         f"<th>Underlying</th><th>Justification</th><th>Expires</th></tr>{rows}</table>"
     )
-
-
-def coverage_counts(rows: Iterable[ThreatRow]) -> dict[Coverage, int]:
-    counts = {c: 0 for c in Coverage}
-    for row in rows:
-        counts[row.coverage] += 1
-    return counts
 
 
 def _xml_text(text: str) -> str:

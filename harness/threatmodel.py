@@ -106,13 +106,6 @@ class ThreatModel(_Item):
     def controls_for_check(self, check_id: str) -> tuple[str, ...]:
         return tuple(c.id for c in self.controls if check_id in c.checks)
 
-    def checks_for_threat(self, threat: Threat) -> tuple[str, ...]:
-        ordered: dict[str, None] = {}
-        for control_id in threat.controls:
-            for check_id in self.control(control_id).checks:
-                ordered.setdefault(check_id, None)
-        return tuple(ordered)
-
 
 def load_threat_model(path: str | Path) -> ThreatModel:
     """Load and validate a threat model; raises ProfileError naming file, line and field."""

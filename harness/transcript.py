@@ -65,9 +65,6 @@ class Transcript:
         with self._lock:
             return tuple(self._items)
 
-    def received_bytes(self) -> bytes:
-        return b"".join(item.data for item in self.items if item.direction == "recv")
-
     def to_text(self) -> str:
         """One line per step: `+0.012s > 'text'`, bytes shown as Python-escaped text."""
         marks = {"send": ">", "recv": "<", "event": "#"}

@@ -43,7 +43,7 @@ def test_altered_payload_refused(
     observe("firmware_version", running)
     valid = builder.valid_image(profile, newer_than(running, profile.update.next_version))
     image = attacks.altered_payload(valid)
-    trial = send_image(update_channel, image, transcript)
+    trial = send_image(update_channel, image, running, transcript)
     _record_trial(evidence, image, trial)
     assert trial.verdict is UpdateVerdict.REFUSED, (
         f"image with its payload altered after signing was {trial.verdict.value}: "

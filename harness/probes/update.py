@@ -43,9 +43,10 @@ class UpdateTrial:
         )
 
 
-def send_image(channel: UpdateChannel, image: AttackImage, transcript: Transcript) -> UpdateTrial:
-    """Read the version, deliver `image`, read the version again."""
-    before = channel.read_version(transcript)
+def send_image(
+    channel: UpdateChannel, image: AttackImage, before: str, transcript: Transcript
+) -> UpdateTrial:
+    """Deliver `image` to a device running version `before`, then read the version again."""
     reply = channel.deliver(image.data, transcript)
     after = channel.read_version(transcript)
     if after != before:

@@ -93,18 +93,6 @@ class Console:
                 raise DeviceTimeout(self.target, f"no {wanted} in time; last output: {shown!r}")
             self._read_available()
 
-    def read_quiet(self, quiet_s: float, deadline: Deadline) -> bytes:
-        """Everything the console prints until it stays silent for `quiet_s` (or the deadline)."""
-        collected = b""
-        silent = Deadline(quiet_s)
-        while not silent.expired and not deadline.expired:
-            chunk = self._read_available()
-            if chunk:
-                collected += chunk
-                silent = Deadline(quiet_s)
-        self._tail = b""
-        return collected
-
     def forget(self) -> None:
         """Drop unread output so the next expect sees only what comes after now."""
         self._tail = b""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import paramiko
 
@@ -84,21 +83,6 @@ class SshSession:
         latency = time.monotonic() - started
         self.transcript.event(f"{username!r} authenticated after {latency:.3f}s")
         return AuthResult(username, "password", True, latency)
-
-    def auth_key(self, username: str, key_file: Path) -> AuthResult:
-        """Public-key authentication with a private key file (Ed25519, ECDSA or RSA)."""
-        key = paramiko.PKey.from_path(key_file)
-        self.transcript.event(
-            f"publickey auth {username!r} with {key.get_name()} {key.fingerprint}"
-        )
-        started = time.monotonic()
-        try:
-            self._transport.auth_publickey(username, key)
-        except paramiko.AuthenticationException as exc:
-            return self._refused(username, started, (), str(exc) or "refused", method="publickey")
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise _convert(self.target, exc, "public-key authentication") from None
-        return AuthResult(username, "publickey", True, time.monotonic() - started)
 
     def _refused(
         self,

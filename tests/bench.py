@@ -1,0 +1,323 @@
+"""Benchmarks of each probe family against the established tool for the same job.
+
+    python -m tests.bench [all|scan|tls|ssh-auth] [--rounds N]
+
+Runs inside a private network namespace against the vulnerable emulated pump (so the
+peer tools have something to find), in one run: our TCP scan vs nmap, our TLS version
+probe vs sslyze, our SSH default-credential probe vs hydra. Connections are counted by a
+forwarding proxy in front of the service, so both tools are measured the same way.
+Peer tools: `apt-get install nmap hydra`; sslyze in its own venv (its pins clash with
+ours): `python3 -m venv /opt/sslyze-venv && /opt/sslyze-venv/bin/pip install sslyze`,
+or point $MEDSEC_BENCH_SSLYZE at its executable. This is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import netns
+from harness.deadline import Deadline
+from harness.probes import credentials, tls
+from harness.scope import Scope
+from harness.sim.pump import EmulatedPump, SimConfig
+from harness.sim.weaknesses import PLANTED
+from harness.transcript import Transcript
+from harness.transports import net
+
+HOST = "127.0.8.2"
+PROXY_HOST = "127.0.8.3"
+SCOPE = Scope.of(["127.0.8.0/24"])
+
+
+@dataclass
+class Row:
+    family: str
+    tool: str
+    seconds: float
+    connections: int | None
+    found: str
+
+
+class CountingProxy:
+    """Forwards TCP to a target and counts the connections it accepts."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.count = 0
+        self._listener = socket.create_server((PROXY_HOST, 0), backlog=512)
+        self._listener.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.count += 1
+            threading.Thread(target=self._pipe_both, args=(client,), daemon=True).start()
+
+    def _pipe_both(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self.target, timeout=10)
+        except OSError:
+            client.close()
+            return
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def reset(self) -> None:
+        self.count = 0
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._listener.close()
+
+
+def timed(action: Callable[[], str], rounds: int) -> tuple[float, str]:
+    """Median wall time of `rounds` runs, and what the last run found."""
+    times, found = [], ""
+    for _ in range(rounds):
+        started = time.perf_counter()
+        found = action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), found
+
+
+def bench_scan(pump: EmulatedPump, rounds: int) -> list[Row]:
+    def ours() -> str:
+        result = net.scan_tcp(
+            SCOPE,
+            HOST,
+            range(1, 65536),
+            concurrency=256,
+            connect_timeout=1.0,
+            deadline=Deadline(120),
+        )
+        return ",".join(map(str, result.open))
+
+    rows = [Row("TCP scan, 65535 ports", "medsec scan_tcp (connect)", *_pair(timed(ours, rounds)))]
+    nmap = shutil.which("nmap")
+    for flag, label in (("-sT", "nmap -sT (connect)"), ("-sS", "nmap -sS (SYN, root)")):
+        if nmap is None or (flag == "-sS" and os.geteuid() != 0):
+            rows.append(Row("TCP scan, 65535 ports", label, float("nan"), None, "not installed"))
+            continue
+
+        def peer(flag: str = flag) -> str:
+            out = subprocess.run(
+                [nmap, flag, "-p-", "-n", "-Pn", "-T4", "-oG", "-", HOST],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=True,
+            ).stdout
+            return ",".join(re.findall(r"(\d+)/open", out))
+
+        rows.append(Row("TCP scan, 65535 ports", label, *_pair(timed(peer, rounds))))
+    return rows
+
+
+def _pair(result: tuple[float, str]) -> tuple[float, None, str]:
+    return result[0], None, result[1]
+
+
+def bench_tls(pump: EmulatedPump, rounds: int) -> list[Row]:
+    proxy = CountingProxy((HOST, pump.endpoints.https_port))
+    try:
+
+        def ours() -> str:
+            accepted = [
+                v.label
+                for v in tls.TlsVersion
+                if tls.probe_version(
+                    SCOPE,
+                    PROXY_HOST,
+                    proxy.port,
+                    v,
+                    timeout=5,
+                    server_name=None,
+                    transcript=Transcript("bench"),
+                ).accepted
+            ]
+            return ", ".join(accepted)
+
+        rows = [_counted("TLS versions", "medsec CRYPTO-001 probe", proxy, ours, rounds)]
+        sslyze = (
+            os.environ.get("MEDSEC_BENCH_SSLYZE")
+            or shutil.which("sslyze")
+            or (
+                "/opt/sslyze-venv/bin/sslyze"
+                if Path("/opt/sslyze-venv/bin/sslyze").exists()
+                else None
+            )
+        )
+        if sslyze is None:
+            rows.append(Row("TLS versions", "sslyze", float("nan"), None, "not installed"))
+            return rows
+
+        def peer() -> str:
+            out = subprocess.run(
+                [
+                    sslyze,
+                    "--sslv2",
+                    "--sslv3",
+                    "--tlsv1",
+                    "--tlsv1_1",
+                    "--tlsv1_2",
+                    "--tlsv1_3",
+                    f"{PROXY_HOST}:{proxy.port}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            ).stdout
+            names = {
+                "SSL 2.0": "SSLv2",
+                "SSL 3.0": "SSLv3",
+                "TLS 1.0": "TLS 1.0",
+                "TLS 1.1": "TLS 1.1",
+                "TLS 1.2": "TLS 1.2",
+                "TLS 1.3": "TLS 1.3",
+            }
+            found = [
+                names[m.group(1)]
+                for m in re.finditer(
+                    r"\* (SSL 2\.0|SSL 3\.0|TLS 1\.[0-3]) Cipher Suites:\n\s+Attempted"
+                    r" to connect using \d+ cipher suites\.\n\n\s+The server accepted",
+                    out,
+                )
+            ]
+            return ", ".join(found)
+
+        rows.append(
+            _counted("TLS versions", "sslyze (per-version suite scans)", proxy, peer, rounds)
+        )
+        return rows
+    finally:
+        proxy.close()
+
+
+def _counted(
+    family: str, tool: str, proxy: CountingProxy, action: Callable[[], str], rounds: int
+) -> Row:
+    proxy.reset()
+    seconds, found = timed(action, rounds)
+    return Row(family, tool, seconds, round(proxy.count / rounds), found)
+
+
+def bench_ssh_auth(pump: EmulatedPump, rounds: int) -> list[Row]:
+    pairs = credentials.candidate_pairs([], per_account=4)
+    proxy = CountingProxy((HOST, pump.endpoints.ssh_port))
+    try:
+
+        def ours() -> str:
+            trial = credentials.try_ssh(
+                SCOPE,
+                PROXY_HOST,
+                proxy.port,
+                pairs,
+                timeout=10,
+                deadline=Deadline(120),
+                transcript=Transcript("bench"),
+            )
+            return ", ".join(f"{a.username}/{a.password_shown}" for a in trial.accepted)
+
+        rows = [
+            _counted(
+                f"SSH default credentials ({len(pairs)} pairs)",
+                "medsec AUTH-001 probe",
+                proxy,
+                ours,
+                rounds,
+            )
+        ]
+        hydra = shutil.which("hydra")
+        if hydra is None:
+            rows.append(Row(rows[0].family, "hydra", float("nan"), None, "not installed"))
+            return rows
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
+            listing.write("".join(f"{p.username}:{p.password}\n" for p in pairs))
+
+        def peer() -> str:
+            out = subprocess.run(
+                [hydra, "-C", listing.name, "-t", "4", "-s", str(proxy.port), PROXY_HOST, "ssh"],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            ).stdout
+            return ", ".join(
+                f"{u}/{p[:2]}***" for u, p in re.findall(r"login: (\S+)\s+password: (\S*)", out)
+            )
+
+        rows.append(_counted(rows[0].family, "hydra -t 4", proxy, peer, rounds))
+        os.unlink(listing.name)
+        return rows
+    finally:
+        proxy.close()
+
+
+FAMILIES = {"scan": bench_scan, "tls": bench_tls, "ssh-auth": bench_ssh_auth}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("family", nargs="?", default="all", choices=["all", *FAMILIES])
+    parser.add_argument("--rounds", type=int, default=3, help="runs per tool; the median is shown")
+    args = parser.parse_args(argv)
+    why_not = netns.enter_private_network()
+    if why_not is not None:
+        print(
+            f"cannot isolate the benchmark ({why_not}); refusing to scan the host", file=sys.stderr
+        )
+        return 2
+    chosen = FAMILIES if args.family == "all" else {args.family: FAMILIES[args.family]}
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        EmulatedPump(
+            SimConfig(
+                workdir=Path(workdir), host=HOST, weaknesses=frozenset(PLANTED), label="bench"
+            )
+        ) as pump,
+    ):
+        rows = [row for bench in chosen.values() for row in bench(pump, args.rounds)]
+    print(f"| family | tool | wall time (median of {args.rounds}) | connections | found |")
+    print("| --- | --- | ---: | ---: | --- |")
+    for row in rows:
+        conns = "" if row.connections is None else str(row.connections)
+        print(f"| {row.family} | {row.tool} | {row.seconds:.3f} s | {conns} | {row.found} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
