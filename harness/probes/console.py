@@ -12,6 +12,8 @@ from harness.errors import DeviceTimeout
 from harness.redact import shown
 from harness.transports.serial import Console
 
+ENTER_PRESSES = 3
+
 
 class LoginOutcome(str, enum.Enum):
     SHELL = "shell"  # a shell prompt appeared: the pair was accepted
@@ -47,20 +49,17 @@ class ConsoleLogin:
 
 
 def reach_login_prompt(console: Console, prompts: ConsolePrompts, deadline: Deadline) -> None:
-    """Press Enter until the login prompt shows (at most three times)."""
+    """Press Enter until the login prompt shows: three presses, each waiting one I/O timeout."""
     login, _, _ = prompts.patterns()
-    for _ in range(3):
+    for press in range(1, ENTER_PRESSES + 1):
         console.forget()
         console.write(b"\r", "Enter")
         try:
-            console.expect(
-                [login], Deadline(min(deadline.remaining, max(1.0, deadline.seconds / 3)))
-            )
+            console.expect([login], Deadline(deadline.step(console.timeout)))
             return
         except DeviceTimeout:
-            if deadline.expired:
+            if press == ENTER_PRESSES or deadline.expired:
                 raise
-    console.expect([login], deadline)
 
 
 def try_login(

@@ -115,3 +115,37 @@ def _openssh_key():  # type: ignore[no-untyped-def]
         serialization.NoEncryption(),
     )
     return io.StringIO(pem.decode())
+
+
+@contextlib.contextmanager
+def console_server(host: str, device: str) -> Iterator[int]:
+    """A minimal console server: TCP clients get the raw byte stream of a serial device.
+
+    What a terminal server in a lab does for `socket://host:port` consoles.
+    """
+    import select
+
+    import serial
+
+    port = serial.Serial(device, 115200, timeout=0)
+
+    def bridge(conn: socket.socket) -> None:
+        conn.setblocking(False)
+        while True:
+            readable, _, _ = select.select([conn, port.fileno()], [], [], 0.2)
+            if conn in readable:
+                try:
+                    data = conn.recv(4096)
+                except BlockingIOError:
+                    data = b"?"
+                if not data:
+                    return
+                port.write(data)
+            if port.fileno() in readable:
+                conn.sendall(port.read(4096))
+
+    try:
+        with tcp_server(host, bridge) as tcp_port:
+            yield tcp_port
+    finally:
+        port.close()

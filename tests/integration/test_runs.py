@@ -330,3 +330,43 @@ def test_a_clean_run_exits_0_and_copies_junit(
     assert (tmp_path / "copy.xml").read_bytes() == (tmp_path / "run" / "junit.xml").read_bytes()
     assert "passed" in done.stderr
     assert "report" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("pump", "expected"),
+    [((), Outcome.PASSED), (("W-18",), Outcome.FAILED)],
+    indirect=["pump"],
+    ids=["hardened", "W-18"],
+)
+def test_console_checks_work_through_a_socket_url(
+    pump: EmulatedPump, tmp_path: Path, expected: Outcome
+) -> None:
+    host = pump.config.host
+    with fakes.console_server(host, pump.endpoints.console_path) as port:
+        document = pump.profile()
+        document["serial"]["url"] = f"socket://{host}:{port}"
+        profile = write_profile(tmp_path / "socket.yaml", document)
+        done = medsec("run", str(profile), "--suite", "auth", "--out", str(tmp_path / "run"))
+    check = by_id(load(tmp_path / "run" / "results.json"))["AUTH-002"][0]
+    assert check.outcome is expected, check.reason
+    assert done.returncode == (0 if expected is Outcome.PASSED else 1)
+
+
+def test_a_console_that_never_prompts_is_an_error_on_time(tmp_path: Path) -> None:
+    profile = write_profile(
+        tmp_path / "loop.yaml",
+        minimal_profile(
+            "127.0.0.1",
+            serial={"url": "loop://", "login_prompt": "login:"},
+            policy={"timeout_s": 1},
+        ),
+    )
+    started = time.monotonic()
+    done = medsec("run", str(profile), "--suite", "auth", "--out", str(tmp_path / "run"))
+    check = by_id(load(tmp_path / "run" / "results.json"))["AUTH-002"][0]
+    assert check.outcome is Outcome.ERROR
+    assert "no 'login:' in time" in check.reason
+    assert done.returncode == 1
+    assert time.monotonic() - started < 30
+    transcript = (tmp_path / "run" / "evidence/AUTH-002/serial/console.txt").read_text()
+    assert "'\\r'" in transcript  # the Enter presses that got no prompt are on record
