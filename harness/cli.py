@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     sim.add_argument("--write-profile", type=Path, metavar="PATH")
     sim.add_argument("--workdir", type=Path, help="keys and logs (default: a temporary folder)")
+    sim.add_argument("--verbose", action="store_true", help="log to stderr too")
 
     validate = commands.add_parser("validate", help="check a profile and its threat model")
     validate.add_argument("profile", type=Path)
@@ -105,7 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.sim import runner
 
             return runner.run(
-                args.variant, args.weakness, args.host, args.write_profile, args.workdir
+                args.variant,
+                args.weakness,
+                args.host,
+                args.write_profile,
+                args.workdir,
+                verbose=args.verbose,
             )
         if args.command == "validate":
             return cmd_validate(args.profile)

@@ -26,6 +26,16 @@ def _pairs(policy: Policy, profiled: list[credentials.Pair]) -> list[credentials
     return credentials.candidate_pairs(profiled, per_account)
 
 
+def _judge(evidence: EvidenceRecorder, trial: credentials.Trial, where: str) -> None:
+    """Record every attempt; fail on an accepted pair, error if the trial was cut short."""
+    _record(evidence, trial)
+    accepted = [a.username + " / " + a.password_shown for a in trial.accepted]
+    assert not accepted, f"{where} accepted default credentials: {', '.join(accepted)}"
+    if trial.error is not None:
+        raise trial.error
+    evidence.reason = f"all {len(trial.attempts)} default pairs refused by {where}"
+
+
 def _record(evidence: EvidenceRecorder, trial: credentials.Trial) -> None:
     evidence.json("attempts.json", [asdict(a) for a in trial.attempts], "every attempt", show=True)
     for a in trial.attempts:
@@ -57,14 +67,9 @@ def test_default_credentials_refused_over_ssh(
         deadline=Deadline(policy.timeout_s * (len(pairs) + len(users))),
         transcript=transcript,
     )
-    _record(evidence, trial)
     if trial.server_banner:
         observe("ssh_identification", trial.server_banner)
-    accepted = [a.username + " / " + a.password_shown for a in trial.accepted]
-    assert not accepted, f"SSH opened a session for default credentials: {', '.join(accepted)}"
-    if trial.error is not None:
-        raise trial.error
-    evidence.reason = f"all {len(trial.attempts)} default pairs refused over SSH"
+    _judge(evidence, trial, "SSH")
 
 
 @pytest.mark.check("AUTH-002")
@@ -79,9 +84,4 @@ def test_default_credentials_refused_on_serial_console(
     trial = credentials.try_console(
         console, console_prompts, pairs, deadline=Deadline(policy.timeout_s * (len(pairs) + 2))
     )
-    _record(evidence, trial)
-    accepted = [a.username + " / " + a.password_shown for a in trial.accepted]
-    assert not accepted, f"the console gave a shell for default credentials: {', '.join(accepted)}"
-    if trial.error is not None:
-        raise trial.error
-    evidence.reason = f"all {len(trial.attempts)} default pairs refused at the console login"
+    _judge(evidence, trial, "the serial console")

@@ -127,3 +127,19 @@ class TcpListener:
             with self._lock:
                 self._live.pop(conn, None)
             self._slots.release()
+
+
+class ListenerService:
+    """A service that serves on one `TcpListener`: its port, start and stop."""
+
+    _listener: TcpListener
+
+    @property
+    def port(self) -> int:
+        return self._listener.port
+
+    def start(self) -> None:
+        self._listener.start()
+
+    def stop(self) -> None:
+        self._listener.stop()

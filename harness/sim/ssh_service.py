@@ -25,7 +25,7 @@ from paramiko.common import (
 
 from harness.sim import shell
 from harness.sim.firmware import FirmwareState
-from harness.sim.listener import TcpListener, bind
+from harness.sim.listener import ListenerService, TcpListener, bind
 
 LOCAL_VERSION = "SSH-2.0-pumpd"
 MAX_CONNECTIONS = 16
@@ -157,7 +157,7 @@ class _Session(paramiko.ServerInterface):
         return True
 
 
-class SshService:
+class SshService(ListenerService):
     """The SSH server of one pump, bound to (host, a free port)."""
 
     def __init__(
@@ -190,16 +190,6 @@ class SshService:
             max_connections=MAX_CONNECTIONS,
             timeout=SOCKET_TIMEOUT_S,
         )
-
-    @property
-    def port(self) -> int:
-        return self._listener.port
-
-    def start(self) -> None:
-        self._listener.start()
-
-    def stop(self) -> None:
-        self._listener.stop()
 
     def password_ok(self, username: str, password: str) -> bool:
         """Whether this username/password pair may log in (root never may)."""

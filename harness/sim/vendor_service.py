@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 
-from harness.sim.listener import TcpListener, bind
+from harness.sim.listener import ListenerService, TcpListener, bind
 
 PREFERRED_PORT = 9999
 HELLO = b"PMP\x01" + b"\x00\x00\x00\x00"
@@ -21,7 +21,7 @@ SOCKET_TIMEOUT_S = 5.0
 MAX_REQUESTS = 64
 
 
-class VendorService:
+class VendorService(ListenerService):
     """The vendor protocol listener of one pump."""
 
     def __init__(self, *, host: str, log: logging.Logger, port: int = PREFERRED_PORT) -> None:
@@ -45,16 +45,6 @@ class VendorService:
             max_connections=MAX_CONNECTIONS,
             timeout=SOCKET_TIMEOUT_S,
         )
-
-    @property
-    def port(self) -> int:
-        return self._listener.port
-
-    def start(self) -> None:
-        self._listener.start()
-
-    def stop(self) -> None:
-        self._listener.stop()
 
     def _serve(self, conn: socket.socket, peer: str) -> None:
         try:
