@@ -6,6 +6,7 @@ client on every protocol version.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,8 @@ from harness.transcript import Transcript
 from tests.integration import daemons
 
 REPO = Path(__file__).resolve().parents[2]
-WEAK_USER = "medsecweak"
+# Unique per test process: parallel test sessions on one machine share /etc/passwd.
+WEAK_USER = f"medsec{os.getpid()}"
 WEAK_PASSWORD = "medsecweak"  # the "vendor default" this fake product ships with
 
 
