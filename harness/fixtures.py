@@ -13,11 +13,14 @@ from harness.evidence import EvidenceRecorder
 from harness.plugin import CONTEXT_KEY, medsec_session, not_applicable
 from harness.probes.console import ConsolePrompts
 from harness.probes.credentials import Pair
+from harness.probes.update import UpdateLedger
 from harness.profile import Policy, Profile, Service
 from harness.scope import Scope
 from harness.session import MedsecSession
 from harness.transports.serial import Console
-from harness.updates.delivery import HttpsChannel
+from harness.updates.attacks import Unsupported
+from harness.updates.kit import ImageKit, kit_for
+from harness.updates.target import NotSupported, UpdateTarget, build_target
 
 
 @dataclass(frozen=True)
@@ -139,25 +142,24 @@ def tls_service(request: pytest.FixtureRequest) -> Service:
 
 
 @pytest.fixture(scope="session")
-def update_channel(profile: Profile, scope: Scope) -> HttpsChannel:
-    """The profiled update channel (this version delivers over HTTPS)."""
-    update = profile.update
-    if update is None:
-        not_applicable("the profile has no update section")
-    if update.channel != "https":
-        not_applicable(
-            f"update channel {update.channel!r} is not supported by this harness version"
-        )
-    credentials = None
-    if update.username is not None:
-        password = update.password.get_secret_value() if update.password else ""
-        credentials = (update.username, password)
-    return HttpsChannel(
-        scope=scope,
-        url=update.url,
-        version_url=update.version_url,
-        version_regex=update.version_regex,
-        credentials=credentials,
-        ca_file=profile.tls.ca_file,
-        timeout=profile.policy.timeout_s,
-    )
+def update_target(profile: Profile, scope: Scope) -> UpdateTarget:
+    """The profiled update channel and version reader."""
+    try:
+        return build_target(profile, scope)
+    except NotSupported as exc:
+        not_applicable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def update_kit(profile: Profile) -> ImageKit:
+    """The image kit of the profiled image format."""
+    try:
+        return kit_for(profile)
+    except (LookupError, Unsupported) as exc:
+        not_applicable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def update_ledger() -> UpdateLedger:
+    """What the update checks of this run saw (first version, every change)."""
+    return UpdateLedger()

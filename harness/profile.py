@@ -181,23 +181,105 @@ class Tls(_Section):
 class Update(_Section):
     """The update channel and the test signing key the engineering build trusts."""
 
-    channel: Literal["https", "ssh", "serial"]
-    url: str
-    image_format: Literal["medsec-v1"]
+    channel: Literal["https", "ssh", "serial", "swupdate"] = Field(
+        description="https: HTTP(S) upload to url; ssh: SFTP upload then install_command; "
+        "swupdate: SWUpdate's web server at url (/upload, progress on /ws); serial: none yet"
+    )
+    url: str | None = Field(
+        default=None,
+        description="https: the upload endpoint; swupdate: the agent's web server (base URL)",
+    )
+    image_format: Literal["medsec-v1", "swupdate", "detached"]
     signing_key: ProfileFile
+    signing_cert: ProfileFile | None = Field(
+        default=None, description="certificate of signing_key (CMS-signed formats: swupdate)"
+    )
+    description_template: ProfileFile | None = Field(
+        default=None,
+        description="swupdate: sw-description template; {version}, {hardware} and "
+        "{sha256:NAME} are filled in, nothing else",
+    )
     version_url: str | None = None
+    version_command: str | None = Field(
+        default=None, description="command printing the running version (see version_over)"
+    )
+    version_over: Literal["ssh", "serial"] = Field(
+        default="ssh", description="where version_command runs when there is no version_url"
+    )
     version_regex: Regex = Field(
         default=r"(\d+(?:\.\d+)+)",
         description="first group is the running version (a JSON reply's `version` field wins)",
     )
     username: str | None = None
     password: SecretStr | None = None
+    auth: Literal["basic", "digest"] = Field(
+        default="basic", description="HTTP authentication scheme of username/password"
+    )
+    method: Literal["POST", "PUT"] = "POST"
+    upload: Literal["raw", "multipart"] = Field(
+        default="raw", description="raw: the image is the request body; multipart: a form"
+    )
+    form_field: str = Field(default="file", description="multipart field of the image")
+    signature_field: str = Field(
+        default="signature", description="multipart field of a detached signature"
+    )
+    upload_path: str = Field(
+        default="/tmp/medsec-update.img",  # noqa: S108 - a path on the device
+        description="ssh: where SFTP puts the image (a detached signature gets .sig)",
+    )
+    install_command: str | None = Field(
+        default=None,
+        description="ssh: command that installs the uploaded image; {image} and {signature} "
+        "are replaced by the uploaded paths",
+    )
     hardware: str | None = Field(default=None, description="hardware revision images name")
+    foreign_hw_revision: str = Field(
+        default="9.9", description="hardware revision of the wrong-hardware image"
+    )
     next_version: str | None = Field(default=None, pattern=r"^\d+(\.\d+)*$")
-    payload: ProfileFile | None = Field(
-        default=None, description="firmware payload for built images (default: synthetic bytes)"
+    rollback_version: str | None = Field(
+        default=None,
+        pattern=r"^\d+(\.\d+)*$",
+        description="older than the running version (default: just below it)",
+    )
+    payload: ProfileFile | tuple[ProfileFile, ...] | None = Field(
+        default=None,
+        description="medsec-v1 and detached: one file (default synthetic bytes); swupdate: "
+        "the files put after sw-description(.sig); a name ending in .in is a text "
+        "template and enters the image without the .in",
     )
     max_size: int = Field(default=64 * 1024 * 1024, gt=0)
+    reboot_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="how long a device gone after an upload may take to come back",
+    )
+
+    @model_validator(mode="after")
+    def _format_needs(self) -> Update:
+        if self.channel in ("https", "swupdate") and not self.url:
+            raise ValueError(f"channel {self.channel} needs update.url")
+        if self.channel == "ssh" and not self.install_command:
+            raise ValueError("channel ssh needs update.install_command")
+        if self.image_format == "swupdate":
+            missing = [
+                name
+                for name in ("signing_cert", "description_template", "payload")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"image_format swupdate needs update.{', update.'.join(missing)}")
+        elif len(self.payload_files) > 1:
+            raise ValueError(f"image_format {self.image_format} takes one payload file")
+        return self
+
+    @property
+    def payload_files(self) -> tuple[Path, ...]:
+        """`payload` as a tuple, whichever shape the profile used."""
+        if self.payload is None:
+            return ()
+        return self.payload if isinstance(self.payload, tuple) else (self.payload,)
 
 
 class Policy(_Section):
@@ -222,6 +304,9 @@ class Policy(_Section):
     )
     update_timeout_s: float = Field(
         default=600.0, gt=0, le=3600, description="how long UPDATE-001 waits for the new version"
+    )
+    allow_reinstall: bool = Field(
+        default=False, description="the device may install an image of the running version"
     )
 
 

@@ -1,90 +1,305 @@
-"""UPDATE: the update channel refuses what it must and accepts what it should."""
+"""UPDATE: the update channel refuses what it must and accepts what it should.
+
+Negative checks run first and the positive control (UPDATE-001) after them, so a device
+is attacked at the version it was profiled with. Every negative image is a newer build
+of the same firmware that differs from a valid one in exactly the defect under test.
+Every check that delivers an image ends with the liveness confirmation.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 import pytest
 
-from harness.errors import DeviceTimeout
+from harness.errors import DeviceError
 from harness.evidence import EvidenceRecorder
-from harness.probes.update import UpdateVerdict, send_image
+from harness.plugin import not_applicable
+from harness.probes.update import UpdateLedger, UpdateOutcome, UpdateTrial, wait_for_version
 from harness.profile import Profile
-from harness.updates import attacks, builder
-from harness.updates.attacks import AttackImage
-from harness.updates.delivery import HttpsChannel
-from harness.updates.versions import newer_than
+from harness.scope import Scope
+from harness.transports import http_upload
+from harness.updates.attacks import Attack
+from harness.updates.delivery import AuthMode
+from harness.updates.kit import ImageKit
+from harness.updates.target import UpdateTarget
+from harness.updates.versions import newer_than, older_than
+from testsuites._update_steps import UpdateSteps, dead_services
 
 CONCLUSIVE = "conclusive where UPDATE-001 (positive control) passes in the same run"
 
 
-def _record_trial(evidence: EvidenceRecorder, image: AttackImage, trial: Any) -> None:
-    evidence.binary(f"{image.name}.img", image.data, f"image sent ({image.sha256})")
-    evidence.json("trial.json", asdict(trial), "what was sent and what the device did", show=True)
-    evidence.note(f"image {image.name}: {image.description}")
-    evidence.note(f"sha256 {image.sha256} (derived from valid image {image.base_sha256})")
-    evidence.note(trial.summary())
-    evidence.note(f"device reply: {trial.reply.body.strip()[:300]}")
+@pytest.fixture
+def steps(
+    update_target: UpdateTarget,
+    update_kit: ImageKit,
+    profile: Profile,
+    scope: Scope,
+    evidence: EvidenceRecorder,
+    update_ledger: UpdateLedger,
+    observe: Callable[[str, Any], None],
+) -> UpdateSteps:
+    transcript = evidence.new_transcript(
+        "update", f"update channel: {update_target.channel.description}"
+    )
+    return UpdateSteps(
+        update_target,
+        update_kit,
+        profile,
+        scope,
+        evidence,
+        update_ledger,
+        observe,
+        transcript,
+        evidence.check_id,
+    )
+
+
+def _next(steps: UpdateSteps, running: str) -> str:
+    assert steps.profile.update is not None
+    return newer_than(running, steps.profile.update.next_version)
+
+
+def _assert_refused(steps: UpdateSteps, trials: list[UpdateTrial], what: str) -> None:
+    problems = [t.problem() for t in trials if t.problem()]
+    alive = steps.liveness()
+    assert not problems, f"{what} not refused: " + "; ".join(problems)
+    assert alive.alive, f"{what} refused, but the device did not survive: {dead_services(alive)}"
+    versions = {t.version_after for t in trials}
+    steps.evidence.reason = (
+        f"{len(trials)} image(s) refused ({', '.join(t.image_name for t in trials)}); version stayed "
+        f"{', '.join(sorted(v for v in versions if v))}; every service answered ({CONCLUSIVE})"
+    )
+
+
+def _refusal_check(steps: UpdateSteps, attacks: tuple[Attack, ...], what: str) -> None:
+    running = steps.running()
+    images = steps.images(attacks, _next(steps, running))
+    _assert_refused(steps, steps.send_all(images, running), what)
 
 
 @pytest.mark.check("UPDATE-002")
-def test_altered_payload_refused(
-    update_channel: HttpsChannel,
-    profile: Profile,
-    evidence: EvidenceRecorder,
-    observe: Callable[[str, Any], None],
-) -> None:
+def test_altered_image_refused(steps: UpdateSteps) -> None:
+    _refusal_check(
+        steps, (Attack.ALTERED_PAYLOAD, Attack.ALTERED_METADATA), "image altered after signing"
+    )
+
+
+@pytest.mark.check("UPDATE-003")
+def test_missing_or_malformed_signature_refused(steps: UpdateSteps) -> None:
+    attacks = (Attack.UNSIGNED, Attack.MALFORMED_SIGNATURE, Attack.MIXED_SIGNATURE)
+    _refusal_check(steps, attacks, "image without a valid signature of its own")
+
+
+@pytest.mark.check("UPDATE-004")
+def test_untrusted_signing_key_refused(steps: UpdateSteps) -> None:
+    _refusal_check(
+        steps, (Attack.UNTRUSTED_KEY, Attack.EMBEDDED_KEY), "image signed by an untrusted key"
+    )
+
+
+@pytest.mark.check("UPDATE-005")
+def test_rollback_refused(steps: UpdateSteps, profile: Profile) -> None:
     assert profile.update is not None
-    transcript = evidence.new_transcript("update", f"update channel {profile.update.url}")
-    running = update_channel.read_version(transcript)
-    observe("firmware_version", running)
-    valid = builder.valid_image(profile, newer_than(running, profile.update.next_version))
-    image = attacks.altered_payload(valid)
-    trial = send_image(update_channel, image, running, transcript)
-    _record_trial(evidence, image, trial)
-    assert trial.verdict is UpdateVerdict.REFUSED, (
-        f"image with its payload altered after signing was {trial.verdict.value}: "
-        f"HTTP {trial.reply.status}, version {trial.version_before} -> {trial.version_after}"
+    running = steps.running()
+    older = older_than(running, profile.update.rollback_version)
+    (rollback,) = steps.images((Attack.ROLLBACK,), older)
+    trials = [steps.send(rollback, running)]
+    (reinstall,) = steps.images((Attack.REINSTALL,), trials[0].version_after or running)
+    same = steps.send(reinstall, trials[0].version_after or running)
+    allowed = profile.policy.allow_reinstall
+    reinstall_ok = same.refused_cleanly or (
+        allowed
+        and same.outcome in (UpdateOutcome.CLAIMED, UpdateOutcome.INSTALLED)
+        and not same.went_away
     )
-    evidence.reason = (
-        f"refused with HTTP {trial.reply.status}; version stayed {trial.version_after}"
-        f" ({CONCLUSIVE})"
+    steps.evidence.note(
+        f"reinstall of the running version: {same.outcome.value}; policy.allow_reinstall is {allowed}"
     )
+    problems = [p for p in (trials[0].problem(), "" if reinstall_ok else same.problem()) if p]
+    alive = steps.liveness()
+    assert not problems, "rollback protection missing: " + "; ".join(problems)
+    assert alive.alive, f"rollback refused, but the device did not survive: {dead_services(alive)}"
+    steps.evidence.reason = (
+        f"version {older} refused while running {running}; reinstall of the running version "
+        f"{same.outcome.value} (allowed: {allowed}) ({CONCLUSIVE})"
+    )
+
+
+@pytest.mark.check("UPDATE-007")
+def test_image_for_other_hardware_refused(steps: UpdateSteps) -> None:
+    _refusal_check(steps, (Attack.WRONG_HARDWARE, Attack.WRONG_MODEL), "image for another device")
+
+
+@pytest.mark.check("UPDATE-008")
+def test_update_channel_requires_authentication(steps: UpdateSteps) -> None:
+    running = steps.running()
+    (image,) = steps.images((Attack.REINSTALL,), running)
+    trials = [steps.send(image, running, auth=mode) for mode in (AuthMode.NONE, AuthMode.WRONG)]
+    alive = steps.liveness()
+    let_in = [f"{t.credentials}: {t.reply.summary()}" for t in trials if not t.reply.auth_refused]
+    changed = [t.problem() for t in trials if t.outcome is UpdateOutcome.INSTALLED]
+    assert not let_in, (
+        "the update channel took an image without valid credentials (it was not refused before "
+        "the image was stored): " + "; ".join(let_in)
+    )
+    assert not changed, "; ".join(changed)
+    assert alive.alive, f"the device did not survive: {dead_services(alive)}"
+    steps.evidence.reason = (
+        "uploads without and with wrong credentials refused before the image was taken"
+    )
+
+
+@pytest.mark.check("UPDATE-009")
+def test_update_channel_encrypted(steps: UpdateSteps, profile: Profile, scope: Scope) -> None:
+    update = profile.update
+    assert update is not None
+    if update.channel == "serial":
+        not_applicable("a serial update channel has no network encryption to judge")
+    if update.channel == "ssh":
+        steps.evidence.reason = (
+            "images travel over SSH (SFTP); its algorithms are CRYPTO-008's to judge"
+        )
+        return
+    assert update.url is not None
+    path = "/upload" if update.channel == "swupdate" else ""
+    found = [http_upload_probe(steps, scope, url) for url in _cleartext_urls(update.url, path)]
+    for line in found:
+        steps.evidence.note(line)
+    cleartext = [line for line in found if line.startswith("CLEARTEXT")]
+    assert update.url.startswith("https://"), f"update.url {update.url} is not https"
+    assert not cleartext, "a cleartext endpoint answers update uploads: " + "; ".join(cleartext)
+    steps.evidence.reason = (
+        f"{update.url} is https; no cleartext HTTP endpoint answered on its port or port 80"
+    )
+
+
+def _cleartext_urls(url: str, path: str) -> list[str]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    full = (parts.path.rstrip("/") + path) or "/"
+    ports = [parts.port or (443 if parts.scheme == "https" else 80), 80]
+    return [f"http://{host}:{port}{full}" for port in dict.fromkeys(ports)]
+
+
+def http_upload_probe(steps: UpdateSteps, scope: Scope, url: str) -> str:
+    """One empty POST over plain HTTP; what answered."""
+    try:
+        result = http_upload.upload(
+            scope,
+            "POST",
+            url,
+            length=0,
+            chunks=[],
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=steps.profile.policy.timeout_s,
+            transcript=steps.transcript,
+        )
+    except DeviceError as exc:
+        return f"{url}: no cleartext listener ({exc})"
+    response = result.response
+    if response is None:
+        return f"{url}: no HTTP answer in cleartext ({result.lost or 'connection closed'})"
+    location = response.header("Location") or ""
+    if 300 <= response.status < 400 and location.startswith("https://"):
+        return f"{url}: redirect to {location} (no image accepted in cleartext)"
+    return f"CLEARTEXT {url}: answered HTTP {response.status} {response.reason}"
+
+
+@pytest.mark.check("UPDATE-006")
+def test_truncated_or_oversized_image_refused(steps: UpdateSteps) -> None:
+    attacks = (
+        Attack.TRUNCATED_HEADER,
+        Attack.TRUNCATED_PAYLOAD,
+        Attack.TRUNCATED_SIGNATURE,
+        Attack.LENGTH_MISMATCH,
+        Attack.OVERSIZED,
+    )
+    _refusal_check(steps, attacks, "truncated or oversized image")
 
 
 @pytest.mark.check("UPDATE-001")
 def test_valid_signed_image_accepted(
-    update_channel: HttpsChannel, profile: Profile, evidence: EvidenceRecorder
+    steps: UpdateSteps, profile: Profile, update_ledger: UpdateLedger
 ) -> None:
-    assert profile.update is not None
-    transcript = evidence.new_transcript("update", f"update channel {profile.update.url}")
-    running = update_channel.read_version(transcript)
-    version = newer_than(running, profile.update.next_version)
-    data = builder.valid_image(profile, version)
-    image = AttackImage("valid", data, f"correctly signed image of version {version}", "")
-    evidence.binary("valid.img", data, f"valid image ({image.sha256})")
-    reply = update_channel.deliver(data, transcript)
-    evidence.note(f"image of version {version}: HTTP {reply.status}: {reply.body.strip()[:300]}")
-    assert reply.claims_accepted, f"the valid image was refused: HTTP {reply.status}"
-    waited = _wait_for_version(update_channel, version, profile.policy.update_timeout_s, transcript)
-    evidence.note(f"device reports {version} after {waited:.1f}s")
-    evidence.reason = f"version {running} -> {version} in {waited:.1f}s"
+    running = steps.running()
+    version = _next(steps, running)
+    (image,) = steps.images((Attack.VALID,), version)
+    trial = steps.send(image, running)
+    assert trial.outcome is not UpdateOutcome.GONE, trial.problem()
+    assert trial.reply.accepted is not False, (
+        f"the valid image was refused: {trial.reply.summary()}"
+    )
+    seen, waited = wait_for_version(
+        steps.target.reader, version, profile.policy.update_timeout_s, steps.transcript
+    )
+    steps.ledger.saw(seen, "UPDATE-001")
+    alive = steps.liveness()
+    assert seen == version, (
+        f"the device reports {seen or '(nothing)'} {waited:.0f}s after accepting the image of {version}"
+        + (" (it answered yes but did not change version)" if trial.reply.accepted else "")
+    )
+    assert alive.alive, (
+        f"the update installed, but the device did not survive: {dead_services(alive)}"
+    )
+    update_ledger.installed_by_positive_control = version
+    steps.evidence.reason = (
+        f"version {running} -> {version} in {trial.reply.elapsed_s + waited:.1f}s"
+    )
 
 
-def _wait_for_version(
-    channel: HttpsChannel, wanted: str, budget_s: float, transcript: Any
-) -> float:
-    started = time.monotonic()
-    seen = ""
-    while time.monotonic() - started < budget_s:
-        try:
-            seen = channel.read_version(transcript)
-        except DeviceTimeout:
-            seen = "(no answer)"
-        if seen == wanted:
-            return time.monotonic() - started
-        time.sleep(min(2.0, budget_s / 10))
-    raise AssertionError(f"the device still reports {seen} after {budget_s:.0f}s, not {wanted}")
+@pytest.mark.check("UPDATE-010")
+def test_device_reports_its_version(
+    steps: UpdateSteps, profile: Profile, update_ledger: UpdateLedger
+) -> None:
+    readers = steps.target.readers
+    found: dict[str, str] = {}
+    for name, reader in readers.items():
+        found[name] = reader.read(steps.transcript)
+        steps.evidence.note(f"{name}: {found[name]} ({reader.description})")
+    steps.evidence.json("versions.json", found, "version per interface", show=True)
+    initial = update_ledger.initial or next(iter(found.values()))
+    expected = update_ledger.last_seen or initial
+    assert initial == profile.device.firmware, (
+        f"the device first reported {initial}, the profile says firmware {profile.device.firmware}"
+    )
+    wrong = {n: v for n, v in found.items() if v != expected}
+    assert not wrong, f"interfaces disagree with the expected {expected}: {wrong}"
+    steps.evidence.reason = (
+        f"before: {initial} = device.firmware; now {expected} on {', '.join(found)}"
+        + (
+            f" (UPDATE-001 installed {update_ledger.installed_by_positive_control})"
+            if update_ledger.installed_by_positive_control
+            else ""
+        )
+    )
+
+
+@pytest.mark.check("UPDATE-011")
+def test_interrupted_update_leaves_a_working_device(steps: UpdateSteps, profile: Profile) -> None:
+    running = steps.running()
+    version = _next(steps, running)
+    (image,) = steps.images((Attack.VALID,), version)
+    cut = steps.send(image, running, cut_at=image.size // 2)
+    alive = steps.liveness()
+    assert cut.outcome is not UpdateOutcome.GONE, cut.problem()
+    assert cut.version_after == running, (
+        f"after a transfer cut at {image.size // 2} of {image.size} bytes the device reports "
+        f"{cut.version_after}, not {running}"
+    )
+    assert alive.alive, f"after the cut transfer the device did not survive: {dead_services(alive)}"
+    retry = steps.send(image, running)
+    seen, _ = wait_for_version(
+        steps.target.reader, version, profile.policy.update_timeout_s, steps.transcript
+    )
+    steps.ledger.saw(seen, "UPDATE-011")
+    assert seen == version, (
+        f"the complete retry was not installed: {retry.reply.summary()}, version {seen}"
+    )
+    steps.evidence.reason = (
+        f"cut at {image.size // 2} of {image.size} bytes: still {running}, every service answered; "
+        f"the complete retry installed {version}"
+    )

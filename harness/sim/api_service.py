@@ -292,7 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(413, {"error": f"image larger than {MAX_IMAGE_BYTES} bytes"})
             self._discard_body(length)
             return
-        if not self._authorized():
+        if not self._authorized() and not service.store_unauthenticated:
             service.log.info("https %s update refused: not authenticated", peer)
             self._json(
                 401,
@@ -304,6 +304,8 @@ class _Handler(BaseHTTPRequestHandler):
         image = self._read_body(length)
         if image is None:
             return
+        if service.store_unauthenticated and not self._authorized():
+            service.log.info("https %s update without credentials stored (W-19)", peer)
         verdict = service.firmware.verify_and_install(image)
         service.log.info(
             "https %s update of %d bytes %s: %s (running %s)",
@@ -439,6 +441,7 @@ class ApiService:
     ) -> None:
         self.firmware = firmware
         self.update_password = update_password
+        self.store_unauthenticated = "W-19" in weaknesses  # W-19: upload without credentials
         self.log = log
         self._hardened = hardened_context(cert, key)
         self._legacy = legacy_context(cert, key) if "W-05" in weaknesses else None

@@ -32,7 +32,8 @@ class VerifierFlags:
     """Which verification steps run; the defaults are the hardened device."""
 
     check_payload_digest: bool = True  # False plants W-09
-    check_rollback: bool = True  # False would plant W-11 (not planted in this version)
+    check_rollback: bool = True  # False plants W-11
+    trust_embedded_key: bool = False  # True plants W-10
 
     @classmethod
     def for_weaknesses(cls, weaknesses: Collection[str]) -> VerifierFlags:
@@ -40,6 +41,7 @@ class VerifierFlags:
         return cls(
             check_payload_digest="W-09" not in weaknesses,
             check_rollback="W-11" not in weaknesses,
+            trust_embedded_key="W-10" in weaknesses,
         )
 
 
@@ -124,7 +126,8 @@ class FirmwareState:
         return None
 
     def _verification_key(self, image: medsec_v1.Image) -> Ed25519PublicKey:
-        # W-10 (not planted yet) will return a key carried inside the package here.
+        if self.flags.trust_embedded_key:
+            return image.embedded_key() or self.trusted_key  # W-10: the package names its key
         return self.trusted_key
 
     def _check_payload_digest(self, image: medsec_v1.Image) -> str | None:

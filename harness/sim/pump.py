@@ -27,7 +27,7 @@ from harness.updates.versions import parse_version
 
 VARIANTS = ("hardened", "vulnerable")
 VENDOR = "Example Medical"
-VERSION_REGEX = r'"version"\s*:\s*"(\d+(?:\.\d+)+)"'
+VERSION_REGEX = r"\b(\d+\.\d+\.\d+)\b"  # x.y.z: never the two-part hardware revision
 _pump_numbers = itertools.count(1)
 
 
@@ -122,6 +122,11 @@ def _check_host(host: str) -> None:
 def _next_minor(version: str) -> str:
     parts = [*parse_version(version), 0, 0]
     return f"{parts[0]}.{parts[1] + 1}.0"
+
+
+def _previous_patch(version: str) -> str:
+    parts = parse_version(version)
+    return ".".join(str(p) for p in (*parts[:-1], max(0, parts[-1] - 1)))
 
 
 class EmulatedPump:
@@ -333,6 +338,10 @@ class EmulatedPump:
                 "hardware": config.hardware,
                 "next_version": _next_minor(config.firmware),
                 "max_size": MAX_IMAGE_BYTES,
+                "rollback_version": _previous_patch(config.firmware),
+                "foreign_hw_revision": "9.9",
+                "version_command": "version",
+                "reboot_timeout_s": 10,  # the emulator never reboots; a gone pump is gone
             },
             "policy": {
                 "tls_min_version": "1.2",

@@ -63,10 +63,10 @@ _TABLE = (
         "W-10",
         "update verification uses the public key shipped inside the package",
         "UPDATE-004",
-        False,
+        True,
     ),
     Weakness(
-        "W-11", "no anti-rollback: an older validly signed image is installed", "UPDATE-005", False
+        "W-11", "no anti-rollback: an older validly signed image is installed", "UPDATE-005", True
     ),
     Weakness(
         "W-12", "undeclared vendor service on TCP 9999 (binary protocol)", "SURFACE-001", True
@@ -93,7 +93,7 @@ _TABLE = (
     Weakness("W-17", "SSH accepts the vendor default service/service", "AUTH-001", True),
     Weakness("W-18", "serial console accepts root with an empty password", "AUTH-002", True),
     Weakness(
-        "W-19", "update upload endpoint stores images sent without credentials", "UPDATE-008", False
+        "W-19", "update upload endpoint stores images sent without credentials", "UPDATE-008", True
     ),
 )
 

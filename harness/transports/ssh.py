@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import paramiko
 
@@ -95,6 +96,38 @@ class SshSession:
         latency = time.monotonic() - started
         self.transcript.event(f"{username!r} refused after {latency:.3f}s: {detail}")
         return AuthResult(username, method, False, latency, allowed, detail)
+
+    def login(
+        self, username: str, *, password: str | None = None, key_file: Path | None = None
+    ) -> bool:
+        """Authenticate with the profiled key or password; whether the server accepted."""
+        self.transcript.event(
+            f"login {username!r} with {'key ' + key_file.name if key_file else 'password'}"
+        )
+        try:
+            if key_file is not None:
+                self._transport.auth_publickey(username, paramiko.PKey.from_path(key_file))
+            else:
+                self._transport.auth_password(username, password or "", fallback=True)
+        except paramiko.AuthenticationException as exc:
+            self.transcript.event(f"login refused: {exc}")
+            return False
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise _convert(self.target, exc, "login") from None
+        return True
+
+    def sftp(self) -> paramiko.SFTPClient:
+        """An SFTP client on this (authenticated) connection."""
+        try:
+            client = paramiko.SFTPClient.from_transport(self._transport)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise _convert(self.target, exc, "SFTP") from None
+        if client is None:
+            raise ProtocolViolation(self.target, "the server refused the SFTP subsystem")
+        channel = client.get_channel()
+        if channel is not None:
+            channel.settimeout(self.timeout)
+        return client
 
     def run(self, command: str) -> tuple[int, str]:
         """Run one command on an authenticated session; (exit status, output)."""

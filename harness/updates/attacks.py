@@ -1,41 +1,116 @@
-"""Attack images derived from a valid one: each changes one thing and says what."""
+"""Update images as the harness sends them, and the attack kinds the UPDATE checks derive.
+
+An `UpdateImage` is what goes over the wire: its bytes, an optional detached signature,
+and, for the endless-data image, a count of filler bytes streamed after the bytes (so a
+64 MiB attack never sits in memory). Each image says how it was made, for the evidence.
+"""
 
 from __future__ import annotations
 
+import enum
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from harness.updates import medsec_v1
 
+FILLER_BLOCK = bytes(range(256)) * 256  # 64 KiB of filler, streamed as often as needed
+
+
+class Attack(str, enum.Enum):
+    """Every image the UPDATE checks derive from a valid one."""
+
+    VALID = "valid"
+    UNSIGNED = "unsigned"
+    MALFORMED_SIGNATURE = "malformed-signature"
+    MIXED_SIGNATURE = "mixed-signature"
+    ALTERED_PAYLOAD = "altered-payload"
+    ALTERED_METADATA = "altered-metadata"
+    UNTRUSTED_KEY = "untrusted-key"
+    EMBEDDED_KEY = "embedded-key"
+    ROLLBACK = "rollback"
+    REINSTALL = "reinstall"
+    WRONG_HARDWARE = "wrong-hardware"
+    WRONG_MODEL = "wrong-model"
+    TRUNCATED_HEADER = "truncated-header"
+    TRUNCATED_PAYLOAD = "truncated-payload"
+    TRUNCATED_SIGNATURE = "truncated-signature"
+    LENGTH_MISMATCH = "length-mismatch"
+    OVERSIZED = "oversized"
+
+
+class Unsupported(Exception):
+    """The image format has no way to express this attack (the reason says why)."""
+
 
 @dataclass(frozen=True)
-class AttackImage:
-    """An image a correct device must refuse, with the record of how it was made."""
+class UpdateImage:
+    """One image to deliver, with the record of how it was made."""
 
     name: str
     data: bytes
     description: str
-    base_sha256: str
+    base_sha256: str = ""  # the valid image it was derived from ("" for a valid image)
+    version: str = ""  # the version the image claims
+    signature: bytes | None = None  # detached formats: sent beside the data
+    filler: int = 0  # endless-data images: this many filler bytes follow `data`
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + self.filler
+
+    def chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:
+        """The bytes to send, in pieces: `data`, then the filler."""
+        for start in range(0, len(self.data), size):
+            yield self.data[start : start + size]
+        left = self.filler
+        while left > 0:
+            block = FILLER_BLOCK[: min(left, len(FILLER_BLOCK))]
+            left -= len(block)
+            yield block
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        digest = hashlib.sha256()
+        for chunk in self.chunks(len(FILLER_BLOCK)):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def derived(
+        self, attack: Attack, data: bytes, description: str, **changes: object
+    ) -> UpdateImage:
+        """An attack image made from this (valid) image."""
+        fields: dict[str, object] = {
+            "name": attack.value,
+            "data": data,
+            "description": description,
+            "base_sha256": self.sha256,
+            "version": self.version,
+            "signature": self.signature,
+            "filler": 0,
+        }
+        fields.update(changes)
+        return UpdateImage(**fields)  # type: ignore[arg-type]
 
 
-def altered_payload(valid_image: bytes) -> AttackImage:
-    """The valid image with one payload byte flipped after signing (UPDATE-002)."""
+def flip_byte(data: bytes, offset: int) -> tuple[bytes, str]:
+    """`data` with the byte at `offset` XOR 0xFF, and a note saying so."""
+    changed = bytearray(data)
+    changed[offset] ^= 0xFF
+    return bytes(changed), f"byte {offset} XOR 0xFF: {data[offset]:#04x} -> {changed[offset]:#04x}"
+
+
+def altered_payload(valid_image: bytes) -> UpdateImage:
+    """A medsec-v1 image with one payload byte flipped after signing (UPDATE-002)."""
     image = medsec_v1.parse(valid_image)
     if not image.payload:
         raise ValueError("the image has no payload to alter")
     offset = image.payload_offset + len(image.payload) // 2
-    altered = bytearray(valid_image)
-    altered[offset] ^= 0xFF
-    return AttackImage(
-        name="altered-payload",
-        data=bytes(altered),
-        description=(
-            f"byte {offset} (payload offset {offset - image.payload_offset}) XOR 0xFF "
-            f"after signing: {valid_image[offset]:#04x} -> {altered[offset]:#04x}"
-        ),
+    altered, note = flip_byte(valid_image, offset)
+    return UpdateImage(
+        name=Attack.ALTERED_PAYLOAD.value,
+        data=altered,
+        description=f"{note} (payload offset {offset - image.payload_offset}) after signing",
         base_sha256=hashlib.sha256(valid_image).hexdigest(),
+        version=image.header.version,
     )

@@ -30,3 +30,18 @@ def newer_than(current: str, wanted: str | None) -> str:
     if wanted is not None and parse_version(wanted) > parse_version(current):
         return wanted
     return bump_patch(current)
+
+
+def older_than(current: str, wanted: str | None) -> str:
+    """`wanted` if it is older than `current`, else a version just below `current`.
+
+    The rollback image must be older than what runs now, whatever ran before it.
+    """
+    if wanted is not None and parse_version(wanted) < parse_version(current):
+        return wanted
+    parts = list(parse_version(current))
+    for index in range(len(parts) - 1, -1, -1):
+        if parts[index] > 0:
+            parts[index] -= 1
+            return ".".join(str(part) for part in parts)
+    raise ValueError(f"no version is older than {current}")

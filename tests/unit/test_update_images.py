@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from harness.updates.builder import synthetic_payload
 
 from harness.updates import attacks, medsec_v1
-from harness.updates.builder import synthetic_payload
 from harness.updates.versions import newer_than, parse_version
 
 KEY = Ed25519PrivateKey.generate()

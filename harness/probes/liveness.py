@@ -1,0 +1,155 @@
+"""Liveness: after an attack, does every service of the device still answer?
+
+Each `network.services` entry must complete the handshake of its protocol (SSH key
+exchange, TLS handshake, an HTTP answer, or a TCP connect for the others), and the
+serial console, if the profile has one, must show its login or shell prompt.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from harness.deadline import Deadline
+from harness.errors import DeviceError
+from harness.probes.console import ConsolePrompts
+from harness.profile import Profile, Service
+from harness.scope import Scope
+from harness.transcript import Transcript
+from harness.transports import http
+from harness.transports.serial import Console
+from harness.transports.ssh import SshSession
+
+ENTER_PRESSES = 3
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One interface's answer to the liveness probe."""
+
+    name: str
+    alive: bool
+    detail: str
+    latency_s: float
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """Every interface's answer."""
+
+    answers: tuple[Answer, ...]
+
+    @property
+    def alive(self) -> bool:
+        return all(a.alive for a in self.answers)
+
+    @property
+    def dead(self) -> tuple[Answer, ...]:
+        return tuple(a for a in self.answers if not a.alive)
+
+    def summary(self) -> str:
+        if not self.answers:
+            return "liveness: the profile names no service or console to probe"
+        parts = [f"{a.name} {'ok' if a.alive else 'DEAD'} ({a.detail})" for a in self.answers]
+        return "liveness: " + "; ".join(parts)
+
+
+def _service(scope: Scope, host: str, service: Service, timeout: float) -> Answer:
+    started = time.monotonic()
+    transcript = Transcript(f"liveness {service.name}")
+    try:
+        if service.protocol == "ssh":
+            with SshSession(
+                scope, host, service.port, timeout=timeout, transcript=transcript
+            ) as session:
+                detail = f"SSH key exchange with {session.server_version}"
+        elif service.tls:
+            detail = _tls_handshake(scope, host, service.port, timeout)
+        elif service.protocol == "http":
+            answer = http.request(
+                scope,
+                "GET",
+                f"http://{_url_host(host)}:{service.port}/",
+                timeout=timeout,
+                transcript=transcript,
+            )
+            detail = f"HTTP {answer.status}"
+        else:
+            address = str(scope.resolve(host))
+            with socket.create_connection((address, service.port), timeout=timeout):
+                detail = "TCP connect"
+    except (DeviceError, OSError) as exc:
+        return Answer(service.name, False, str(exc), time.monotonic() - started)
+    return Answer(service.name, True, detail, time.monotonic() - started)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _tls_handshake(scope: Scope, host: str, port: int, timeout: float) -> str:
+    address = str(scope.resolve(host))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # liveness, not certificate judgement (CRYPTO's)
+    with socket.create_connection((address, port), timeout=timeout) as raw:
+        try:
+            with context.wrap_socket(raw) as tls:
+                return f"TLS handshake, {tls.version()}"
+        except ssl.SSLError as exc:
+            raise DeviceError(
+                f"{host}:{port}", f"TLS handshake failed: {exc.reason or exc}"
+            ) from None
+
+
+def _console(profile: Profile, scope: Scope, transcript: Transcript) -> Answer:
+    serial = profile.serial
+    assert serial is not None
+    timeout = profile.policy.timeout_s
+    prompts = ConsolePrompts(serial.login_prompt, serial.password_prompt, serial.shell_prompt)
+    login, _, shell = prompts.patterns()
+    started = time.monotonic()
+    try:
+        with Console(
+            scope, serial.url, baudrate=serial.baudrate, timeout=timeout, transcript=transcript
+        ) as port:
+            for press in range(1, ENTER_PRESSES + 1):
+                port.forget()
+                port.write(b"\r", "Enter")
+                try:
+                    index, _ = port.expect([login, shell], Deadline(timeout))
+                except DeviceError:
+                    if press == ENTER_PRESSES:
+                        raise
+                    continue
+                return Answer(
+                    "console",
+                    True,
+                    "login prompt" if index == 0 else "shell prompt",
+                    time.monotonic() - started,
+                )
+    except DeviceError as exc:
+        return Answer("console", False, str(exc), time.monotonic() - started)
+    return Answer("console", False, "no prompt", time.monotonic() - started)
+
+
+def confirm(profile: Profile, scope: Scope, transcript: Transcript) -> Liveness:
+    """Probe every profiled service (concurrently) and the console."""
+    timeout = profile.policy.timeout_s
+    services = list(profile.network.services) if profile.network else []
+    answers: list[Answer] = []
+    if services:
+        assert profile.network is not None
+        host = profile.network.host
+        with ThreadPoolExecutor(min(8, len(services))) as pool:
+            answers = list(pool.map(lambda s: _service(scope, host, s, timeout), services))
+    if profile.serial is not None:
+        answers.append(_console(profile, scope, transcript))
+    for answer in answers:
+        transcript.event(
+            f"liveness {answer.name}: {'alive' if answer.alive else 'DEAD'} ({answer.detail}, {answer.latency_s:.3f}s)"
+        )
+    return Liveness(tuple(answers))
