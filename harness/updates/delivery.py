@@ -349,7 +349,7 @@ class SwupdateChannel:
             messages: tuple[str, ...] = ()
             verdict: bool | None = None
             if progress is not None and not http_reply.auth_refused:
-                wait = self.timeout if result.cut else self.verdict_timeout
+                wait = min(self.timeout, IDLE_WAIT_S) if result.cut else self.verdict_timeout
                 progress.wait(lambda m: swupdate_verdict(m) is not None, Deadline(wait))
                 verdict = swupdate_verdict(progress.messages)
                 if verdict is not None:
