@@ -68,7 +68,8 @@ def _assert_refused(steps: UpdateSteps, trials: list[UpdateTrial], what: str) ->
     assert alive.alive, f"{what} refused, but the device did not survive: {dead_services(alive)}"
     versions = {t.version_after for t in trials}
     steps.evidence.reason = (
-        f"{len(trials)} image(s) refused ({', '.join(t.image_name for t in trials)}); version stayed "
+        f"{len(trials)} image(s) refused ({', '.join(t.image_name for t in trials)}); "
+        "version stayed "
         f"{', '.join(sorted(v for v in versions if v))}; every service answered ({CONCLUSIVE})"
     )
 
@@ -115,7 +116,8 @@ def test_rollback_refused(steps: UpdateSteps, profile: Profile) -> None:
         and not same.went_away
     )
     steps.evidence.note(
-        f"reinstall of the running version: {same.outcome.value}; policy.allow_reinstall is {allowed}"
+        f"reinstall of the running version: {same.outcome.value}; "
+        f"policy.allow_reinstall is {allowed}"
     )
     problems = [p for p in (trials[0].problem(), "" if reinstall_ok else same.problem()) if p]
     alive = steps.liveness()
@@ -239,7 +241,8 @@ def test_valid_signed_image_accepted(
     steps.ledger.saw(seen, "UPDATE-001")
     alive = steps.liveness()
     assert seen == version, (
-        f"the device reports {seen or '(nothing)'} {waited:.0f}s after accepting the image of {version}"
+        f"the device reports {seen or '(nothing)'} {waited:.0f}s after accepting the image "
+        f"of {version}"
         + (" (it answered yes but did not change version)" if trial.reply.accepted else "")
     )
     assert alive.alive, (

@@ -150,6 +150,7 @@ def confirm(profile: Profile, scope: Scope, transcript: Transcript) -> Liveness:
         answers.append(_console(profile, scope, transcript))
     for answer in answers:
         transcript.event(
-            f"liveness {answer.name}: {'alive' if answer.alive else 'DEAD'} ({answer.detail}, {answer.latency_s:.3f}s)"
+            f"liveness {answer.name}: {'alive' if answer.alive else 'DEAD'} "
+            f"({answer.detail}, {answer.latency_s:.3f}s)"
         )
     return Liveness(tuple(answers))

@@ -1,4 +1,4 @@
-"""Sending one image and deciding, from the device's verdict and the version read back, what happened.
+"""Sending one image, and deciding from the device's verdict and its version what happened.
 
 The device's verdict (its reply, its progress messages, the install command's status)
 and the version it runs afterwards are kept apart, so a device that reboots during an
@@ -92,12 +92,18 @@ class UpdateTrial:
         if self.outcome is UpdateOutcome.GONE:
             return f"{self.image_name}: the device stopped answering after the delivery ({said})"
         if self.outcome is UpdateOutcome.INSTALLED:
-            return f"{self.image_name}: installed, version {self.version_before} -> {self.version_after}"
+            return (
+                f"{self.image_name}: installed, version {self.version_before} -> "
+                f"{self.version_after}"
+            )
         if self.outcome is UpdateOutcome.CLAIMED:
             return f"{self.image_name}: the device accepted it ({said}), version unchanged"
         if self.outcome is UpdateOutcome.NO_VERDICT:
             return f"{self.image_name}: no verdict from the device ({said}), version unchanged"
-        return f"{self.image_name}: refused, but the device went away and came back after {self.back_after_s:.1f}s"
+        return (
+            f"{self.image_name}: refused, but the device went away and came back after "
+            f"{self.back_after_s:.1f}s"
+        )
 
 
 @dataclass

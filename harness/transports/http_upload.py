@@ -10,6 +10,7 @@ qop=auth) is here too, since SWUpdate's web server speaks only that.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import re
@@ -160,7 +161,8 @@ def upload(
     except TimeoutError:
         lost = f"the device stopped reading after {sent} of {length} body bytes"
     except OSError as exc:
-        lost = f"the device closed the connection after {sent} of {length} body bytes ({exc.strerror or exc})"
+        why = exc.strerror or exc
+        lost = f"the device closed the connection after {sent} of {length} body bytes ({why})"
     if cut:
         transcript.event(
             f"transfer cut on purpose after {sent} of {length} body bytes; connection closed"
@@ -210,7 +212,5 @@ def _read_response(
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass

@@ -16,6 +16,7 @@ version back is `harness.updates.version_readers`' job.
 from __future__ import annotations
 
 import base64
+import contextlib
 import enum
 import json
 import secrets
@@ -426,7 +427,8 @@ class SshChannel:
 
     @property
     def description(self) -> str:
-        return f"SFTP to {self.login.host}:{self.login.port}{self.upload_path}, then {self.install_command!r}"
+        where = f"{self.login.host}:{self.login.port}{self.upload_path}"
+        return f"SFTP to {where}, then {self.install_command!r}"
 
     def deliver(
         self,
@@ -486,10 +488,8 @@ class SshChannel:
         signature_path = self.upload_path + ".sig"
         sent = 0
         try:
-            try:
+            with contextlib.suppress(OSError):
                 sftp.remove(signature_path)
-            except OSError:
-                pass
             with sftp.open(self.upload_path, "wb") as remote:
                 for chunk in image.chunks():
                     if cut_at is not None and sent + len(chunk) >= cut_at:

@@ -34,28 +34,48 @@ AGENTS = {  # label: (downgrade floor, authentication, the checks it must fail)
 
 def _run(profile: Path, out: Path) -> int:
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(profile), "--suite", "update",
-         "--allow-destructive", "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            str(profile),
+            "--suite",
+            "update",
+            "--allow-destructive",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        cwd=REPO,
     )
     (out.parent / "run.log").write_text(done.stdout + done.stderr)
     return done.returncode
 
 
 @pytest.fixture(scope="module")
-def runs(private_network: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, RunResults, Path]]:
+def runs(
+    private_network: None, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[int, RunResults, Path]]:
     base = tmp_path_factory.mktemp("swu")
     with contextlib.ExitStack() as stack:
         jobs = {}
         for index, (label, (floor, auth, _)) in enumerate(AGENTS.items()):
             folder = base / label
-            running = stack.enter_context(agent(folder, f"127.0.10.{index + 2}", floor=floor, auth=auth))
+            running = stack.enter_context(
+                agent(folder, f"127.0.10.{index + 2}", floor=floor, auth=auth)
+            )
             profile = folder / "profile.yaml"
             profile.write_text(yaml.safe_dump(running.profile(), sort_keys=False))
             jobs[label] = (profile, folder / "run")
         with ThreadPoolExecutor(len(jobs)) as pool:
             codes = dict(zip(jobs, pool.map(lambda job: _run(*job), jobs.values()), strict=True))
-    return {label: (codes[label], load(out / "results.json"), out) for label, (_, out) in jobs.items()}
+    return {
+        label: (codes[label], load(out / "results.json"), out) for label, (_, out) in jobs.items()
+    }
 
 
 def _outcomes(results: RunResults) -> dict[str, Outcome]:
@@ -92,7 +112,9 @@ def test_the_evidence_holds_swupdates_own_words_and_the_versions(runs) -> None:
     signature = "\n".join(checks["UPDATE-003"].summary)
     assert "sw-description.sig left out of the archive" in signature
     assert "sha256 " in signature
-    trial = json.loads((folder / "evidence/UPDATE-004/update/untrusted-key-profile.json").read_text())
+    trial = json.loads(
+        (folder / "evidence/UPDATE-004/update/untrusted-key-profile.json").read_text()
+    )
     assert trial["reply"]["accepted"] is False
     assert "ERROR : Authentication of all signatures failed" in trial["reply"]["messages"]
     assert trial["version_before"] == trial["version_after"] == "2.0.0"

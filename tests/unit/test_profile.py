@@ -232,3 +232,25 @@ def test_the_lab_template_is_valid_apart_from_its_key_files(monkeypatch) -> None
     profile = load_profile(template, check_files=False)
     assert profile.network is not None
     assert profile.network.host == "192.0.2.10"
+
+
+def test_update_payload_is_one_file_or_a_list(write, tmp_path: Path) -> None:
+    (tmp_path / "fw.bin").write_bytes(b"firmware")
+    (tmp_path / "version.txt.in").write_text("{version}\n")
+    (tmp_path / "sw-description.in").write_text('software = { version = "{version}"; }\n')
+    (tmp_path / "vendor.crt").write_text("not read while loading")
+    one = load_profile(write("  version_url:", "  payload: fw.bin\n  version_url:"))
+    assert one.update is not None
+    assert one.update.payload_files == (tmp_path / "fw.bin",)
+    swu = (
+        "  image_format: swupdate\n  signing_cert: vendor.crt\n"
+        "  description_template: sw-description.in\n"
+        "  payload: [fw.bin, version.txt.in]\n"
+    )
+    many = load_profile(write("  image_format: medsec-v1\n", swu))
+    assert many.update is not None
+    assert many.update.payload_files == (tmp_path / "fw.bin", tmp_path / "version.txt.in")
+    path = write("  image_format: medsec-v1\n", "  image_format: swupdate\n")
+    assert "image_format swupdate needs update.signing_cert" in _error(path)
+    path = write("  version_url:", "  payload: [fw.bin, version.txt.in]\n  version_url:")
+    assert "takes one payload file" in _error(path)
