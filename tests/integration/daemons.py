@@ -101,6 +101,7 @@ def sshd(host: str, folder: Path, *, password_auth: bool, allow: str) -> Iterato
         f"UsePAM no\nPasswordAuthentication {'yes' if password_auth else 'no'}\n"
         "KbdInteractiveAuthentication no\nPermitRootLogin no\nPermitEmptyPasswords no\n"
         f"AllowUsers {allow}\nStrictModes no\nMaxAuthTries 6\nLoginGraceTime 20\n"
+        "Subsystem sftp internal-sftp\n"
     )
     with running([binary, "-D", "-e", "-f", str(config)], host, port, folder / "sshd.log"):
         yield port
