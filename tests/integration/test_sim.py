@@ -570,3 +570,13 @@ def test_runner_starts_fast_and_stops_on_sigterm(tmp_path: Path) -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_update_w19_hands_unauthenticated_images_to_the_verifier(make_pump: MakePump) -> None:
+    pump = make_pump("W-19")
+    status, document, _ = api(pump, "POST", "/api/update", signed_image(pump, "2.4.1"))
+    assert status == 422  # stored and verified without credentials; anti-rollback refuses it
+    assert "anti-rollback" in document["reason"]
+    status, document, _ = api(pump, "POST", "/api/update", signed_image(pump, "2.5.0"))
+    assert (status, document) == (200, {"accepted": True, "version": "2.5.0"})
+    assert "without credentials stored" in (pump.config.workdir / "sim.log").read_text()

@@ -7,7 +7,9 @@ a bounded wait for a device that went away.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from harness.probes.update import UpdateOutcome, send_image
 from harness.scope import Scope
 from harness.transcript import Transcript
 from harness.updates.attacks import UpdateImage
-from harness.updates.delivery import HttpChannel
+from harness.updates.delivery import HttpAuth, HttpChannel
 from harness.updates.version_readers import UrlVersion
 
 DOWN_S = 1.0
@@ -123,3 +125,63 @@ def test_each_misbehaviour_is_told_apart_within_the_wait(
         assert trial.version_after is None
         assert "did not come back" in trial.summary()
     assert "version not readable" in transcript.to_text() or not went_away
+
+
+def test_the_http_channel_puts_a_multipart_form_with_digest_credentials(
+    loopback_address: str,
+) -> None:
+    seen: dict[str, object] = {}
+
+    class Capture(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # the Digest challenge
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Digest qop="auth", realm="r", nonce="abc"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_PUT(self) -> None:
+            seen["auth"] = self.headers.get("Authorization", "")
+            seen["type"] = self.headers.get("Content-Type", "")
+            seen["body"] = self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(204)
+            self.end_headers()
+
+    server = ThreadingHTTPServer((loopback_address, 0), Capture)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    try:
+        url = f"http://{loopback_address}:{server.server_address[1]}/fw"
+        channel = HttpChannel(
+            Scope.of([f"{loopback_address}/32"]),
+            url,
+            HttpAuth("digest", "tech", "pw"),
+            None,
+            timeout=2.0,
+            method="PUT",
+            upload="multipart",
+        )
+        image = UpdateImage("valid", b"FIRMWARE", "valid", signature=b"SIG")
+        reply = channel.deliver(image, Transcript("update"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert reply.accepted is True
+    assert reply.status == 204
+    body = seen["body"]
+    assert isinstance(body, bytes)
+    assert b'name="file"; filename="valid.img"' in body
+    assert b"\r\n\r\nFIRMWARE\r\n" in body
+    assert b'name="signature"' in body
+    assert b"\r\n\r\nSIG\r\n" in body
+    assert str(seen["type"]).startswith("multipart/form-data; boundary=")
+    auth = str(seen["auth"])
+    fields = dict(re.findall(r'(\w+)="?([^",]*)"?', auth))
+    md5 = lambda text: hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()  # noqa: E731
+    expected = md5(
+        f"{md5('tech:r:pw')}:abc:{fields['nc']}:{fields['cnonce']}:auth:{md5('PUT:/fw')}"
+    )
+    assert fields["response"] == expected
