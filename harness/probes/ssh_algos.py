@@ -151,7 +151,9 @@ def read_kexinit(
             received, buffer = received + chunk, buffer + chunk
         length, padding = struct.unpack(">IB", buffer[:5])
         if not 5 <= length <= MAX_PACKET or padding >= length:
-            raise ProtocolViolation(conn.target, f"absurd packet length {length}: {buffer[:16].hex()}")
+            raise ProtocolViolation(
+                conn.target, f"absurd packet length {length}: {buffer[:16].hex()}"
+            )
         while len(buffer) < 4 + length:
             chunk = _more(conn, deadline, received, "KEXINIT")
             received, buffer = received + chunk, buffer + chunk
@@ -269,7 +271,9 @@ def host_keys(
         if not usable and family == "ssh-rsa":
             usable = [a for a in ("rsa-sha2-512", "rsa-sha2-256") if a in supported]
         if not usable:
-            keys.append(HostKey(algorithms[0], family, None, "", False, "paramiko cannot verify it"))
+            keys.append(
+                HostKey(algorithms[0], family, None, "", False, "paramiko cannot verify it")
+            )
             continue
         connections += 1
         try:

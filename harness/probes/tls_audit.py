@@ -115,7 +115,9 @@ class TlsPosture:
             )
         if self.groups:
             names = ", ".join(tls_suites.group_name(g) for g in self.groups)
-            lines.append(f"groups ({self.groups_version.label if self.groups_version else ''}): {names}")
+            lines.append(
+                f"groups ({self.groups_version.label if self.groups_version else ''}): {names}"
+            )
         lines.append(f"{self.connections} connections in {self.duration_s:.3f}s")
         return lines
 

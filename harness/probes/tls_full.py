@@ -55,9 +55,7 @@ class _Session:
         return data
 
     def send(self, *messages: object, note: str) -> None:
-        data = b"".join(
-            bytes(TLS(msg=[m], tls_session=self.tls).raw_stateful()) for m in messages
-        )
+        data = b"".join(bytes(TLS(msg=[m], tls_session=self.tls).raw_stateful()) for m in messages)
         self.conn.send(data, note)
 
     def record(self) -> tuple[int, object] | None:

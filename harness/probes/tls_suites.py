@@ -128,7 +128,11 @@ def registry() -> Mapping[int, Suite]:
     names = {code: name for code, name in _tls_cipher_suites.items() if code <= 0xFFFF}
     names.update(_ARIA_GCM)
     return MappingProxyType(
-        {code: _parse(code, name) for code, name in sorted(names.items()) if code not in _SIGNALLING}
+        {
+            code: _parse(code, name)
+            for code, name in sorted(names.items())
+            if code not in _SIGNALLING
+        }
     )
 
 

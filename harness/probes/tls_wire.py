@@ -32,8 +32,8 @@ from scapy.layers.tls.session import tlsSession
 
 from harness.deadline import Deadline
 from harness.errors import DeviceError, DeviceTimeout, DeviceUnreachable, ProtocolViolation
-from harness.probes.tls import TlsVersion
 from harness.probes import tls_suites
+from harness.probes.tls import TlsVersion
 from harness.probes.tls_suites import OFFERED_GROUPS, SCSV_FALLBACK
 from harness.scope import Scope
 from harness.transcript import Transcript
@@ -250,9 +250,7 @@ def _read_flight(reader: _Reader, offer: Offer, facts: dict[str, object]) -> Non
                 return
 
 
-def _take(
-    kind: int, message: bytes, offer: Offer, facts: dict[str, object], target: str
-) -> bool:
+def _take(kind: int, message: bytes, offer: Offer, facts: dict[str, object], target: str) -> bool:
     """Record one handshake message; False when the flight is over for our purpose."""
     if "server_hello" not in facts:
         if kind != SERVER_HELLO:
