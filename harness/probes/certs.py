@@ -18,7 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
 MAX_PATH = 8
@@ -139,9 +139,29 @@ def _key(cert: x509.Certificate) -> tuple[str, int, str | None]:
 
 
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether `issuer` signed `cert`, whatever the hash (SHA-1 included: judging the hash
+    is CRYPTO-004's job, not the chain's)."""
+    if cert.issuer != issuer.subject:
+        return False
     try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        key = issuer.public_key()
+        signature, tbs = cert.signature, cert.tbs_certificate_bytes
+        parameters = cert.signature_algorithm_parameters
+        if isinstance(key, rsa.RSAPublicKey):
+            assert cert.signature_hash_algorithm is not None
+            pad = parameters if isinstance(parameters, padding.PSS) else padding.PKCS1v15()
+            key.verify(signature, tbs, pad, cert.signature_hash_algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            assert cert.signature_hash_algorithm is not None
+            key.verify(signature, tbs, ec.ECDSA(cert.signature_hash_algorithm))
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(signature, tbs)
+        elif isinstance(key, dsa.DSAPublicKey):
+            assert cert.signature_hash_algorithm is not None
+            key.verify(signature, tbs, cert.signature_hash_algorithm)
+        else:
+            return False
+    except (ValueError, TypeError, AssertionError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
 

@@ -69,10 +69,12 @@ def telemetry_certificate(workdir: Path, keys: PumpKeys, host: str, *, weak: boo
             x509.AuthorityKeyIdentifier.from_issuer_public_key(keys.ca_key.public_key()),
             critical=False,
         )
-        .sign(keys.ca_key, hashes.SHA1() if weak else hashes.SHA256())  # noqa: S303 - W-06
+        .sign(keys.ca_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
     cert_path = workdir / "telemetry-cert.pem"
+    if weak:
+        cert = x509.load_der_x509_certificate(resign_with_sha1(cert, keys.ca_key))
     cert_path.write_bytes(cert.public_bytes(pem))
     key_path = workdir / "telemetry-key.pem"
     write_private(
@@ -80,6 +82,49 @@ def telemetry_certificate(workdir: Path, keys: PumpKeys, host: str, *, weak: boo
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )
     return TelemetryCert(cert_path, key_path)
+
+
+# AlgorithmIdentifier ecdsa-with-SHA1 (1.2.840.10045.4.1), no parameters.
+ECDSA_WITH_SHA1 = bytes.fromhex("300906072a8648ce3d0401")
+
+
+def resign_with_sha1(cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The certificate re-signed by `ca_key` with ECDSA over SHA-1 (W-06).
+
+    cryptography no longer signs certificates with SHA-1, so the signature algorithm in
+    the to-be-signed part is replaced in the DER and the whole is signed again.
+    """
+    tbs = cert.tbs_certificate_bytes
+    _, start, _ = _tlv(tbs, 0)
+    body = tbs[start:]
+    at = 0
+    parts = []
+    for _ in range(3):  # version [0], serialNumber, signature AlgorithmIdentifier
+        tag, header, length = _tlv(body, at)
+        parts.append(body[at : at + header + length])
+        at += header + length
+    new_body = parts[0] + parts[1] + ECDSA_WITH_SHA1 + body[at:]
+    new_tbs = b"\x30" + _length(len(new_body)) + new_body
+    signature = ca_key.sign(new_tbs, ec.ECDSA(hashes.SHA1()))  # noqa: S303 - the planted flaw
+    bits = b"\x03" + _length(len(signature) + 1) + b"\x00" + signature
+    content = new_tbs + ECDSA_WITH_SHA1 + bits
+    return b"\x30" + _length(len(content)) + content
+
+
+def _tlv(data: bytes, at: int) -> tuple[int, int, int]:
+    """(tag, header length, content length) of the DER element at `at`."""
+    first = data[at + 1]
+    if first < 0x80:
+        return data[at], 2, first
+    count = first & 0x7F
+    return data[at], 2 + count, int.from_bytes(data[at + 2 : at + 2 + count], "big")
+
+
+def _length(size: int) -> bytes:
+    if size < 0x80:
+        return bytes([size])
+    raw = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
 
 
 def cloud_ca(workdir: Path) -> CloudCa:
