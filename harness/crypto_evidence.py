@@ -11,7 +11,7 @@ from typing import Any
 from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
-from scapy.packet import Raw
+from scapy.packet import Packet, Raw
 from scapy.utils import PcapWriter
 
 from harness.evidence import EvidenceRecorder
@@ -52,6 +52,8 @@ def pcap(host: str, port: int, exchanges: Iterable[tuple[bytes, bytes]]) -> byte
     device = ipaddress.ip_address(host) if _is_ip(host) else ipaddress.ip_address("198.51.100.1")
     for index, (client, server) in enumerate(exchanges):
         sport = 40000 + index
+        up: Packet
+        down: Packet
         if device.version == 6:
             up, down = (
                 IPv6(src=PCAP_CLIENT6, dst=str(device)),
@@ -70,12 +72,10 @@ def pcap(host: str, port: int, exchanges: Iterable[tuple[bytes, bytes]]) -> byte
                 / TCP(sport=sport, dport=port, flags="PA", seq=1000, ack=5000)
                 / Raw(client)
             )
+        ack = 1000 + len(client)
         for offset in range(0, len(server), 60000):
-            packets.append(
-                Ether() / down
-                / TCP(sport=port, dport=sport, flags="PA", seq=5000 + offset, ack=1000 + len(client))
-                / Raw(server[offset : offset + 60000])
-            )  # fmt: skip
+            segment = TCP(sport=port, dport=sport, flags="PA", seq=5000 + offset, ack=ack)
+            packets.append(Ether() / down / segment / Raw(server[offset : offset + 60000]))
         for packet in packets:
             writer.write(packet)
     writer.flush()

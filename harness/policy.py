@@ -89,7 +89,7 @@ class CryptoPolicy(_Model):
 def load(reference: str, base_dir: Path | None = None) -> CryptoPolicy:
     """A built-in policy by name, or a policy file (relative to `base_dir`)."""
     if reference in BUILT_IN:
-        text = resources.files("harness").joinpath("policies", f"{reference}.yaml").read_text()
+        text = (resources.files("harness") / "policies" / f"{reference}.yaml").read_text()
         source = f"built-in {reference}"
     else:
         path = Path(reference)

@@ -176,7 +176,9 @@ def test_forward_secrecy(
             "groups": groups,
             "groups_version": posture.groups_version.label if posture.groups_version else None,
             "dh_bits": {tls_suites.suite(c).name: b for c, b in posture.dh_bits.items()},
-            "suites": {v.label: [tls_suites.suite(c).key_exchange for c in s] for v, s in suites.items()},
+            "suites": {
+                v.label: [tls_suites.suite(c).key_exchange for c in s] for v, s in suites.items()
+            },
         },
         "key exchange of every accepted suite",
     )  # fmt: skip
@@ -309,7 +311,8 @@ def test_certificate_chain_and_validity(
                 )
         if now <= leaf.not_after < horizon:
             problems.append(
-                f"leaf expires on {leaf.not_after:%Y-%m-%d}, within {policy.cert_min_days_left} days"
+                f"leaf expires on {leaf.not_after:%Y-%m-%d}, "
+                f"within {policy.cert_min_days_left} days"
             )
     assert not problems, f"{tls_service.name} certificate chain: " + "; ".join(problems)
     _raise_first(audit.posture.errors)
@@ -441,7 +444,8 @@ def test_ssh_host_key_strength(
     label, rules = ssh_policy
     audit = _ssh(crypto_audit, evidence)
     keys = audit.keys
-    assert keys is not None and audit.algorithms is not None
+    assert keys is not None
+    assert audit.algorithms is not None
     evidence.json("host-keys.json", [vars(k) for k in keys.keys], "host keys", show=True)
     if keys.auth_methods is not None:
         evidence.note(f"authentication methods offered: {', '.join(keys.auth_methods)}")
@@ -509,7 +513,8 @@ def test_no_cleartext_protocol_on_any_port(
         evidence.note(finding.summary())
     evidence.json(
         "ports.json",
-        [{"port": f.port, "speaks": f.speaks.value, "detail": f.detail, "answer_hex": f.answer.hex()}
+        [{"port": f.port, "speaks": f.speaks.value, "detail": f.detail,
+          "answer_hex": f.answer.hex()}
          for f in findings],
         "what each port answered", show=True,
     )  # fmt: skip

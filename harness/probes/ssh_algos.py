@@ -265,7 +265,7 @@ def host_keys(
     methods: tuple[str, ...] | None = None
     none_accepted = False
     connections = 0
-    supported = set(paramiko.Transport._key_info)
+    supported = set(getattr(paramiko.Transport, "_key_info", {}))
     for family, algorithms in families.items():
         usable = [a for a in algorithms if a in supported]
         if not usable and family == "ssh-rsa":

@@ -185,9 +185,9 @@ class TlsAuditor:
         if hello.version <= int(TlsVersion.TLS1_2):
             if hello.compression != 0:
                 posture.compression_accepted = True
-            if EXT_RENEGOTIATION_INFO not in hello.extensions:
-                if hello.suite not in posture.insecure_renegotiation_suites:
-                    posture.insecure_renegotiation_suites.append(hello.suite)
+            insecure = posture.insecure_renegotiation_suites
+            if EXT_RENEGOTIATION_INFO not in hello.extensions and hello.suite not in insecure:
+                insecure.append(hello.suite)
 
     def _offer(self, version: TlsVersion, suites: Iterable[int], **extra: object) -> Offer:
         legacy = version <= TlsVersion.TLS1_2
@@ -318,7 +318,7 @@ class TlsAuditor:
         scan = posture.scan(TlsVersion.TLS1_3)
         if posture.chains or scan is None or not scan.supported:
             return
-        shares = (X25519, 0x0017)
+        shares: tuple[int, ...] = (X25519, 0x0017)
         if posture.groups and posture.groups[0] in _KEY_SHARE_GROUPS:
             shares = (posture.groups[0],)
         offer = self._offer(TlsVersion.TLS1_3, scan.accepted, key_shares=shares)

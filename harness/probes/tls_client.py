@@ -226,7 +226,8 @@ def _one(
         data = tls.recv(4096)
     if data:
         transcript.received(data, "application data from the device")
-    detail = f"{tls.version()} {tls.cipher()[0] if tls.cipher() else ''}".strip()
+    cipher = tls.cipher()
+    detail = f"{tls.version()} {cipher[0] if cipher else ''}".strip()
     with contextlib.suppress(OSError):
         tls.close()
     return ClientTrial(

@@ -82,6 +82,7 @@ class _Session:
     def _parse(self, raw: bytes) -> object:
         try:
             tls13 = (self.tls.tls_version or 0) >= int(TlsVersion.TLS1_3)
+            packet: object
             if raw[0] == APPLICATION_DATA and tls13:
                 packet = TLS13(raw, tls_session=self.tls)
             else:

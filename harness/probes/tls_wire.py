@@ -261,9 +261,9 @@ def _take(kind: int, message: bytes, offer: Offer, facts: dict[str, object], tar
     if kind == CERTIFICATE:
         facts["certificates"] = parse_certificate_list(message, target)
     elif kind == SERVER_KEY_EXCHANGE:
-        hello = facts["server_hello"]
-        assert isinstance(hello, ServerHello)
-        facts.update(_key_exchange(message, tls_suites.suite(hello.suite).key_exchange))
+        chosen = facts["server_hello"]
+        assert isinstance(chosen, ServerHello)
+        facts.update(_key_exchange(message, tls_suites.suite(chosen.suite).key_exchange))
     elif kind == SERVER_HELLO_DONE:
         return False
     return True

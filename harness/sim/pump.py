@@ -325,7 +325,7 @@ class EmulatedPump:
         version = ipaddress.ip_address(host).version
         url_host = f"[{host}]" if version == 6 else host
         api = f"https://{url_host}:{endpoints.https_port}/api"
-        network_crypto = {
+        network_crypto: dict[str, list[Any]] = {
             "expected_tcp": [endpoints.telemetry_port],
             "services": [
                 {"name": "telemetry", "port": endpoints.telemetry_port, "protocol": "mqtts"}

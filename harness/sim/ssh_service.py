@@ -77,9 +77,7 @@ def algorithms_for(weaknesses: Collection[str]) -> SshAlgorithms:
     subclass of its group14 kex on each transport (`transports.ssh_legacy`).
     """
     if "W-07" in weaknesses:
-        return replace(
-            STRONG, kex=(*STRONG.kex, GROUP14_SHA1), macs=(*STRONG.macs, "hmac-sha1")
-        )
+        return replace(STRONG, kex=(*STRONG.kex, GROUP14_SHA1), macs=(*STRONG.macs, "hmac-sha1"))
     return STRONG
 
 

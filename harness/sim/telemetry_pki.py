@@ -40,7 +40,11 @@ def telemetry_certificate(workdir: Path, keys: PumpKeys, host: str, *, weak: boo
         raise ValueError("the pump keys carry no CA key")
     ca_cert = x509.load_pem_x509_certificate(keys.ca_path.read_bytes())
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-    key = rsa.generate_private_key(65537, 1024) if weak else ec.generate_private_key(ec.SECP256R1())
+    key = (
+        rsa.generate_private_key(65537, 1024)  # noqa: S505 - the planted W-06
+        if weak
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
         x509.CertificateBuilder()
@@ -100,7 +104,7 @@ def resign_with_sha1(cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey)
     at = 0
     parts = []
     for _ in range(3):  # version [0], serialNumber, signature AlgorithmIdentifier
-        tag, header, length = _tlv(body, at)
+        _, header, length = _tlv(body, at)
         parts.append(body[at : at + header + length])
         at += header + length
     new_body = parts[0] + parts[1] + ECDSA_WITH_SHA1 + body[at:]

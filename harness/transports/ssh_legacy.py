@@ -14,7 +14,7 @@ class KexGroup14SHA1(KexGroup14SHA256):
     """RFC 4253's group14 with SHA-1: the same 2048-bit group, the deprecated hash."""
 
     name = GROUP14_SHA1
-    hash_algo = sha1  # type: ignore[assignment]
+    hash_algo = sha1
 
 
 def enable_group14_sha1(transport: paramiko.Transport) -> None:
