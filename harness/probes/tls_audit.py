@@ -337,8 +337,7 @@ def _completable(code: int) -> bool:
     return (
         s.key_exchange in ("ECDHE", "DHE", "RSA")
         and s.authentication in ("RSA", "ECDSA")
-        and (s.cipher.startswith("AES") or s.cipher.startswith("CHACHA20"))
-        and "CCM" not in s.cipher
+        and s.cipher in ("AES_128_GCM", "AES_256_GCM", "CHACHA20_POLY1305")
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scapy.layers.tls.handshake import TLSClientKeyExchange, TLSFinished
 from scapy.layers.tls.record import TLS, TLSAlert, TLSChangeCipherSpec
@@ -161,7 +161,14 @@ def client_renegotiation(
         session.send_hello(offer)
         suite = _complete_handshake(session, conn.target)
         transcript.event("handshake complete; sending a ClientHello inside the session")
-        again = hello_record(offer, session.tls, record_version=int(offer.version))
+        verify_data = next(
+            (m[4:] for m in session.handshake_messages() if m[:1] == bytes([_FINISHED])), b""
+        )
+        again = hello_record(
+            replace(offer, renegotiation_info=verify_data),
+            session.tls,
+            record_version=int(offer.version),
+        )
         conn.send(again, "renegotiation ClientHello (encrypted)")
         try:
             outcome, alert, detail = _renegotiation_answer(session, Deadline(timeout))

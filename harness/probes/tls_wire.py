@@ -66,6 +66,7 @@ class Offer:
     key_shares: tuple[int, ...] = (X25519, SECP256R1)  # TLS 1.3 only; () asks for a retry
     compression: tuple[int, ...] = (0,)
     fallback_scsv: bool = False
+    renegotiation_info: bytes = b""  # our Finished verify_data, when renegotiating
 
 
 def hello_record(
@@ -91,7 +92,7 @@ def hello_record(
         hello = TLSClientHello(version=0x0303, ciphers=suites, comp=[0], ext=extensions)
     else:
         extensions += [
-            TLS_Ext_RenegotiationInfo(),
+            TLS_Ext_RenegotiationInfo(renegotiated_connection=offer.renegotiation_info),
             TLS_Ext_EncryptThenMAC(),
             TLS_Ext_ExtendedMasterSecret(),
         ]
