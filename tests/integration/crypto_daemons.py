@@ -30,6 +30,7 @@ TLS13_ALL = (
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
     "TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256"
 )
+SSH_KINDS = ("kex", "host_keys", "ciphers", "macs")
 SSLYZE_KEYS = {
     0x0300: "ssl_3_0_cipher_suites",
     0x0301: "tls_1_0_cipher_suites",
