@@ -163,7 +163,7 @@ def _not_applicable_reason(spec: catalogue.CheckSpec, medsec: MedsecSession) -> 
         "ssh": profile.ssh is not None,
         "serial": profile.serial is not None,
         "network": profile.network is not None,
-        "tls": bool(profile.tls_services),
+        "tls": bool(profile.tls_services) or profile.tls_client is not None,
         "mqtt": any(s.protocol in ("mqtt", "mqtts") for s in services),
         "update": profile.update is not None,
         "http": False,

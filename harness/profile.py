@@ -61,6 +61,18 @@ def _valid_regex(value: str) -> str:
 Regex = Annotated[str, AfterValidator(_valid_regex)]
 
 
+def _policy_reference(value: str, info: ValidationInfo) -> str:
+    """A built-in crypto policy name, or a policy file resolved against the profile."""
+    from harness.policy import BUILT_IN
+
+    if value in BUILT_IN:
+        return value
+    return str(_resolve_path(Path(value), info))
+
+
+PolicyReference = Annotated[str, AfterValidator(_policy_reference)]
+
+
 class _Section(BaseModel):
     # YAML reads `firmware: 2.4` or `tls_min_version: 1.2` as numbers; people mean text.
     model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
@@ -178,6 +190,30 @@ class Tls(_Section):
     )
 
 
+class TlsClient(_Section):
+    """Where the device connects out as a TLS client (CRYPTO-012): the harness listens there."""
+
+    listen: str = Field(
+        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):\d{1,5}$",
+        description="address:port the device is configured to connect to; the harness binds it",
+    )
+    server_name: str | None = Field(
+        default=None, description="name the device expects in the server certificate"
+    )
+    ca_cert: ProfileFile | None = Field(
+        default=None, description="test CA the device build trusts (PEM), for the control cases"
+    )
+    ca_key: ProfileFile | None = Field(default=None, description="private key of ca_cert (PEM)")
+    wait_s: float = Field(
+        default=30.0, gt=0, le=600, description="how long to wait for each device connection"
+    )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 class Update(_Section):
     """The update channel and the test signing key the engineering build trusts."""
 
@@ -292,7 +328,23 @@ class Policy(_Section):
     def _version_as_text(cls, value: Any) -> Any:
         return f"{value:.1f}" if isinstance(value, float) else value
 
-    ssh_policy: str = "strict"
+    ssh_policy: PolicyReference = Field(
+        default="strict", description="crypto policy for SSH: strict, legacy or a policy file"
+    )
+    tls_ciphers: PolicyReference = Field(
+        default="strict", description="crypto policy for TLS: strict, legacy or a policy file"
+    )
+    cert_min_rsa_bits: int = Field(default=2048, ge=1024, le=16384)
+    cert_min_days_left: int = Field(
+        default=30, ge=0, description="a certificate must stay valid this long"
+    )
+    allow_self_signed: bool = False
+    http_redirect_allowed: bool = Field(
+        default=False, description="plain HTTP may answer with a bare redirect to https"
+    )
+    max_connections: int = Field(
+        default=2, ge=1, le=64, description="connections TLS and SSH audits open at once per device"
+    )
     lockout_after_failures: int = Field(default=5, ge=1, le=100)
     timeout_s: float = Field(default=10.0, gt=0, le=120, description="every single I/O")
     connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
@@ -353,6 +405,7 @@ class Profile(_Section):
     ssh: Ssh | None = None
     serial: Serial | None = None
     tls: Tls = Tls()
+    tls_client: TlsClient | None = None
     update: Update | None = None
     policy: Policy = Policy()
     auth: Auth = Auth()

@@ -1,6 +1,6 @@
 """Benchmarks of each probe family against the established tool for the same job.
 
-    python -m tests.bench [all|scan|tls|ssh-auth] [--rounds N]
+    python -m tests.bench [all|scan|tls|ssh-auth|crypto] [--rounds N]
 
 Runs inside a private network namespace against the vulnerable emulated pump (so the
 peer tools have something to find), in one run: our TCP scan vs nmap, our TLS version
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from harness import netns
 from harness.deadline import Deadline
-from harness.probes import credentials, tls
+from harness.probes import credentials, ssh_algos, tls, tls_audit
 from harness.scope import Scope
 from harness.sim.pump import EmulatedPump, SimConfig
 from harness.sim.weaknesses import PLANTED
@@ -285,7 +285,78 @@ def bench_ssh_auth(pump: EmulatedPump, rounds: int) -> list[Row]:
         proxy.close()
 
 
-FAMILIES = {"scan": bench_scan, "tls": bench_tls, "ssh-auth": bench_ssh_auth}
+def bench_crypto(pump: EmulatedPump, rounds: int) -> list[Row]:
+    """Our TLS suite enumeration vs sslyze, our SSH algorithm audit vs ssh-audit, against
+    real `openssl s_server` (weak: everything OpenSSL 3 still builds) and `sshd` (weak)."""
+    from tests.integration import crypto_daemons as real
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        pki = real.make_pki(base, HOST)
+        with real.tls_server(HOST, base, pki, "weak") as port:
+            proxy = CountingProxy((HOST, port))
+            try:
+
+                def ours() -> str:
+                    posture = tls_audit.audit(
+                        SCOPE, PROXY_HOST, proxy.port, list(tls.TlsVersion),
+                        minimum=tls.TlsVersion.SSL3, timeout=5, server_name=None,
+                        slots=threading.BoundedSemaphore(2), transcript=Transcript("bench"),
+                        extras=False,
+                    )  # fmt: skip
+                    return ", ".join(
+                        f"{v.version.label} {len(v.accepted)}" for v in posture.versions
+                    )
+
+                family = "TLS suites per version (s_server weak)"
+                rows.append(
+                    _counted(family, "medsec tls_audit (remove-and-retry)", proxy, ours, rounds)
+                )
+
+                def peer() -> str:
+                    found = real.sslyze_suites(PROXY_HOST, proxy.port, base)
+                    return ", ".join(
+                        f"{tls.TlsVersion(v).label} {len(names)}" for v, names in found.items()
+                    )
+
+                rows.append(_counted(family, "sslyze --sslv3 ... --tlsv1_3", proxy, peer, rounds))
+            finally:
+                proxy.close()
+        if os.geteuid() == 0 and Path("/usr/sbin/sshd").is_file():
+            with real.ssh_server(HOST, base / "sshd", "weak") as port:
+                proxy = CountingProxy((HOST, port))
+                try:
+
+                    def ours_ssh() -> str:
+                        found = ssh_algos.read_kexinit(
+                            SCOPE, PROXY_HOST, proxy.port, timeout=5, transcript=Transcript("b")
+                        )
+                        lists = found.kexinit.judged()
+                        return f"{sum(len(lists[k]) for k in real.SSH_KINDS)} algorithms"
+
+                    def peer_ssh() -> str:
+                        found = real.ssh_audit_lists(PROXY_HOST, proxy.port)
+                        names = [n for v in found.values() for n in v]
+                        real_names = [n for n in names if not ssh_algos.is_pseudo_algorithm(n)]
+                        return (
+                            f"{len(real_names)} algorithms (+{len(names) - len(real_names)} pseudo)"
+                        )
+
+                    family = "SSH algorithm lists (sshd weak)"
+                    rows.append(_counted(family, "medsec read_kexinit", proxy, ours_ssh, rounds))
+                    rows.append(_counted(family, "ssh-audit -j", proxy, peer_ssh, rounds))
+                finally:
+                    proxy.close()
+    return rows
+
+
+FAMILIES = {
+    "scan": bench_scan,
+    "tls": bench_tls,
+    "ssh-auth": bench_ssh_auth,
+    "crypto": bench_crypto,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

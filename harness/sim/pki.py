@@ -39,6 +39,7 @@ class PumpKeys:
     host_key: paramiko.Ed25519Key
     service_public_key: paramiko.Ed25519Key
     update_public_key: Ed25519PublicKey
+    ca_key: ec.EllipticCurvePrivateKey | None = None  # signs further leaves (telemetry)
 
 
 def generate(workdir: Path, host: str) -> PumpKeys:
@@ -86,6 +87,7 @@ def generate(workdir: Path, host: str) -> PumpKeys:
         host_key=host_key,
         service_public_key=service_public_key,
         update_public_key=signing_key.public_key(),
+        ca_key=ca_key,
     )
 
 

@@ -21,6 +21,9 @@ from harness.sim.console import SerialConsole
 from harness.sim.firmware import FirmwareState, VerifierFlags
 from harness.sim.pki import PumpKeys
 from harness.sim.ssh_service import SshService, random_password
+from harness.sim.telemetry_pki import CLOUD_NAME, cloud_ca, telemetry_certificate
+from harness.sim.telemetry_service import TELEMETRY_USER, TelemetryService
+from harness.sim.uplink import Uplink, reserve_port
 from harness.sim.vendor_service import VendorService
 from harness.sim.weaknesses import PLANTED, WEAKNESSES
 from harness.updates.versions import parse_version
@@ -53,6 +56,8 @@ class Endpoints:
     https_port: int
     console_path: str
     vendor_port: int | None
+    telemetry_port: int | None = None
+    uplink_port: int | None = None  # where the uplink connects (nobody listens until a test)
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,7 @@ class EmulatedPump:
         self._endpoints: Endpoints | None = None
         self._keys: PumpKeys | None = None
         self._firmware: FirmwareState | None = None
+        self._telemetry: TelemetryService | None = None
         self._serial_number = f"SIM-{secrets.token_hex(4).upper()}"
         self._credentials = Credentials(
             console_username="service",
@@ -171,6 +177,13 @@ class EmulatedPump:
     @property
     def credentials(self) -> Credentials:
         return self._credentials
+
+    @property
+    def telemetry_login(self) -> tuple[str, str]:
+        """User name and password the telemetry broker accepts."""
+        if self._telemetry is None:
+            raise RuntimeError("the pump is not running")
+        return TELEMETRY_USER, self._telemetry.password
 
     def start(self) -> Endpoints:
         """Generate keys, start every service; ValueError for a bad host or weakness id."""
@@ -250,7 +263,37 @@ class EmulatedPump:
             self._services.append(vendor)
             vendor.start()
             vendor_port = vendor.port
-        return Endpoints(config.host, ssh.port, api.port, console.path, vendor_port)
+        telemetry_cert = telemetry_certificate(
+            config.workdir, keys, config.host, weak="W-06" in weaknesses
+        )
+        telemetry = self._telemetry = TelemetryService(
+            host=config.host,
+            cert=telemetry_cert.cert_path,
+            key=telemetry_cert.key_path,
+            weaknesses=weaknesses,
+            log=self.log,
+        )
+        self._services.append(telemetry)
+        telemetry.start()
+        self._cloud_ca = cloud_ca(config.workdir)
+        uplink = Uplink(
+            address=(config.host, reserve_port(config.host)),
+            ca_file=self._cloud_ca.cert_path,
+            server_name=CLOUD_NAME,
+            firmware_version=config.firmware,
+            log=self.log,
+        )
+        self._services.append(uplink)
+        uplink.start()
+        return Endpoints(
+            config.host,
+            ssh.port,
+            api.port,
+            console.path,
+            vendor_port,
+            telemetry_port=telemetry.port,
+            uplink_port=uplink.address[1],
+        )
 
     def stop(self) -> None:
         """Stop every service, close the pty and the log; safe to call twice."""
@@ -287,6 +330,12 @@ class EmulatedPump:
         version = ipaddress.ip_address(host).version
         url_host = f"[{host}]" if version == 6 else host
         api = f"https://{url_host}:{endpoints.https_port}/api"
+        network_crypto: dict[str, list[Any]] = {
+            "expected_tcp": [endpoints.telemetry_port],
+            "services": [
+                {"name": "telemetry", "port": endpoints.telemetry_port, "protocol": "mqtts"}
+            ],
+        }
         profile: dict[str, Any] = {
             "schema": "medsec/profile/v1",
             "device": {
@@ -326,6 +375,13 @@ class EmulatedPump:
                 "password": self._credentials.console_password,
             },
             "tls": {"ca_file": str(keys.ca_path.resolve())},
+            "tls_client": {
+                "listen": f"{url_host}:{endpoints.uplink_port}",
+                "server_name": CLOUD_NAME,
+                "ca_cert": str(self._cloud_ca.cert_path.resolve()),
+                "ca_key": str(self._cloud_ca.key_path.resolve()),
+                "wait_s": 10,
+            },
             "update": {
                 "channel": "https",
                 "url": f"{api}/update",
@@ -349,6 +405,9 @@ class EmulatedPump:
                 "update_timeout_s": 30,  # the emulator installs at once
             },
         }
+        network = profile["network"]
+        network["expected_tcp"] = [*network["expected_tcp"], *network_crypto["expected_tcp"]]
+        network["services"] = [*network["services"], *network_crypto["services"]]
         return profile
 
     def profile_yaml(self) -> str:

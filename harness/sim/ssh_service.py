@@ -13,7 +13,7 @@ import socket
 import string
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import paramiko
 from paramiko.common import (
@@ -26,6 +26,7 @@ from paramiko.common import (
 from harness.sim import shell
 from harness.sim.firmware import FirmwareState
 from harness.sim.listener import ListenerService, TcpListener, bind
+from harness.transports.ssh_legacy import GROUP14_SHA1, enable_group14_sha1
 
 LOCAL_VERSION = "SSH-2.0-pumpd"
 MAX_CONNECTIONS = 16
@@ -71,11 +72,12 @@ STRONG = SshAlgorithms(
 def algorithms_for(weaknesses: Collection[str]) -> SshAlgorithms:
     """The algorithm lists of a pump with these weaknesses.
 
-    W-07 (not planted yet) will append `hmac-sha1` to the MACs and
-    `diffie-hellman-group14-sha1` to the kex list here; paramiko 5.1 no longer ships
-    that kex, so it also needs a small `KexGroup14SHA256` subclass registered on the
-    transport's `_kex_info`.
+    W-07 appends `hmac-sha1` to the MACs and `diffie-hellman-group14-sha1` to the kex
+    list; paramiko 5.1 no longer ships that kex, so `_configure` registers a small
+    subclass of its group14 kex on each transport (`transports.ssh_legacy`).
     """
+    if "W-07" in weaknesses:
+        return replace(STRONG, kex=(*STRONG.kex, GROUP14_SHA1), macs=(*STRONG.macs, "hmac-sha1"))
     return STRONG
 
 
@@ -222,6 +224,8 @@ class SshService(ListenerService):
         transport.handshake_timeout = SOCKET_TIMEOUT_S
         transport.auth_timeout = AUTH_TIMEOUT_S
         transport.add_server_key(self._host_key)
+        if GROUP14_SHA1 in self._algorithms.kex:
+            enable_group14_sha1(transport)
         options = transport.get_security_options()
         options.kex = self._algorithms.kex
         options.ciphers = self._algorithms.ciphers

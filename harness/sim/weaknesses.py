@@ -40,18 +40,18 @@ _TABLE = (
     ),
     Weakness("W-04", "PUT /api/config is accepted without a token", "AUTH-010", False),
     Weakness("W-05", "therapy-api also negotiates TLS 1.0 and 1.1", "CRYPTO-001", True),
-    Weakness("W-06", "telemetry certificate is RSA-1024 signed with SHA-1", "CRYPTO-004", False),
+    Weakness("W-06", "telemetry certificate is RSA-1024 signed with SHA-1", "CRYPTO-004", True),
     Weakness(
         "W-07",
         "SSH server also offers hmac-sha1 and diffie-hellman-group14-sha1",
         "CRYPTO-008",
-        False,
+        True,
     ),
     Weakness(
         "W-08",
         "telemetry port 8883 also accepts a plain MQTT CONNECT without TLS",
         "CRYPTO-011",
-        False,
+        True,
     ),
     Weakness(
         "W-09",

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import selectors
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -202,3 +203,60 @@ def parse_port_ranges(spec: str) -> list[int]:
         first, last = int(low), int(high or low)
         ports.extend(range(max(first, 1), min(last, 65535) + 1))
     return ports
+
+
+def start_tls(conn: TcpConnection, context: ssl.SSLContext, server_name: str | None) -> None:
+    """Run a TLS handshake on `conn` (in place); the transcript then shows plaintext."""
+    conn.transcript.event(f"TLS handshake (SNI {server_name or 'none'})")
+    conn._sock.settimeout(conn.timeout)
+    try:
+        conn._sock = context.wrap_socket(conn._sock, server_hostname=server_name)
+    except TimeoutError:
+        raise DeviceTimeout(conn.target, "TLS handshake timed out") from None
+    except ssl.SSLError as exc:
+        raise DeviceUnreachable(conn.target, f"TLS handshake failed: {exc.reason or exc}") from None
+    except OSError as exc:
+        raise DeviceUnreachable(conn.target, f"TLS handshake failed: {exc}") from None
+    version = conn._sock.version() if isinstance(conn._sock, ssl.SSLSocket) else None
+    conn.transcript.event(f"TLS established: {version}")
+
+
+def udp_query(
+    scope: Scope,
+    host: str,
+    port: int,
+    payloads: Iterable[bytes],
+    *,
+    timeout: float,
+    transcript: Transcript,
+) -> list[bytes]:
+    """Send each datagram to an in-scope address; every datagram answered within `timeout`.
+
+    An ICMP port-unreachable (a refused connected UDP socket) ends the wait at once.
+    """
+    address = str(scope.resolve(host))
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    answers: list[bytes] = []
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.connect((address, port))
+        transcript.event(f"udp {address}:{port}")
+        for payload in payloads:
+            transcript.sent(payload)
+            with contextlib.suppress(OSError):
+                sock.send(payload)
+        deadline = Deadline(timeout)
+        while not deadline.expired:
+            sock.settimeout(max(deadline.remaining, 0.001))
+            try:
+                data = sock.recv(RECV_CHUNK)
+            except TimeoutError:
+                break
+            except ConnectionRefusedError:
+                transcript.event("port unreachable")
+                break
+            except OSError as exc:
+                transcript.event(f"receive failed: {exc}")
+                break
+            transcript.received(data)
+            answers.append(data)
+    return answers

@@ -478,7 +478,11 @@ def test_written_profile_loads(vulnerable: EmulatedPump, tmp_path: Path) -> None
     assert profile.device.firmware == "2.4.1"
     assert profile.network is not None
     assert profile.ssh is not None
-    assert profile.network.expected_tcp == (endpoints.ssh_port, endpoints.https_port)
+    assert profile.network.expected_tcp == (
+        endpoints.ssh_port,
+        endpoints.https_port,
+        endpoints.telemetry_port,
+    )
     assert endpoints.vendor_port not in profile.network.expected_tcp
     assert profile.ssh.key_file == vulnerable.keys.service_key_path
     assert profile.serial is not None
@@ -498,7 +502,7 @@ def test_weakness_selection() -> None:
     assert weaknesses_for("hardened", []) == frozenset()
     assert weaknesses_for("vulnerable", []) == frozenset(PLANTED)
     assert weaknesses_for("hardened", ["W-05"]) == {"W-05"}
-    with pytest.raises(ValueError, match="W-05, W-09"):
+    with pytest.raises(ValueError, match="W-05, W-06"):
         weaknesses_for("hardened", ["W-99"])
     with pytest.raises(ValueError, match="not planted"):
         weaknesses_for("hardened", ["W-01"])
