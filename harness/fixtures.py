@@ -9,14 +9,17 @@ from typing import Any
 
 import pytest
 
+from harness.deadline import Deadline
 from harness.evidence import EvidenceRecorder
 from harness.plugin import CONTEXT_KEY, medsec_session, not_applicable
+from harness.probes.cleartext import WELL_KNOWN_CLEARTEXT
 from harness.probes.console import ConsolePrompts
 from harness.probes.credentials import Pair
 from harness.probes.update import UpdateLedger
 from harness.profile import Policy, Profile, Service
 from harness.scope import Scope
 from harness.session import MedsecSession
+from harness.transports import net
 from harness.transports.serial import Console
 from harness.updates.attacks import Unsupported
 from harness.updates.kit import ImageKit, kit_for
@@ -163,3 +166,24 @@ def update_kit(profile: Profile) -> ImageKit:
 def update_ledger() -> UpdateLedger:
     """What the update checks of this run saw (first version, every change)."""
     return UpdateLedger()
+
+
+SCAN_BUDGET_S = 540.0  # below the plugin's 600 s watchdog
+
+
+@pytest.fixture(scope="session")
+def tcp_scan(profile: Profile, scope: Scope) -> net.ScanResult:
+    """One TCP connect scan per run (`network.scan_ports` and the well-known cleartext
+    ports), shared by SURFACE-001 and CRYPTO-010 so the device is scanned once."""
+    if profile.network is None:
+        not_applicable("the profile has no network section")
+    network, policy = profile.network, profile.policy
+    ports = set(net.parse_port_ranges(network.scan_ports)) | set(WELL_KNOWN_CLEARTEXT)
+    return net.scan_tcp(
+        scope,
+        network.host,
+        ports,
+        concurrency=policy.scan_concurrency,
+        connect_timeout=policy.scan_connect_timeout_s,
+        deadline=Deadline(SCAN_BUDGET_S),
+    )

@@ -12,7 +12,6 @@ from cryptography import x509
 
 from harness import policy as policy_module
 from harness.crypto_evidence import record_chain, record_flights
-from harness.deadline import Deadline
 from harness.errors import DeviceError, ProtocolViolation
 from harness.evidence import EvidenceRecorder
 from harness.fixtures import SshEndpoint
@@ -25,7 +24,6 @@ from harness.probes.tls_full import RenegotiationOutcome
 from harness.profile import Policy, Profile, Service
 from harness.scope import Scope
 from harness.transports import net
-from harness.transports.net import parse_port_ranges
 
 INAPPROPRIATE_FALLBACK = 86
 SCAN_BUDGET_S = 300.0  # below the plugin's 600 s watchdog
@@ -479,17 +477,12 @@ def test_ssh_host_key_strength(
 
 @pytest.mark.check("CRYPTO-010")
 def test_no_cleartext_protocol_on_any_port(
-    profile: Profile, scope: Scope, evidence: EvidenceRecorder
+    profile: Profile, scope: Scope, tcp_scan: net.ScanResult, evidence: EvidenceRecorder
 ) -> None:
     assert profile.network is not None
-    network, policy = profile.network, profile.policy
+    network, policy, scan = profile.network, profile.policy, tcp_scan
     transcript = evidence.new_transcript("cleartext", f"cleartext probes of {network.host}")
     tls_ports = {s.port for s in profile.tls_services}
-    ports = set(parse_port_ranges(network.scan_ports)) | set(cleartext.WELL_KNOWN_CLEARTEXT)
-    scan = net.scan_tcp(
-        scope, network.host, ports, concurrency=policy.scan_concurrency,
-        connect_timeout=policy.scan_connect_timeout_s, deadline=Deadline(SCAN_BUDGET_S),
-    )  # fmt: skip
     candidates = [p for p in scan.open if p not in tls_ports]
     evidence.note(
         f"open {list(scan.open)}; TLS-profiled (CRYPTO-011's) {sorted(tls_ports)}; "

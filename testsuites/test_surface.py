@@ -6,29 +6,25 @@ from dataclasses import asdict
 
 import pytest
 
-from harness.deadline import Deadline
 from harness.evidence import EvidenceRecorder
 from harness.probes import ports
 from harness.profile import Profile
 from harness.scope import Scope
-from harness.transports.net import parse_port_ranges
-
-SCAN_BUDGET_S = 540.0  # below the plugin's 600 s watchdog
+from harness.transports.net import ScanResult
 
 
 @pytest.mark.check("SURFACE-001")
-def test_no_unexpected_tcp_port(profile: Profile, scope: Scope, evidence: EvidenceRecorder) -> None:
+def test_no_unexpected_tcp_port(
+    profile: Profile, scope: Scope, tcp_scan: ScanResult, evidence: EvidenceRecorder
+) -> None:
     assert profile.network is not None
-    network, policy = profile.network, profile.policy
+    network = profile.network
     transcript = evidence.new_transcript("scan", f"TCP connect scan of {network.host}")
     exposure = ports.tcp_exposure(
         scope,
-        network.host,
-        parse_port_ranges(network.scan_ports),
+        tcp_scan,
         network.expected_tcp,
-        concurrency=policy.scan_concurrency,
-        connect_timeout=policy.scan_connect_timeout_s,
-        deadline=Deadline(SCAN_BUDGET_S),
+        connect_timeout=profile.policy.scan_connect_timeout_s,
         transcript=transcript,
     )
     evidence.json("scan.json", asdict(exposure), "scan result", show=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.deadline import Deadline
 from harness.errors import DeviceError
 from harness.scope import Scope
 from harness.transcript import Transcript
@@ -27,24 +26,13 @@ class PortExposure:
 
 def tcp_exposure(
     scope: Scope,
-    host: str,
-    ports: Iterable[int],
+    scan: net.ScanResult,
     expected: Iterable[int],
     *,
-    concurrency: int,
     connect_timeout: float,
-    deadline: Deadline,
     transcript: Transcript,
 ) -> PortExposure:
-    """Scan, compare with `expected`, and read the greeting of each unexpected port."""
-    scan = net.scan_tcp(
-        scope,
-        host,
-        ports,
-        concurrency=concurrency,
-        connect_timeout=connect_timeout,
-        deadline=deadline,
-    )
+    """Compare a scan with `expected`, and read the greeting of each unexpected port."""
     transcript.event(
         f"scanned {scan.ports_scanned} ports of {scan.address} in {scan.duration_s:.2f}s: "
         f"open {list(scan.open)}"
@@ -52,7 +40,7 @@ def tcp_exposure(
     wanted = tuple(sorted(set(expected)))
     unexpected = tuple(p for p in scan.open if p not in wanted)
     greetings = tuple(
-        (port, _greeting(scope, host, port, connect_timeout, transcript))
+        (port, _greeting(scope, scan.host, port, connect_timeout, transcript))
         for port in unexpected[:MAX_GREETINGS]
     )
     return PortExposure(

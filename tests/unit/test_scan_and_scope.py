@@ -40,15 +40,16 @@ def test_scan_finds_exactly_the_listeners(listeners: list[int]) -> None:
 
 
 def test_exposure_separates_expected_from_unexpected(listeners: list[int]) -> None:
-    exposure = ports.tcp_exposure(
+    scan = net.scan_tcp(
         LOOPBACK,
         "127.0.0.1",
         [*listeners, 1],
-        [*listeners[:2], 1],
         concurrency=8,
         connect_timeout=1,
         deadline=Deadline(30),
-        transcript=Transcript("t"),
+    )
+    exposure = ports.tcp_exposure(
+        LOOPBACK, scan, [*listeners[:2], 1], connect_timeout=1, transcript=Transcript("t")
     )
     assert exposure.unexpected == (listeners[2],)
     assert exposure.expected_closed == (1,)
