@@ -203,7 +203,7 @@ def cmd_validate(path: Path) -> int:
 
     profile = load_profile(path)
     model = load_threat_model(profile.threat_model) if profile.threat_model else None
-    interfaces = [n for n in ("network", "ssh", "serial", "update") if getattr(profile, n)]
+    interfaces = [n for n in ("network", "ssh", "serial", "update", "http") if getattr(profile, n)]
     print(
         f"{path}: valid medsec/profile/v1 for {profile.device.name} "
         f"(firmware {profile.device.firmware}); interfaces: {', '.join(interfaces) or 'none'}"
