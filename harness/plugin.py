@@ -75,6 +75,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--medsec-out", metavar="DIR", help="run folder (default reports/<device>-<UTC>)"
     )
     group.addoption(
+        "--reveal-secrets",
+        action="store_true",
+        help="write credentials a check got in with, in full, to a local file beside the run "
+        "folder (never into the run folder or the report)",
+    )
+    group.addoption(
         "--signing-key",
         metavar="PEM",
         help="Ed25519 key that signs the evidence manifest (default: a fresh key per run)",
