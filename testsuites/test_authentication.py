@@ -187,31 +187,29 @@ def test_default_credentials_refused_over_telnet(
         )
         for port in candidates
     ]
-    for port in found:
-        evidence.note(
-            f"port {port.port}: {'telnet' if port.telnet else 'not telnet'} ({port.evidence})"
-        )
+    for looked in found:
+        kind = "telnet" if looked.telnet else "not telnet"
+        evidence.note(f"port {looked.port}: {kind} ({looked.evidence})")
     telnet_ports = [p.port for p in found if p.telnet]
     if not telnet_ports:
         not_applicable(f"no port speaks telnet (looked at {candidates or 'no candidate port'})")
-    pairs = _pairs(policy, default_pairs)
     attempts: list[credentials.Attempt] = []
     hits: list[credentials.Pair] = []
     error = None
-    for port in telnet_ports:
-        interface = f"telnet:{port}"
-        port_pairs = _pairs(policy, default_pairs, login_ledger, interface)
+    for telnet_port in telnet_ports:
+        interface = f"telnet:{telnet_port}"
+        pairs = _pairs(policy, default_pairs, login_ledger, interface)
         trial = telnet.try_pairs(
             scope,
             network.host,
-            port,
-            port_pairs,
+            telnet_port,
+            pairs,
             timeout=policy.timeout_s,
             deadline=Deadline(policy.timeout_s * (len(pairs) + 2)),
             transcript=transcript,
         )
         login_ledger.record(interface, "AUTH-004", trial.attempts)
-        attempts += [a for a in trial.attempts]
+        attempts += trial.attempts
         hits += trial.hits
         error = error or trial.error
     combined = credentials.Trial(tuple(attempts), error, hits=tuple(hits))
@@ -254,9 +252,10 @@ def test_bootloader_interrupt_refused(
         Deadline(max(120.0, policy.timeout_s * 12)),
     )
     evidence.text("boot.txt", finding.output, "console output through the boot")
+    completed = "completed" if finding.booted_after else "did NOT complete"
     evidence.note(
-        f"{finding.keys_sent} presses of {serial.bootloader.interrupt!r} over {finding.boot_s:.1f}s: "
-        f"{finding.outcome}; boot {'completed' if finding.booted_after else 'did NOT complete'}"
+        f"{finding.keys_sent} presses of {serial.bootloader.interrupt!r} over "
+        f"{finding.boot_s:.1f}s: {finding.outcome}; boot {completed}"
     )
     assert not finding.interrupted, (
         f"{serial.bootloader.name} stopped at its prompt after the interrupt keys "

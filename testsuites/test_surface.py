@@ -8,7 +8,6 @@ import pytest
 
 from harness.deadline import Deadline
 from harness.evidence import EvidenceRecorder
-from harness.probes import console as console_probe
 from harness.probes import console_access, console_secrets, ports
 from harness.probes.console import ConsolePrompts
 from harness.profile import Profile
@@ -69,8 +68,7 @@ def test_console_output_free_of_secrets(
         source = f"boot log after `{serial.reset_command}`"
     else:
         output = console.read_for(min(2.0, profile.policy.timeout_s))
-        console_probe.reach_login_prompt(console, console_prompts, deadline)
-        output += console.pending
+        output += console_access.back_to_login(console, console_prompts, deadline)
         source = "output on opening the console (no serial.reset_command to see a boot)"
     echo = console_access.echo_canary(console, console_prompts, deadline)
     text = output.decode("utf-8", "replace")

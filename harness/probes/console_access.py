@@ -65,22 +65,37 @@ def _classify(
     return ("shell prompt", "login prompt", "password prompt")[index], seen
 
 
-def back_to_login(console: Console, prompts: ConsolePrompts, deadline: Deadline) -> None:
-    """Leave whatever state the console is in (shell, password prompt) for the login prompt."""
+def back_to_login(
+    console: Console, prompts: ConsolePrompts, deadline: Deadline, *, at_password: bool = False
+) -> bytes:
+    """Leave whatever state the console is in (shell, password prompt) for the login prompt.
+
+    Returns what the console printed on the way.
+    """
+    output = b""
+    shown_now = "password prompt" if at_password else "unknown"
     for _ in range(3):
         console.forget()
-        console.write(b"\r", "Enter")
-        shown_now, _ = _classify(console, prompts, deadline, console.timeout)
+        if shown_now == "password prompt":
+            console.write(b"\x03", "Ctrl-C: leave the password prompt without a failed login")
+        else:
+            console.write(b"\r", "Enter")
+        shown_now, seen = _classify(console, prompts, deadline, console.timeout)
+        output += seen
         if shown_now == "login prompt":
-            return
+            return output
         if shown_now in ("shell prompt", "command ran"):
             console.write(b"exit\r", "leave the shell")
             login, _, _ = prompts.patterns()
             try:
-                console.expect([login], Deadline(deadline.step(console.timeout)))
-                return
+                _, seen = console.expect([login], Deadline(deadline.step(console.timeout)))
+                return output + seen
             except DeviceTimeout:
                 continue
+    if shown_now == "password prompt":  # Ctrl-C did nothing there: end it as a failed login
+        console.write(b"\r", "Enter")
+        _, seen = console.expect([prompts.patterns()[0]], Deadline(deadline.step(console.timeout)))
+        return output + seen
     raise DeviceTimeout(console.target, "the console did not return to its login prompt")
 
 
@@ -89,7 +104,16 @@ def escape_keys(
 ) -> tuple[KeyOutcome, ...]:
     """Each escape key at the login prompt and at the password prompt (mid-login)."""
     outcomes: list[KeyOutcome] = []
-    console_probe.reach_login_prompt(console, prompts, deadline)
+    console.forget()
+    console.write(b"\r", "Enter")
+    first, seen = _classify(console, prompts, deadline, console.timeout)
+    if first in ("shell prompt", "command ran"):
+        # No login prompt at all: the console is a shell. Nothing else to try.
+        console.write(b"id\r", "what the shell runs as")
+        seen += console.read_for(min(settle_s, deadline.remaining))
+        return (KeyOutcome("Enter", "login prompt", first, seen.decode("utf-8", "replace")),)
+    if first != "login prompt":
+        back_to_login(console, prompts, deadline, at_password=first == "password prompt")
     _, password_prompt, _ = prompts.patterns()
     for name, key in ESCAPES:
         for where in ("login prompt", "password prompt"):
@@ -111,7 +135,8 @@ def escape_keys(
                 console.write(b"id\r", "what the shell runs as")
                 seen += console.read_for(min(settle_s, deadline.remaining))
             outcomes.append(KeyOutcome(name, where, outcome, seen.decode("utf-8", "replace")))
-            back_to_login(console, prompts, deadline)
+            if outcome != "login prompt":
+                back_to_login(console, prompts, deadline, at_password=outcome != "shell prompt")
     return tuple(outcomes)
 
 

@@ -26,9 +26,8 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "token or API key assignment",
         re.compile(
-            r"(?i)(?<![A-Za-z])(?:api[_-]?key|access[_-]?key|auth[_-]?token|token|bearer)[ \t]*[:=][ \t]*"
-            + _NOT_A_VALUE
-            + _VALUE
+            r"(?i)(?<![A-Za-z])(?:api[_-]?key|access[_-]?key|auth[_-]?token|token|bearer)"
+            r"[ \t]*[:=][ \t]*" + _NOT_A_VALUE + _VALUE
         ),
     ),
     ("JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from harness.deadline import Deadline
-from harness.errors import DeviceError, DeviceTimeout
+from harness.errors import DeviceError, DeviceTimeout, DeviceUnreachable
 from harness.probes import console as console_probe
 from harness.redact import shown
 from harness.scope import Scope
@@ -182,12 +182,26 @@ def try_ssh(
                     raise DeviceTimeout(
                         f"{host}:{port}", f"budget spent after {len(attempts)} attempts"
                     )
+                reused = session is not None and session.active
                 if session is None or not session.active:
                     if session is not None:
                         session.close()
                     session = SshSession(scope, host, port, timeout=timeout, transcript=transcript)
                     banner = session.server_version
-                result = session.try_password(pair.username, pair.password, shown(pair.password))
+                try:
+                    result = session.try_password(
+                        pair.username, pair.password, shown(pair.password)
+                    )
+                except DeviceUnreachable:
+                    if not reused:
+                        raise
+                    # The server closed the connection after the last attempt (as OpenSSH
+                    # does at MaxAuthTries): the same pair once more on a fresh connection.
+                    session.close()
+                    session = SshSession(scope, host, port, timeout=timeout, transcript=transcript)
+                    result = session.try_password(
+                        pair.username, pair.password, shown(pair.password)
+                    )
                 detail = result.detail
                 if result.allowed_methods:
                     detail += f" (server offers: {', '.join(result.allowed_methods)})"

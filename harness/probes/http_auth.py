@@ -278,7 +278,7 @@ def probe_endpoint(
     body, content_type = body_bytes(endpoint)
     request = f"{endpoint.method} {endpoint.path}"
     first = before = _state(api, endpoint, control, transcript)
-    attempts = []
+    attempts: list[AccessAttempt] = []
     for label, session in variants:
         if attempts:
             before = _state(api, endpoint, control, transcript)

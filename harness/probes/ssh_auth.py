@@ -109,7 +109,7 @@ def try_root(
     deadline: Deadline,
     transcript: Transcript,
 ) -> RootTrial:
-    """As `root`: the profiled key, the profiled password, then `pairs`; one connection at a time."""
+    """As `root`: the profiled key, the profiled password, then `pairs`, reconnecting as needed."""
     steps: list[tuple[str, paramiko.PKey | Pair]] = []
     key = target.load_key()
     if key is not None:
@@ -278,10 +278,18 @@ class PasswordLogins:
         self._session: SshSession | None = None
 
     def __call__(self, password: str, redacted: str) -> LoginTry:
+        reused = self._session is not None and self._session.active
         if self._session is None or not self._session.active:
             self.close()
             self._session = self._target.connect(self._transcript)
-        result = self._session.try_password(self._username, password, redacted)
+        try:
+            result = self._session.try_password(self._username, password, redacted)
+        except DeviceUnreachable:
+            if not reused:
+                raise
+            self.close()  # closed after the last attempt: this one again on a fresh connection
+            self._session = self._target.connect(self._transcript)
+            result = self._session.try_password(self._username, password, redacted)
         if result.accepted:
             self.close()
         detail = result.detail or ("accepted" if result.accepted else "refused")

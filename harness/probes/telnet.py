@@ -32,7 +32,7 @@ MAX_TAIL = 64 * 1024
 
 
 class TelnetSession:
-    """One telnet connection: answers option negotiation, matches prompts at the end of the output."""
+    """One telnet connection: answers option negotiation, matches prompts at the output's end."""
 
     def __init__(self, conn: TcpConnection) -> None:
         self.conn = conn
@@ -190,7 +190,7 @@ def _try_user(
             if session is None:
                 conn = connect(scope, host, port, timeout=timeout, transcript=transcript)
                 session = TelnetSession(conn)
-                index, seen = session.expect([LOGIN, SHELL], Deadline(deadline.step(timeout)))
+                index, _ = session.expect([LOGIN, SHELL], Deadline(deadline.step(timeout)))
                 if index == 1:
                     attempts.append(
                         _attempt(
@@ -208,7 +208,7 @@ def _try_user(
             if index == 0:
                 session.secret_line(pair.password.encode(), f"password {shown(pair.password)}")
                 at = time.monotonic()
-                index, seen = session.expect([SHELL, LOGIN], Deadline(deadline.step(timeout)))
+                index, _ = session.expect([SHELL, LOGIN], Deadline(deadline.step(timeout)))
                 index = {0: 1, 1: 2, -1: -1}[index]
             latency = time.monotonic() - at
             accepted = index == 1

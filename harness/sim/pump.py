@@ -44,8 +44,8 @@ class SimConfig:
     hardware: str = "1.0"
     label: str = "hardened"
     lockout_after: int = 5  # failed logins before an account locks (every interface)
-    lockout_s: float = 1.5  # short, so that AUTH-009 stays fast; the profile says the same
-    idle_timeout_s: float = 3.0  # shell sessions (SSH, console) end after this much idle
+    lockout_s: float = 1.0  # short, so that AUTH-009 stays fast; the profile says the same
+    idle_timeout_s: float = 2.0  # shell sessions (SSH, console) end after this much idle
 
 
 @dataclass(frozen=True)

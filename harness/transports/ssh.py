@@ -103,9 +103,8 @@ class SshSession:
 
     def try_key(self, username: str, key: paramiko.PKey, label: str) -> AuthResult:
         """One public-key attempt; `label` says which key it was (never its private part)."""
-        self.transcript.sent(
-            f"publickey auth {username!r} with {label} ({key.get_name()} {key.fingerprint})".encode()
-        )
+        offered = f"{label} ({key.get_name()} {key.fingerprint})"
+        self.transcript.sent(f"publickey auth {username!r} with {offered}".encode())
         started = time.monotonic()
         try:
             self._transport.auth_publickey(username, key)

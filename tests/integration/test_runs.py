@@ -346,7 +346,17 @@ def test_console_checks_work_through_a_socket_url(
         document = pump.profile()
         document["serial"]["url"] = f"socket://{host}:{port}"
         profile = write_profile(tmp_path / "socket.yaml", document)
-        done = medsec("run", str(profile), "--suite", "auth", "--out", str(tmp_path / "run"))
+        done = medsec(
+            "run",
+            str(profile),
+            "--suite",
+            "auth",
+            "--out",
+            str(tmp_path / "run"),
+            "--",
+            "-k",
+            "default_credentials_refused_on_serial_console",
+        )
     check = by_id(load(tmp_path / "run" / "results.json"))["AUTH-002"][0]
     assert check.outcome is expected, check.reason
     assert done.returncode == (0 if expected is Outcome.PASSED else 1)
