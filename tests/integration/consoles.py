@@ -165,8 +165,9 @@ def real_console(folder: Path, program: str) -> Iterator[str]:
     assert socat is not None
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "console.sh"
-    # SIGINT from the console's Ctrl-C must end the program, not the respawn loop.
-    script.write_text(f"#!/bin/sh\ntrap '' INT\nwhile true; do {program}; done\n")
+    # Ctrl-C ends the program (a caught signal is reset in children), not the respawn
+    # loop; Ctrl-Z would stop it for good, so it is ignored, as on a console without job control.
+    script.write_text(f"#!/bin/sh\ntrap : INT\ntrap '' TSTP\nwhile true; do {program}; done\n")
     script.chmod(0o755)
     link = folder / "ttyS0"
     with open(folder / "socat.log", "wb") as log:
