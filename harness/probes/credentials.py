@@ -15,6 +15,7 @@ A profile adds its own pairs with `auth.default_credentials`.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,10 @@ from harness.scope import Scope
 from harness.transcript import Transcript
 from harness.transports.serial import Console
 from harness.transports.ssh import SshSession
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ class Attempt:
     detail: str
     at_s: float  # seconds since the check started
     decided: bool = True  # False: the answer was neither a refusal nor a session
+    utc: str = field(default_factory=utc_now)  # to match against the device's own logs
 
 
 @dataclass(frozen=True)

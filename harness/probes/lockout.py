@@ -12,10 +12,11 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.deadline import Deadline
 from harness.errors import DeviceError, DeviceTimeout
+from harness.probes.credentials import utc_now
 from harness.redact import shown
 
 
@@ -42,6 +43,7 @@ class TimedAttempt:
     latency_s: float
     at_s: float
     detail: str
+    utc: str = field(default_factory=utc_now)
 
 
 @dataclass(frozen=True)

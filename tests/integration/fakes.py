@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import paramiko
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -155,8 +156,12 @@ def console_server(host: str, device: str) -> Iterator[int]:
 class _Scripted(paramiko.ServerInterface):
     """An SSH server's authentication decisions, set per test."""
 
-    def __init__(self, methods: str, accept_none: bool, accept_any_key: bool) -> None:
+    def __init__(
+        self, methods: str, accept_none: bool, accept_any_key: bool, kbd_password: str
+    ) -> None:
         self.methods = methods
+        self.kbd_password = kbd_password
+        self.username = ""
         self.accept_none = accept_none
         self.accept_any_key = accept_any_key
         self.failures = 0
@@ -174,6 +179,16 @@ class _Scripted(paramiko.ServerInterface):
         self.failures += 1
         return paramiko.AUTH_FAILED
 
+    def check_auth_interactive(self, username: str, submethods: str) -> Any:
+        self.username = username
+        return paramiko.InteractiveQuery("", "", ("Password: ", False))
+
+    def check_auth_interactive_response(self, responses: list[str]) -> int:
+        if (self.username, list(responses)) == ("service", [self.kbd_password]):
+            return paramiko.AUTH_SUCCESSFUL
+        self.failures += 1
+        return paramiko.AUTH_FAILED
+
 
 def ssh_server(
     methods: str = "publickey,password",
@@ -181,6 +196,7 @@ def ssh_server(
     accept_none: bool = False,
     accept_any_key: bool = False,
     drop_after_attempt: bool = False,
+    kbd_password: str = "service",  # noqa: S107 - the fake product's vendor default
 ) -> Handler:
     """A real SSH server (paramiko) with scripted authentication; may hang up after each try."""
     host_key = paramiko.Ed25519Key.from_private_key(_openssh_key())
@@ -189,7 +205,7 @@ def ssh_server(
         conn.settimeout(10)
         transport = paramiko.Transport(conn)
         transport.add_server_key(host_key)
-        server = _Scripted(methods, accept_none, accept_any_key)
+        server = _Scripted(methods, accept_none, accept_any_key, kbd_password)
         transport.start_server(server=server)
         for _ in range(200):  # at most 10 s per connection
             if not transport.is_active():

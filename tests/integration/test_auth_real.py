@@ -185,6 +185,7 @@ def test_ssh_faults_none_accepted_any_key_and_hang_ups(
         fakes.tcp_server(host, fakes.ssh_server(accept_none=True)) as none_port,
         fakes.tcp_server(host, fakes.ssh_server("publickey", accept_any_key=True)) as any_key,
         fakes.tcp_server(host, fakes.ssh_server("password", drop_after_attempt=True)) as drops,
+        fakes.tcp_server(host, fakes.ssh_server("publickey,keyboard-interactive")) as kbd,
     ):
         results = {
             name: run(
@@ -199,7 +200,12 @@ def test_ssh_faults_none_accepted_any_key_and_hang_ups(
                 ssh={**ssh, "port": port},
                 policy={"ssh_auth_methods": ["password"] if name == "drops" else ["publickey"]},
             )
-            for name, port in (("none", none_port), ("any-key", any_key), ("drops", drops))
+            for name, port in (
+                ("none", none_port),
+                ("any-key", any_key),
+                ("drops", drops),
+                ("kbd", kbd),
+            )
         }
     assert results["none"]["checks"]["AUTH-007[ssh]"].outcome is Outcome.FAILED
     assert "method none" in results["none"]["checks"]["AUTH-007[ssh]"].reason
@@ -209,6 +215,10 @@ def test_ssh_faults_none_accepted_any_key_and_hang_ups(
     drops = results["drops"]["checks"]
     assert drops["AUTH-001[ssh]"].outcome is Outcome.PASSED, reasons(results["drops"])
     assert drops["AUTH-007[ssh]"].outcome is Outcome.PASSED
+    # Password login off, keyboard-interactive on: the defaults are typed at its prompt.
+    kbd = results["kbd"]["checks"]["AUTH-001[ssh]"]
+    assert kbd.outcome is Outcome.FAILED, reasons(results["kbd"])
+    assert "service / se***" in kbd.reason
 
 
 # --- busybox telnetd -----------------------------------------------------------------------
