@@ -106,7 +106,11 @@ def escape_keys(
     outcomes: list[KeyOutcome] = []
     console.forget()
     console.write(b"\r", "Enter")
+    started = time.monotonic()
     first, seen = _classify(console, prompts, deadline, console.timeout)
+    # A slow console (or a loaded machine) answers late: "nothing happened" needs longer.
+    settle_s = min(console.timeout, max(settle_s, 10 * (time.monotonic() - started)))
+    console.transcript.event(f"a key with no visible effect is judged after {settle_s:.1f}s")
     if first in ("shell prompt", "command ran"):
         # No login prompt at all: the console is a shell. Nothing else to try.
         console.write(b"id\r", "what the shell runs as")

@@ -45,7 +45,7 @@ class SimConfig:
     label: str = "hardened"
     lockout_after: int = 5  # failed logins before an account locks (every interface)
     lockout_s: float = 1.0  # short, so that AUTH-009 stays fast; the profile says the same
-    idle_timeout_s: float = 2.0  # shell sessions (SSH, console) end after this much idle
+    idle_timeout_s: float = 1.5  # shell sessions (SSH, console) end after this much idle
 
 
 @dataclass(frozen=True)
@@ -420,7 +420,8 @@ class EmulatedPump:
         profile["policy"] |= {
             "ssh_auth_methods": ["password", "publickey"],
             "lockout_delay_s": self.config.lockout_s,
-            "session_idle_timeout_s": self.config.idle_timeout_s,
+            # Promise a second more than the pump does, so AUTH-011 has margin on a busy machine.
+            "session_idle_timeout_s": self.config.idle_timeout_s + 1.0,
             "password_min_length": api_accounts.PASSWORD_MIN_LENGTH,
         }
 
