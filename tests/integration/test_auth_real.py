@@ -313,6 +313,7 @@ def test_auth003_against_busybox_httpd_basic_auth(
                 f"httpd-{name}",
                 "--suite",
                 "auth",
+                "--reveal-secrets",
                 "--",
                 "-k",
                 "refused_by_http_api",
@@ -325,6 +326,13 @@ def test_auth003_against_busybox_httpd_basic_auth(
     weak = results["weak"]["checks"]["AUTH-003[http]"]
     assert weak.outcome is Outcome.FAILED, reasons(results["weak"])
     assert "/ ad***" in weak.reason  # (the profile's password "admin" redacts the name too)
+    # --reveal-secrets: the full pair beside the run folder, never inside it.
+    revealed = tmp_path / "run-httpd-weak.revealed-secrets.txt"
+    assert "AUTH-003\t" in revealed.read_text()
+    assert "\tadmin\tadmin\n" in revealed.read_text()
+    assert not (tmp_path / "run-httpd-strong.revealed-secrets.txt").exists()
+    folder = results["weak"]["out"]
+    assert all(b"admin:admin" not in f.read_bytes() for f in folder.rglob("*") if f.is_file())
     assert results["strong"]["checks"]["AUTH-003[http]"].outcome is Outcome.PASSED, reasons(
         results["strong"]
     )
