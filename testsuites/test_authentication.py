@@ -12,7 +12,6 @@ from harness.deadline import Deadline
 from harness.evidence import EvidenceRecorder
 from harness.fixtures import SshEndpoint
 from harness.plugin import not_applicable
-from harness.probes import console as console_probe
 from harness.probes import (
     console_access,
     credentials,
@@ -340,48 +339,6 @@ def test_root_login_over_ssh_refused(
     evidence.reason = f"root refused for all {len(found.trial.attempts)} attempts in this check"
 
 
-def _lockout_login(
-    interface: str,
-    profile: Profile,
-    ssh_target: Callable[[], SshTarget],
-    http_api: Callable[[], HttpApi],
-    console: Callable[[], tuple[Console, ConsolePrompts]],
-    evidence: EvidenceRecorder,
-    username: str,
-    deadline: Deadline,
-) -> tuple[lockout.TryLogin, Callable[[], None]]:
-    """A `TryLogin` for one interface, and how to clean up after the trial."""
-    if interface == "ssh":
-        transcript = evidence.new_transcript("ssh", "SSH password attempts")
-        logins = ssh_auth.PasswordLogins(ssh_target(), username, transcript)
-        return logins, logins.close
-    if interface == "http":
-        api = http_api()
-        transcript = evidence.new_transcript("http", "HTTP login attempts")
-
-        def http_try(password: str, redacted: str) -> lockout.LoginTry:
-            result = http_auth.login(api, username, password, transcript)
-            if result.session is not None:
-                evidence.redactor.add([result.session.secret])
-            if result.verdict is http_auth.LoginVerdict.UNDECIDED:
-                pytest.fail(f"the login endpoint answered {result.detail}")
-            accepted = result.verdict is http_auth.LoginVerdict.ACCEPTED
-            return lockout.LoginTry(accepted, result.latency_s, result.detail)
-
-        return http_try, lambda: None
-    port, prompts = console()
-    console_probe.reach_login_prompt(port, prompts, deadline)
-
-    def console_try(password: str, redacted: str) -> lockout.LoginTry:
-        result = console_probe.try_login(port, prompts, username, password, deadline)
-        accepted = result.outcome is console_probe.LoginOutcome.SHELL
-        if accepted:
-            console_probe.log_out(port, prompts, deadline)
-        return lockout.LoginTry(accepted, result.latency_s, result.outcome.value)
-
-    return console_try, lambda: None
-
-
 @pytest.mark.check("AUTH-009")
 @pytest.mark.parametrize("interface", ["ssh", "http", "serial"])
 def test_lockout_or_rate_limit_after_failures(
@@ -398,16 +355,22 @@ def test_lockout_or_rate_limit_after_failures(
         not_applicable(f"the profile has no {interface} section")
     failures = policy.lockout_after_failures
     deadline = Deadline(policy.timeout_s * (failures + 6) + policy.lockout_delay_s * 3)
-    try_login, cleanup = _lockout_login(
-        interface,
-        profile,
-        lambda: request.getfixturevalue("ssh_target"),
-        lambda: request.getfixturevalue("http_api"),
-        lambda: (request.getfixturevalue("console"), request.getfixturevalue("console_prompts")),
-        evidence,
-        account.username,
-        deadline,
-    )
+    ssh_logins: ssh_auth.PasswordLogins | None = None
+    try_login: lockout.TryLogin
+    if interface == "ssh":
+        transcript = evidence.new_transcript("ssh", "SSH password attempts")
+        target: SshTarget = request.getfixturevalue("ssh_target")
+        try_login = ssh_logins = ssh_auth.PasswordLogins(target, account.username, transcript)
+    elif interface == "http":
+        transcript = evidence.new_transcript("http", "HTTP login attempts")
+        api: HttpApi = request.getfixturevalue("http_api")
+        try_login = http_auth.password_logins(
+            api, account.username, transcript, lambda secret: evidence.redactor.add([secret])
+        )
+    else:
+        port: Console = request.getfixturevalue("console")
+        prompts: ConsolePrompts = request.getfixturevalue("console_prompts")
+        try_login = console_access.password_logins(port, prompts, account.username, deadline)
     try:
         trial = lockout.measure(
             interface,
@@ -419,7 +382,8 @@ def test_lockout_or_rate_limit_after_failures(
             deadline=deadline,
         )
     finally:
-        cleanup()
+        if ssh_logins is not None:
+            ssh_logins.close()
     evidence.json("attempts.json", asdict(trial), "every timed attempt", show=True)
     for a in trial.attempts:
         verdict = "ACCEPTED" if a.accepted else "refused"

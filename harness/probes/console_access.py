@@ -16,6 +16,7 @@ from harness.deadline import Deadline
 from harness.errors import DeviceTimeout, DeviceUnreachable
 from harness.probes import console as console_probe
 from harness.probes.console import ConsolePrompts, LoginOutcome
+from harness.probes.lockout import LoginTry, TryLogin
 from harness.profile import Bootloader
 from harness.redact import shown
 from harness.transports.serial import Console
@@ -302,3 +303,19 @@ def idle_console(
     )
     back_to_login(console, prompts, deadline)
     return ConsoleIdleFinding(idle_s, closed and "uid=" not in text, text)
+
+
+def password_logins(
+    console: Console, prompts: ConsolePrompts, username: str, deadline: Deadline
+) -> TryLogin:
+    """Login attempts for one user at the console, for the lockout trial."""
+    back_to_login(console, prompts, deadline)
+
+    def attempt(password: str, redacted: str) -> LoginTry:
+        result = console_probe.try_login(console, prompts, username, password, deadline)
+        accepted = result.outcome is LoginOutcome.SHELL
+        if accepted:
+            console_probe.log_out(console, prompts, deadline)
+        return LoginTry(accepted, result.latency_s, result.outcome.value)
+
+    return attempt

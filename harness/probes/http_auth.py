@@ -13,7 +13,7 @@ import enum
 import json
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
@@ -21,8 +21,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from harness.deadline import Deadline
-from harness.errors import DeviceError, DeviceTimeout
+from harness.errors import DeviceError, DeviceTimeout, ProtocolViolation
 from harness.probes.credentials import Attempt, Pair, Trial
+from harness.probes.lockout import LoginTry, TryLogin
 from harness.profile import Http, HttpEndpoint
 from harness.redact import shown
 from harness.scope import Scope
@@ -172,6 +173,22 @@ def _cookie_session(reply: HttpResponse, name: str | None) -> Session | None:
             if (name is None or morsel.key == name) and morsel.value:
                 return Session("cookie", "Cookie", f"{morsel.key}={morsel.value}")
     return None
+
+
+def password_logins(
+    api: HttpApi, username: str, transcript: Transcript, seen: Callable[[str], None]
+) -> TryLogin:
+    """Login attempts for one user, for the lockout trial; `seen` gets each session secret."""
+
+    def attempt(password: str, redacted: str) -> LoginTry:
+        result = login(api, username, password, transcript)
+        if result.session is not None:
+            seen(result.session.secret)
+        if result.verdict is LoginVerdict.UNDECIDED:
+            raise ProtocolViolation(api.http.base_url, f"login answered {result.detail}")
+        return LoginTry(result.verdict is LoginVerdict.ACCEPTED, result.latency_s, result.detail)
+
+    return attempt
 
 
 def try_pairs(
