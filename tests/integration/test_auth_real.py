@@ -15,7 +15,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,13 @@ def run(tmp_path: Path, host: str, name: str, *args: str, **sections: Any) -> di
     )
     checks = {f"{c.id}[{c.target}]": c for c in load(out / "results.json").checks}
     return {"code": done.returncode, "checks": checks, "out": out, "s": time.monotonic() - started}
+
+
+def concurrently(**jobs: Callable[[], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Run independent `medsec run`s at once: they mostly wait on the devices' delays."""
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def outcomes(result: dict[str, Any]) -> dict[str, Outcome]:
@@ -107,55 +116,61 @@ def test_ssh_posture_checks_against_openssh_weak_and_strong(
         (keys / f"{user}.keys").write_text(public)
         (keys / f"{user}.keys").chmod(0o644)
     common = {"policy": {"session_idle_timeout_s": 1, "lockout_delay_s": 2}}
-    # Weak: password login on, root may log in by key and is the service account, no
-    # lockout, no idle timeout.
-    with daemons.sshd(
-        host,
-        tmp_path / "weak",
-        password_auth=True,
-        allow=f"{account} root",
-        permit_root_login="prohibit-password",
-        extra=f"AuthorizedKeysFile {keys}/%u.keys\n",
-    ) as port:
-        weak = run(
-            tmp_path,
+    with (
+        # Weak: password login on, root may log in by key and is the service account, no
+        # lockout, no idle timeout.
+        daemons.sshd(
             host,
-            "sshd-weak",
-            "--suite",
-            "auth",
-            "--allow-destructive",
-            "--",
-            "-k",
-            SSH_CHECKS,
-            ssh={"host": host, "port": port, "username": "root", "key_file": str(client_key)},
-            auth={
-                "lockout_account": {"ssh": {"username": account, "password": WEAK}},
-                "privileged_commands": ["cat /etc/shadow"],
-            },
-            **common,
-        )
-    # Strong: keys only, root refused, sessions end when idle.
-    with daemons.sshd(
-        host,
-        tmp_path / "strong",
-        password_auth=False,
-        allow=f"{account} root",
-        extra=f"AuthorizedKeysFile {keys}/%u.keys\nChannelTimeout session:*=1\n",
-    ) as port:
-        strong = run(
-            tmp_path,
+            tmp_path / "weak",
+            password_auth=True,
+            allow=f"{account} root",
+            permit_root_login="prohibit-password",
+            extra=f"AuthorizedKeysFile {keys}/%u.keys\n",
+        ) as weak_port,
+        # Strong: keys only, root refused, sessions end when idle.
+        daemons.sshd(
             host,
-            "sshd-strong",
-            "--suite",
-            "auth",
-            "--allow-destructive",
-            "--",
-            "-k",
-            SSH_CHECKS,
-            ssh={"host": host, "port": port, "username": account, "key_file": str(client_key)},
-            auth={"privileged_commands": ["cat /etc/shadow"]},
-            **common,
+            tmp_path / "strong",
+            password_auth=False,
+            allow=f"{account} root",
+            extra=f"AuthorizedKeysFile {keys}/%u.keys\nChannelTimeout session:*=1\n",
+        ) as strong_port,
+    ):
+        args = ("--suite", "auth", "--allow-destructive", "--", "-k", SSH_CHECKS)
+        runs = concurrently(
+            weak=lambda: run(
+                tmp_path,
+                host,
+                "sshd-weak",
+                *args,
+                ssh={
+                    "host": host,
+                    "port": weak_port,
+                    "username": "root",
+                    "key_file": str(client_key),
+                },
+                auth={
+                    "lockout_account": {"ssh": {"username": account, "password": WEAK}},
+                    "privileged_commands": ["cat /etc/shadow"],
+                },
+                **common,
+            ),
+            strong=lambda: run(
+                tmp_path,
+                host,
+                "sshd-strong",
+                *args,
+                ssh={
+                    "host": host,
+                    "port": strong_port,
+                    "username": account,
+                    "key_file": str(client_key),
+                },
+                auth={"privileged_commands": ["cat /etc/shadow"]},
+                **common,
+            ),
         )
+    weak, strong = runs["weak"], runs["strong"]
     assert outcomes(weak) == {
         "AUTH-007[ssh]": Outcome.FAILED,  # password offered; strict policy wants publickey only
         "AUTH-008[ssh]": Outcome.FAILED,  # root by the profiled key
@@ -244,45 +259,52 @@ def _telnetd(folder: Path, host: str, login: str) -> Any:
     return daemons.running(command, host, port, folder / "telnetd.log")
 
 
+@pytest.fixture(scope="module")
+def second_account() -> Iterator[str]:
+    with daemons.local_account(USER + "b", daemons.random_password(), crypt="SHA512") as name:
+        yield name
+
+
 def test_auth004_against_busybox_telnetd(
-    tmp_path: Path, loopback_address: str, private_network: None, account: str
+    tmp_path: Path, loopback_address: str, private_network: None, account: str, second_account: str
 ) -> None:
     host = loopback_address
-    results = {}
-    for name, login, password in (
-        ("weak", "login", WEAK),
-        ("strong", "login", daemons.random_password()),
-        ("no-login", "/bin/sh", WEAK),
+    subprocess.run(["chpasswd", "-c", "SHA512"], input=f"{account}:{WEAK}".encode(), check=True)
+
+    def profile(port: int, user: str) -> dict[str, Any]:
+        return {
+            "network": {
+                "host": host,
+                "expected_tcp": [port],
+                "services": [{"name": "console", "port": port, "protocol": "telnet"}],
+            },
+            "auth": {"default_credentials": [{"username": user, "password": WEAK}]},
+            "policy": {"lockout_after_failures": 2, "timeout_s": 8},
+        }
+
+    with (
+        _telnetd(tmp_path / "weak", host, "login") as weak,
+        _telnetd(tmp_path / "strong", host, "login") as strong,  # second_account: strong pw
+        _telnetd(tmp_path / "no-login", host, "/bin/sh") as no_login,
     ):
-        subprocess.run(
-            ["chpasswd", "-c", "SHA512"], input=f"{account}:{password}".encode(), check=True
+        args = ("--suite", "auth", "--", "-k", "telnet")
+        results = concurrently(
+            weak=lambda: run(tmp_path, host, "telnet-weak", *args, **profile(weak, account)),
+            strong=lambda: run(
+                tmp_path, host, "telnet-strong", *args, **profile(strong, second_account)
+            ),
+            no_login=lambda: run(
+                tmp_path, host, "telnet-no-login", *args, **profile(no_login, account)
+            ),
         )
-        with _telnetd(tmp_path / name, host, login) as port:
-            results[name] = run(
-                tmp_path,
-                host,
-                f"telnet-{name}",
-                "--suite",
-                "auth",
-                "--",
-                "-k",
-                "telnet",
-                network={
-                    "host": host,
-                    "expected_tcp": [port],
-                    "services": [{"name": "console", "port": port, "protocol": "telnet"}],
-                },
-                auth={"default_credentials": [{"username": account, "password": WEAK}]},
-                policy={"lockout_after_failures": 2, "timeout_s": 8},
-            )
-    weak = results["weak"]["checks"]["AUTH-004[network]"]
-    assert weak.outcome is Outcome.FAILED, reasons(results["weak"])
-    assert f"{account} / me***" in weak.reason
-    strong = results["strong"]["checks"]["AUTH-004[network]"]
-    assert strong.outcome is Outcome.PASSED, reasons(results["strong"])
-    no_login = results["no-login"]["checks"]["AUTH-004[network]"]
-    assert no_login.outcome is Outcome.FAILED, reasons(results["no-login"])
-    assert "(no login)" in no_login.reason
+    weak_check = results["weak"]["checks"]["AUTH-004[network]"]
+    assert weak_check.outcome is Outcome.FAILED, reasons(results["weak"])
+    assert f"{account} / me***" in weak_check.reason
+    strong_check = results["strong"]["checks"]["AUTH-004[network]"]
+    assert strong_check.outcome is Outcome.PASSED, reasons(results["strong"])
+    no_login_check = results["no_login"]["checks"]["AUTH-004[network]"]
+    assert no_login_check.outcome is Outcome.FAILED, reasons(results["no_login"])
+    assert "(no login)" in no_login_check.reason
 
 
 # --- busybox httpd (HTTP Basic) ------------------------------------------------------------
@@ -387,30 +409,41 @@ def test_console_checks_against_a_real_login_and_a_bare_shell(
     subprocess.run(["chpasswd", "-c", "SHA512"], input=f"{account}:{password}".encode(), check=True)
     busybox = shutil.which("busybox") or "/bin/busybox"
     host = loopback_address
-    with consoles.real_console(tmp_path / "login", f"{busybox} login") as path:
-        login = run(
-            tmp_path,
-            host,
-            "console-login",
-            "--suite",
-            "auth,surface",
-            "--",
-            "-k",
-            CONSOLE_CHECKS,
-            **_console_profile(path, account, password),
+    args = ("--suite", "auth,surface", "--", "-k")
+    with (
+        consoles.real_console(tmp_path / "login", f"{busybox} login") as login_path,
+        consoles.real_console(tmp_path / "login2", f"{busybox} login") as second_path,
+        consoles.real_console(tmp_path / "shell", "/bin/sh -i") as shell_path,
+    ):
+        # Two login consoles, so the slow key presses and the rest run side by side.
+        runs = concurrently(
+            keys=lambda: run(
+                tmp_path,
+                host,
+                "console-login",
+                *args,
+                "requires_login or bootloader",
+                **_console_profile(login_path, account, password),
+            ),
+            rest=lambda: run(
+                tmp_path,
+                host,
+                "console-login2",
+                *args,
+                "console_output_free or (idle and serial)",
+                **_console_profile(second_path, account, password),
+            ),
+            bare_shell=lambda: run(
+                tmp_path,
+                host,
+                "console-shell",
+                *args,
+                "requires_login",
+                **_console_profile(shell_path, account, password),
+            ),
         )
-    with consoles.real_console(tmp_path / "shell", "/bin/sh -i") as path:
-        shell = run(
-            tmp_path,
-            host,
-            "console-shell",
-            "--suite",
-            "auth",
-            "--",
-            "-k",
-            "requires_login",
-            **_console_profile(path, account, password),
-        )
+    login = {**runs["keys"], "checks": {**runs["keys"]["checks"], **runs["rest"]["checks"]}}
+    shell = runs["bare_shell"]
     assert outcomes(login) == {
         "AUTH-005[serial]": Outcome.PASSED,
         "AUTH-006[serial]": Outcome.NOT_APPLICABLE,  # no reset command for a login on a pty
@@ -424,85 +457,117 @@ def test_console_checks_against_a_real_login_and_a_bare_shell(
 FAKE_CHECKS = "requires_login or console_output_free or bootloader or (lockout and serial)"
 
 
-@pytest.mark.parametrize(
-    ("faults", "expected"),
-    [
-        # A correct console: 1.2 s after each failure is its rate limit (policy: 1 s).
-        (consoles.Faults(fail_delay_s=1.2), {}),
-        (consoles.Faults(), {"AUTH-009[serial]": "the right one was accepted"}),
-        (consoles.Faults(echo_password=True), {"SURFACE-008[serial]": "echoed"}),
-        (consoles.Faults(key_in_boot_log=True), {"SURFACE-008[serial]": "private key block"}),
-        (
-            consoles.Faults(interruptible_bootloader=True),
-            {"AUTH-006[serial]": "stopped at its prompt"},
-        ),
-    ],
-    ids=["correct", "no-rate-limit", "echo", "key-in-boot-log", "bootloader"],
-)
-def test_console_findings_against_a_fake_console(
-    tmp_path: Path, loopback_address: str, faults: consoles.Faults, expected: dict[str, str]
-) -> None:
-    password = daemons.random_password()
-    lockout = faults.fail_delay_s > 0 or "AUTH-009[serial]" in expected  # slow: only there
-    with consoles.FakeConsole(password, faults) as console:
-        result = run(
-            tmp_path,
-            loopback_address,
-            "fake-console",
-            "--suite",
-            "auth,surface",
-            "--allow-destructive",
-            "--",
-            "-k",
-            FAKE_CHECKS if lockout else FAKE_CHECKS.replace(" or (lockout and serial)", ""),
-            serial={
-                "url": console.path,
-                "login_prompt": "login:",
-                "username": "tester",
-                "password": password,
-                "reset_command": "reboot",
-                "bootloader": {"name": "U-Boot", "prompt": "=> $", "interrupt": [" "]},
-            },
-            auth={"lockout_account": {"serial": {"username": "tester", "password": password}}},
-            policy={"timeout_s": 3, "lockout_delay_s": 1, "lockout_after_failures": 2},
+FAKE_CASES: dict[str, tuple[consoles.Faults, dict[str, str]]] = {
+    # A correct console: 1.2 s after each failure is its rate limit (policy: 1 s).
+    "correct": (consoles.Faults(fail_delay_s=1.2), {}),
+    "no-rate-limit": (consoles.Faults(), {"AUTH-009[serial]": "the right one was accepted"}),
+    "echo": (consoles.Faults(echo_password=True), {"SURFACE-008[serial]": "echoed"}),
+    "key-in-boot-log": (
+        consoles.Faults(key_in_boot_log=True),
+        {"SURFACE-008[serial]": "private key block"},
+    ),
+    "bootloader": (
+        consoles.Faults(interruptible_bootloader=True),
+        {"AUTH-006[serial]": "stopped at its prompt"},
+    ),
+}
+
+
+def _fake_console_run(
+    tmp_path: Path, host: str, name: str, console: consoles.FakeConsole, lockout: bool
+) -> dict[str, Any]:
+    checks = FAKE_CHECKS if lockout else FAKE_CHECKS.replace(" or (lockout and serial)", "")
+    account = {"username": "tester", "password": console.password}
+    return run(
+        tmp_path,
+        host,
+        f"fake-{name}",
+        "--suite",
+        "auth,surface",
+        "--allow-destructive",
+        "--",
+        "-k",
+        checks,
+        serial={
+            "url": console.path,
+            "login_prompt": "login:",
+            **account,
+            "reset_command": "reboot",
+            "bootloader": {"name": "U-Boot", "prompt": "=> $", "interrupt": [" "]},
+        },
+        auth={"lockout_account": {"serial": account}},
+        policy={"timeout_s": 3, "lockout_delay_s": 1, "lockout_after_failures": 2},
+    )
+
+
+def test_console_findings_against_fake_consoles(tmp_path: Path, loopback_address: str) -> None:
+    with ExitStack() as stack:
+        fakes_by_name = {
+            name: stack.enter_context(consoles.FakeConsole(daemons.random_password(), faults))
+            for name, (faults, _) in FAKE_CASES.items()
+        }
+        results = concurrently(
+            **{
+                name: (
+                    lambda name=name, console=console: _fake_console_run(
+                        tmp_path,
+                        loopback_address,
+                        name,
+                        console,
+                        console.faults.fail_delay_s > 0 or name == "no-rate-limit",
+                    )
+                )
+                for name, console in fakes_by_name.items()
+            }
         )
-    failed = {k: c.reason for k, c in result["checks"].items() if c.outcome is Outcome.FAILED}
-    assert set(failed) == set(expected), reasons(result)
-    for key, words in expected.items():
-        assert words in failed[key], failed[key]
-    ran = [k for k, c in result["checks"].items() if c.outcome is not Outcome.NOT_APPLICABLE]
-    assert {"AUTH-005[serial]", "AUTH-006[serial]", "SURFACE-008[serial]"} <= set(ran)
-    errors = [k for k, c in result["checks"].items() if c.outcome is Outcome.ERROR]
-    assert not errors, reasons(result)
-    if faults.key_in_boot_log:
-        text = (result["out"] / "evidence/SURFACE-008/serial/console-output.txt").read_text()
-        assert "BEGIN OPENSSH PRIVATE KEY" in text  # the evidence shows what was printed
+    for name, (faults, expected) in FAKE_CASES.items():
+        result = results[name]
+        checks = result["checks"]
+        failed = {k: c.reason for k, c in checks.items() if c.outcome is Outcome.FAILED}
+        assert set(failed) == set(expected), f"{name}:\n{reasons(result)}"
+        for key, words in expected.items():
+            assert words in failed[key], failed[key]
+        ran = {k for k, c in checks.items() if c.outcome is not Outcome.NOT_APPLICABLE}
+        assert {"AUTH-005[serial]", "AUTH-006[serial]", "SURFACE-008[serial]"} <= ran, name
+        errors = [k for k, c in checks.items() if c.outcome is Outcome.ERROR]
+        assert not errors, f"{name}:\n{reasons(result)}"
+        if faults.key_in_boot_log:
+            text = (result["out"] / "evidence/SURFACE-008/serial/console-output.txt").read_text()
+            assert "BEGIN OPENSSH PRIVATE KEY" in text  # the evidence shows what was printed
 
 
-@pytest.mark.parametrize(
-    "faults", [consoles.Faults(flood=True), consoles.Faults(silent=True)], ids=["flood", "silent"]
-)
 def test_a_flooding_or_silent_console_is_an_error_on_time(
-    tmp_path: Path, loopback_address: str, faults: consoles.Faults
+    tmp_path: Path, loopback_address: str
 ) -> None:
-    with consoles.FakeConsole("x" * 12, faults) as console:
+    with (
+        consoles.FakeConsole("x" * 12, consoles.Faults(flood=True)) as flood,
+        consoles.FakeConsole("x" * 12, consoles.Faults(silent=True)) as silent,
+    ):
         started = time.monotonic()
-        result = run(
-            tmp_path,
-            loopback_address,
-            "bad-console",
-            "--suite",
-            "auth,surface",
-            "--",
-            "-k",
-            "requires_login or console_output_free",
-            serial={"url": console.path, "login_prompt": "login:"},
-            policy={"timeout_s": 1},
+        results = concurrently(
+            **{
+                name: (
+                    lambda name=name, console=console: run(
+                        tmp_path,
+                        loopback_address,
+                        f"bad-console-{name}",
+                        "--suite",
+                        "auth,surface",
+                        "--",
+                        "-k",
+                        "requires_login or console_output_free",
+                        serial={"url": console.path, "login_prompt": "login:"},
+                        policy={"timeout_s": 1},
+                    )
+                )
+                for name, console in (("flood", flood), ("silent", silent))
+            }
         )
         elapsed = time.monotonic() - started
-    for key in ("AUTH-005[serial]", "SURFACE-008[serial]"):
-        assert result["checks"][key].outcome is Outcome.ERROR, reasons(result)
-        assert result["checks"][key].evidence
+    for name, result in results.items():
+        for key in ("AUTH-005[serial]", "SURFACE-008[serial]"):
+            assert result["checks"][key].outcome is Outcome.ERROR, f"{name}:\n{reasons(result)}"
+            assert result["checks"][key].evidence
+        transcript = result["out"] / "evidence/AUTH-005/serial/console.txt"
+        assert transcript.stat().st_size < 3 * 1024 * 1024  # bounded, however much it printed
     assert elapsed < 60
-    transcript = result["out"] / "evidence/AUTH-005/serial/console.txt"
-    assert transcript.stat().st_size < 3 * 1024 * 1024  # bounded, however much it printed
