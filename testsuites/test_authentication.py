@@ -222,7 +222,8 @@ def test_serial_console_requires_login(
     outcomes = console_access.escape_keys(console, console_prompts, Deadline(policy.timeout_s * 12))
     evidence.json("keys.json", [asdict(o) for o in outcomes], "what each key brought up")
     for o in outcomes:
-        evidence.note(f"{o.key:7} at the {o.where:15} -> {o.shown}")
+        after = " (after typing a test command)" if o.test_command else ""
+        evidence.note(f"{o.key:7} at the {o.where:15} -> {o.shown}{after}")
     let_in = [f"{o.key} at the {o.where} ({o.shown})" for o in outcomes if o.shell]
     assert not let_in, f"the console gave a shell without a login: {', '.join(let_in)}"
     evidence.reason = f"{len(outcomes)} key presses; only login and password prompts were shown"

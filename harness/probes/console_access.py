@@ -45,6 +45,7 @@ class KeyOutcome:
     where: str  # "login prompt" | "password prompt"
     shown: str  # "login prompt" | "password prompt" | "shell prompt" | "command ran" | "nothing"
     output: str
+    test_command: bool = False  # nothing showed, so a test command was typed after the key
 
     @property
     def shell(self) -> bool:
@@ -132,14 +133,16 @@ def escape_keys(
             console.forget()
             _press(console, name, key)
             outcome, seen = _classify(console, prompts, deadline, settle_s)
-            if outcome in ("nothing", "password prompt") and where == "login prompt":
+            test_command = outcome in ("nothing", "password prompt") and where == "login prompt"
+            if test_command:
                 console.write(CANARY_COMMAND, "a command, to see whether anything runs it")
                 outcome, more = _classify(console, prompts, deadline, settle_s)
                 seen += more
             if outcome == "shell prompt":
                 console.write(b"id\r", "what the shell runs as")
                 seen += console.read_for(min(settle_s, deadline.remaining))
-            outcomes.append(KeyOutcome(name, where, outcome, seen.decode("utf-8", "replace")))
+            text = seen.decode("utf-8", "replace")
+            outcomes.append(KeyOutcome(name, where, outcome, text, test_command))
             if outcome != "login prompt":
                 back_to_login(console, prompts, deadline, at_password=outcome != "shell prompt")
     return tuple(outcomes)
