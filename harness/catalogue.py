@@ -120,7 +120,7 @@ _ROWS: tuple[tuple[str, str, str, bool, str], ...] = (
     (
         "AUTH-009",
         "Lockout or rate limit after failures",
-        "ssh, http",
+        "ssh, http, serial",
         True,
         "FDA-Authn; CR 1.11; EN 5.1-5; CWE-307; CAPEC-49, CAPEC-112, CAPEC-2",
     ),

@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
         help="include destructive checks (the profile must allow them too)",
     )
     run.add_argument("--signing-key", type=Path, help="Ed25519 PEM that signs the manifest")
+    run.add_argument(
+        "--reveal-secrets",
+        action="store_true",
+        help="write found credentials in full to DIR.revealed-secrets.txt (local only, 0600)",
+    )
     run.add_argument("--junit", type=Path, help="also copy junit.xml to this path")
     run.add_argument("--quiet", action="store_true", help="no live progress, only the summary")
     run.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
@@ -172,6 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "render_collapsed=passed",
         *(["--allow-destructive"] if args.allow_destructive else []),
         *(["--signing-key", str(args.signing_key)] if args.signing_key else []),
+        *(["--reveal-secrets"] if args.reveal_secrets else []),
         *args.pytest_args,
     ]
     console.print(f"medsec {__version__}: {profile.device.name} -> {out}", highlight=False)
@@ -203,7 +209,7 @@ def cmd_validate(path: Path) -> int:
 
     profile = load_profile(path)
     model = load_threat_model(profile.threat_model) if profile.threat_model else None
-    interfaces = [n for n in ("network", "ssh", "serial", "update") if getattr(profile, n)]
+    interfaces = [n for n in ("network", "ssh", "serial", "update", "http") if getattr(profile, n)]
     print(
         f"{path}: valid medsec/profile/v1 for {profile.device.name} "
         f"(firmware {profile.device.firmware}); interfaces: {', '.join(interfaces) or 'none'}"

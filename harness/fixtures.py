@@ -14,9 +14,12 @@ from harness.evidence import EvidenceRecorder
 from harness.plugin import CONTEXT_KEY, medsec_session, not_applicable
 from harness.probes.cleartext import WELL_KNOWN_CLEARTEXT
 from harness.probes.console import ConsolePrompts
-from harness.probes.credentials import Pair
+from harness.probes.credentials import LoginLedger, Pair
+from harness.probes.http_auth import HttpApi
+from harness.probes.ssh_auth import SshTarget
 from harness.probes.update import UpdateLedger
 from harness.profile import Policy, Profile, Service
+from harness.reveal import SecretReveal
 from harness.scope import Scope
 from harness.session import MedsecSession
 from harness.transports import net
@@ -122,6 +125,43 @@ def default_pairs(profile: Profile) -> list[Pair]:
         Pair(c.username, c.password.get_secret_value(), "profile")
         for c in profile.auth.default_credentials
     ]
+
+
+@pytest.fixture(scope="session")
+def http_api(profile: Profile, scope: Scope) -> HttpApi:
+    """The profiled HTTP(S) API."""
+    if profile.http is None:
+        not_applicable("the profile has no http section")
+    return HttpApi(scope, profile.http, profile.tls.ca_file, profile.policy.timeout_s)
+
+
+@pytest.fixture(scope="session")
+def ssh_target(profile: Profile, scope: Scope) -> SshTarget:
+    """The SSH service and the profiled account, for checks that log in."""
+    if profile.ssh is None:
+        not_applicable("the profile has no ssh section")
+    password = profile.ssh.password.get_secret_value() if profile.ssh.password else None
+    return SshTarget(
+        scope,
+        profile.ssh_host,
+        profile.ssh.port,
+        profile.policy.timeout_s,
+        profile.ssh.username,
+        profile.ssh.key_file,
+        password,
+    )
+
+
+@pytest.fixture(scope="session")
+def login_ledger() -> LoginLedger:
+    """Login attempts made by this run's checks, so none together trips a lockout."""
+    return LoginLedger()
+
+
+@pytest.fixture(scope="session")
+def reveal(medsec: MedsecSession, pytestconfig: pytest.Config) -> SecretReveal:
+    """Where `--reveal-secrets` writes credentials a check got in with."""
+    return SecretReveal(medsec.run_dir, enabled=bool(pytestconfig.getoption("reveal_secrets")))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

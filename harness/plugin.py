@@ -75,6 +75,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--medsec-out", metavar="DIR", help="run folder (default reports/<device>-<UTC>)"
     )
     group.addoption(
+        "--reveal-secrets",
+        action="store_true",
+        help="write credentials a check got in with, in full, to a local file beside the run "
+        "folder (never into the run folder or the report)",
+    )
+    group.addoption(
         "--signing-key",
         metavar="PEM",
         help="Ed25519 key that signs the evidence manifest (default: a fresh key per run)",
@@ -166,7 +172,7 @@ def _not_applicable_reason(spec: catalogue.CheckSpec, medsec: MedsecSession) -> 
         "tls": bool(profile.tls_services) or profile.tls_client is not None,
         "mqtt": any(s.protocol in ("mqtt", "mqtts") for s in services),
         "update": profile.update is not None,
-        "http": False,
+        "http": profile.http is not None,
     }
     if not any(present[i] for i in spec.interfaces):
         wanted = " or ".join("TLS service" if i == "tls" else i for i in spec.interfaces)
@@ -218,7 +224,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     medsec = medsec_session(item.config)
     budget = CHECK_TIMEOUT_S
     if medsec is not None:
-        budget = max(budget, medsec.profile.policy.update_timeout_s + 120)
+        policy = medsec.profile.policy
+        budget = max(budget, policy.update_timeout_s + 120)
+        # AUTH-011 idles a session past the timeout; AUTH-009 waits out the lockout.
+        budget = max(
+            budget, policy.session_idle_timeout_s * 1.1 + 120, policy.lockout_delay_s * 3 + 120
+        )
     with _watchdog(budget, context.target):
         return (yield)
 

@@ -165,6 +165,24 @@ class Ssh(_Section):
     key_file: ProfileFile | None = None
 
 
+class Bootloader(_Section):
+    """The bootloader the console shows while the device starts (AUTH-006)."""
+
+    name: str = "bootloader"
+    prompt: Regex = Field(description="regex of the bootloader's command prompt, e.g. '=> $'")
+    interrupt: tuple[str, ...] = Field(
+        default=("\x03", " ", "\r", "\x1b"),
+        min_length=1,
+        description="keys sent through the boot window (Ctrl-C, space, Enter, Esc by default)",
+    )
+    password_prompt: str = Field(
+        default="Password:", description="what a locked bootloader asks before its prompt"
+    )
+    boot_command: str = Field(
+        default="boot", description="typed at an open bootloader prompt to let the device boot"
+    )
+
+
 class Serial(_Section):
     """The console: any pyserial URL."""
 
@@ -177,6 +195,12 @@ class Serial(_Section):
     )
     username: str | None = None
     password: SecretStr | None = None
+    reset_command: str | None = Field(
+        default=None,
+        description="typed at the console shell (logged in as serial.username) to restart the "
+        "device; AUTH-006 and SURFACE-008 read the boot log after it",
+    )
+    bootloader: Bootloader | None = None
 
 
 class Tls(_Section):
@@ -318,6 +342,11 @@ class Update(_Section):
         return self.payload if isinstance(self.payload, tuple) else (self.payload,)
 
 
+SshAuthMethod = Literal[
+    "none", "password", "keyboard-interactive", "publickey", "hostbased", "gssapi-with-mic"
+]
+
+
 class Policy(_Section):
     """Expected posture; every key has a strict default."""
 
@@ -360,6 +389,30 @@ class Policy(_Section):
     allow_reinstall: bool = Field(
         default=False, description="the device may install an image of the running version"
     )
+    ssh_auth_methods: tuple[SshAuthMethod, ...] | None = Field(
+        default=None,
+        description="SSH authentication methods the server must offer, exactly (AUTH-007); "
+        "default from ssh_policy: strict -> [publickey], legacy -> [publickey, password, "
+        "keyboard-interactive]",
+    )
+    lockout_delay_s: float = Field(
+        default=30.0, gt=0, le=3600, description="AUTH-009: a delay this long counts as lockout"
+    )
+    session_idle_timeout_s: float = Field(
+        default=600.0, gt=0, le=3600, description="AUTH-011: idle sessions end within this"
+    )
+    password_min_length: int = Field(
+        default=12, ge=1, le=128, description="AUTH-012: shorter new passwords are refused"
+    )
+
+    @property
+    def expected_ssh_auth_methods(self) -> frozenset[str]:
+        """The SSH authentication methods AUTH-007 expects the server to offer."""
+        if self.ssh_auth_methods is not None:
+            return frozenset(self.ssh_auth_methods)
+        if self.ssh_policy == "legacy":
+            return frozenset({"publickey", "password", "keyboard-interactive"})
+        return frozenset({"publickey"})
 
 
 class Credential(_Section):
@@ -367,10 +420,95 @@ class Credential(_Section):
     password: SecretStr
 
 
+class LockoutAccounts(_Section):
+    """Sacrificial accounts AUTH-009 may lock, one per interface it measures."""
+
+    ssh: Credential | None = None
+    http: Credential | None = None
+    serial: Credential | None = None
+
+
+class PasswordChange(_Section):
+    """How the HTTP API changes an account's own password (AUTH-012)."""
+
+    path: str = Field(pattern=r"^/", description="relative to http.base_url")
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    old_field: str = "old_password"
+    new_field: str = "new_password"
+    account: Credential = Field(description="the account whose password is changed and restored")
+
+
 class Auth(_Section):
     default_credentials: tuple[Credential, ...] = Field(
         default=(), description="tried in addition to the built-in vendor-default list"
     )
+    lockout_account: LockoutAccounts = Field(
+        default=LockoutAccounts(),
+        description="AUTH-009 (destructive): accounts it may lock, per interface",
+    )
+    privileged_commands: tuple[str, ...] = Field(
+        default=(),
+        description="AUTH-013: harmless commands only an administrator may run (over SSH)",
+    )
+    password_change: PasswordChange | None = None
+
+
+class HttpAccount(_Section):
+    username: str
+    password: SecretStr
+
+
+class HttpLogin(_Section):
+    """How the API logs a user in and hands out a session."""
+
+    path: str = Field(default="/api/login", pattern=r"^/", description="relative to base_url")
+    method: Literal["POST", "GET"] = "POST"
+    style: Literal["json", "form", "basic"] = Field(
+        default="json",
+        description="json or form: credentials in the body; basic: HTTP Basic on this path",
+    )
+    username_field: str = "username"
+    password_field: str = "password"  # noqa: S105 - a field name
+    token_field: str = Field(
+        default="token", description="JSON field of a successful reply holding the session token"
+    )
+    session_cookie: str | None = Field(
+        default=None, description="cookie that carries the session; any cookie counts if absent"
+    )
+
+
+class HttpEndpoint(_Section):
+    """A protected, state-changing request and where its effect can be read back (AUTH-010)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    method: Literal["POST", "PUT", "PATCH", "DELETE"]
+    path: str = Field(pattern=r"^/")
+    body: dict[str, Any] | str | None = Field(
+        default=None, description="a harmless body (a mapping is sent as JSON)"
+    )
+    state_path: str | None = Field(
+        default=None, pattern=r"^/", description="GET that shows the state the request changes"
+    )
+
+
+class Http(_Section):
+    """The device's HTTP(S) API: login, accounts and protected endpoints."""
+
+    base_url: str = Field(pattern=r"^https?://", description="e.g. https://192.0.2.10:443")
+    login: HttpLogin = HttpLogin()
+    account: HttpAccount | None = Field(
+        default=None, description="an account allowed to use the protected endpoints"
+    )
+    low_privilege_account: HttpAccount | None = Field(
+        default=None, description="an account that must be refused by the protected endpoints"
+    )
+    expired_token: SecretStr | None = Field(
+        default=None, description="a session token that has expired (AUTH-010 replays it)"
+    )
+    protected: tuple[HttpEndpoint, ...] = ()
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
 
 
 class Waiver(_Section):
@@ -407,6 +545,7 @@ class Profile(_Section):
     tls: Tls = Tls()
     tls_client: TlsClient | None = None
     update: Update | None = None
+    http: Http | None = None
     policy: Policy = Policy()
     auth: Auth = Auth()
     waivers: tuple[Waiver, ...] = ()
@@ -429,6 +568,8 @@ class Profile(_Section):
                 url = getattr(self.update, name)
                 if url and (host := url_host(url)):
                     found.append((("update", name), host))
+        if self.http and (host := url_host(self.http.base_url)):
+            found.append((("http", "base_url"), host))
         return found
 
     @property
@@ -503,13 +644,13 @@ def load_profile(path: str | Path, *, check_files: bool = True) -> Profile:
 def _secret_values(model: BaseModel) -> set[str]:
     found: set[str] = set()
     for name in type(model).model_fields:
+        if isinstance(model, Auth) and name == "default_credentials":
+            # Default credentials are public knowledge the device must refuse, and are
+            # often equal to the user name; attempts show them redacted on their own.
+            continue
         value = getattr(model, name)
         items = value if isinstance(value, tuple) else (value,)
         for item in items:
-            if isinstance(item, Auth):
-                # Default credentials are public knowledge the device must refuse, and are
-                # often equal to the user name; attempts show them redacted on their own.
-                continue
             if isinstance(item, SecretStr) and item.get_secret_value():
                 found.add(item.get_secret_value())
             elif isinstance(item, BaseModel):

@@ -6,11 +6,14 @@ from dataclasses import asdict
 
 import pytest
 
+from harness.deadline import Deadline
 from harness.evidence import EvidenceRecorder
-from harness.probes import ports
+from harness.probes import console_access, console_secrets, ports
+from harness.probes.console import ConsolePrompts
 from harness.profile import Profile
 from harness.scope import Scope
 from harness.transports.net import ScanResult
+from harness.transports.serial import Console
 
 
 @pytest.mark.check("SURFACE-001")
@@ -42,3 +45,38 @@ def test_no_unexpected_tcp_port(
     unexpected = ", ".join(str(p) for p in exposure.unexpected)
     assert not exposure.unexpected, f"TCP ports open beyond network.expected_tcp: {unexpected}"
     evidence.reason = f"open ports {list(scan.open)} are all expected"
+
+
+@pytest.mark.check("SURFACE-008")
+def test_console_output_free_of_secrets(
+    console: Console,
+    console_prompts: ConsolePrompts,
+    profile: Profile,
+    evidence: EvidenceRecorder,
+) -> None:
+    serial = profile.serial
+    assert serial is not None
+    deadline = Deadline(max(120.0, profile.policy.timeout_s * 12))
+    if serial.reset_command and serial.username and serial.password:
+        account = (serial.username, serial.password.get_secret_value())
+        output = console_access.capture_boot(
+            console, console_prompts, serial.reset_command, account, deadline
+        )
+        source = f"boot log after `{serial.reset_command}`"
+    else:
+        output = console.read_for(min(2.0, profile.policy.timeout_s))
+        output += console_access.back_to_login(console, console_prompts, deadline)
+        source = "output on opening the console (no serial.reset_command to see a boot)"
+    echo = console_access.echo_canary(console, console_prompts, deadline)
+    text = output.decode("utf-8", "replace")
+    # Profile secrets are searched raw here; the evidence files redact them as always.
+    found = console_secrets.scan(text + "\n" + echo.output, profile.secrets)
+    evidence.text("console-output.txt", text, source)
+    evidence.note(f"{source}: {len(output)} bytes; canary password {echo.canary_shown} typed")
+    for finding in found:
+        evidence.note(f"line {finding.line}: {finding.kind}: {finding.excerpt}")
+    problems = [f"{f.kind} (line {f.line}: {f.excerpt})" for f in found]
+    if echo.echoed:
+        problems.append("the password typed at the login was echoed back")
+    assert not problems, f"the console printed secrets: {'; '.join(problems)}"
+    evidence.reason = f"{source} and the login exchange carry no key, password or token"

@@ -29,9 +29,11 @@ class ConsolePrompts:
     shell: str
 
     def patterns(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes], re.Pattern[bytes]]:
+        # A prompt is the last thing a console prints before it waits: anchored at the end,
+        # so "login: can't change directory" in a message is not taken for the login prompt.
         return (
-            re.compile(re.escape(self.login.encode())),
-            re.compile(re.escape(self.password.encode())),
+            re.compile(re.escape(self.login.encode()) + rb"[ \t]*$"),
+            re.compile(re.escape(self.password.encode()) + rb"[ \t]*$"),
             re.compile(self.shell.encode(), re.MULTILINE),
         )
 

@@ -1,5 +1,8 @@
 """Default and common credentials, and trying them over SSH and the serial console.
 
+(HTTP and telnet trials live in `http_auth` and `telnet`; they share `Pair`, `Attempt`,
+`Trial` and the run-wide `LoginLedger` from here.)
+
 The built-in list is our own compilation, bounded on purpose (a default-credential check
 is not a brute-force attack). Sources:
 - vendor documentation patterns for embedded Linux service accounts (`service`, `admin`,
@@ -12,17 +15,23 @@ A profile adds its own pairs with `auth.default_credentials`.
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from harness.deadline import Deadline
-from harness.errors import DeviceError, DeviceTimeout
+from harness.errors import DeviceError, DeviceTimeout, DeviceUnreachable
 from harness.probes import console as console_probe
 from harness.redact import shown
 from harness.scope import Scope
 from harness.transcript import Transcript
 from harness.transports.serial import Console
 from harness.transports.ssh import SshSession
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -55,16 +64,22 @@ BUILT_IN: tuple[Pair, ...] = tuple(
 )
 
 
-def candidate_pairs(extra: Iterable[Pair], per_account: int) -> list[Pair]:
+def candidate_pairs(
+    extra: Iterable[Pair],
+    per_account: int,
+    spent: dict[str, int] | None = None,
+    built_in: Iterable[Pair] = BUILT_IN,
+) -> list[Pair]:
     """The profile's pairs first, then the built-in list; at most `per_account` per user name.
 
     `per_account` is `lockout_after_failures - 1`, so a non-destructive check never
-    triggers a lockout on the device.
+    triggers a lockout on the device; `spent` holds the failures earlier checks of the
+    run already caused per user name on the same interface (see `LoginLedger`).
     """
     chosen: list[Pair] = []
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = dict(spent or {})
     seen: set[tuple[str, str]] = set()
-    for pair in (*extra, *BUILT_IN):
+    for pair in (*extra, *built_in):
         key = (pair.username, pair.password)
         if key in seen or counts.get(pair.username, 0) >= per_account:
             continue
@@ -86,6 +101,8 @@ class Attempt:
     latency_s: float
     detail: str
     at_s: float  # seconds since the check started
+    decided: bool = True  # False: the answer was neither a refusal nor a session
+    utc: str = field(default_factory=utc_now)  # to match against the device's own logs
 
 
 @dataclass(frozen=True)
@@ -95,10 +112,50 @@ class Trial:
     attempts: tuple[Attempt, ...]
     error: DeviceError | None = None
     server_banner: str = ""
+    hits: tuple[Pair, ...] = field(default=(), repr=False)  # accepted pairs, for --reveal-secrets
 
     @property
     def accepted(self) -> tuple[Attempt, ...]:
         return tuple(a for a in self.attempts if a.accepted)
+
+    @property
+    def undecided(self) -> tuple[Attempt, ...]:
+        return tuple(a for a in self.attempts if not a.decided)
+
+
+class LoginLedger:
+    """Login attempts the checks of one run made, per interface and user name.
+
+    Each non-destructive check stays below the lockout threshold on its own; the ledger
+    lets the next check on the same interface count the failures already caused, and see
+    which user names an earlier check got in with.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: dict[tuple[str, str], int] = {}
+        self._accepted: dict[tuple[str, str], list[str]] = {}
+
+    def record(self, interface: str, check_id: str, attempts: Iterable[Attempt]) -> None:
+        with self._lock:
+            for attempt in attempts:
+                key = (interface, attempt.username)
+                if attempt.accepted:
+                    self._accepted.setdefault(key, []).append(
+                        f"{check_id}: {attempt.username} / {attempt.password_shown}"
+                    )
+                else:
+                    self._failures[key] = self._failures.get(key, 0) + 1
+
+    def spent(self, interface: str) -> dict[str, int]:
+        """Failures so far per user name on `interface`."""
+        with self._lock:
+            return {user: n for (where, user), n in self._failures.items() if where == interface}
+
+    def accepted(self, interface: str, username: str) -> tuple[str, ...]:
+        """Pairs earlier checks got in with, as `CHECK: user / pa***`."""
+        with self._lock:
+            return tuple(self._accepted.get((interface, username), ()))
 
 
 def try_ssh(
@@ -118,6 +175,7 @@ def try_ssh(
     ends the trial; the attempts made so far are kept.
     """
     attempts: list[Attempt] = []
+    hits: list[Pair] = []
     banner = ""
     by_user: dict[str, list[Pair]] = {}
     for pair in pairs:
@@ -130,12 +188,26 @@ def try_ssh(
                     raise DeviceTimeout(
                         f"{host}:{port}", f"budget spent after {len(attempts)} attempts"
                     )
+                reused = session is not None and session.active
                 if session is None or not session.active:
                     if session is not None:
                         session.close()
                     session = SshSession(scope, host, port, timeout=timeout, transcript=transcript)
                     banner = session.server_version
-                result = session.try_password(pair.username, pair.password, shown(pair.password))
+                try:
+                    result = session.try_password(
+                        pair.username, pair.password, shown(pair.password)
+                    )
+                except DeviceUnreachable:
+                    if not reused:
+                        raise
+                    # The server closed the connection after the last attempt (as OpenSSH
+                    # does at MaxAuthTries): the same pair once more on a fresh connection.
+                    session.close()
+                    session = SshSession(scope, host, port, timeout=timeout, transcript=transcript)
+                    result = session.try_password(
+                        pair.username, pair.password, shown(pair.password)
+                    )
                 detail = result.detail
                 if result.allowed_methods:
                     detail += f" (server offers: {', '.join(result.allowed_methods)})"
@@ -152,14 +224,15 @@ def try_ssh(
                     )
                 )
                 if result.accepted:
+                    hits.append(pair)
                     session.close()  # one session per accepted pair is all the evidence needed
                     session = None
         except DeviceError as exc:
-            return Trial(tuple(attempts), exc, banner)
+            return Trial(tuple(attempts), exc, banner, tuple(hits))
         finally:
             if session is not None:
                 session.close()
-    return Trial(tuple(attempts), None, banner)
+    return Trial(tuple(attempts), None, banner, tuple(hits))
 
 
 def try_console(
@@ -170,14 +243,20 @@ def try_console(
     deadline: Deadline,
 ) -> Trial:
     """Type each pair at the console's login prompt; log out again after a successful one."""
+    pairs = list(pairs)
     attempts: list[Attempt] = []
     try:
         console_probe.reach_login_prompt(console, prompts, deadline)
         for pair in pairs:
             _console_attempt(console, prompts, pair, deadline, attempts)
     except DeviceError as exc:
-        return Trial(tuple(attempts), exc)
-    return Trial(tuple(attempts))
+        return Trial(tuple(attempts), exc, hits=_hits(pairs, attempts))
+    return Trial(tuple(attempts), hits=_hits(pairs, attempts))
+
+
+def _hits(pairs: Iterable[Pair], attempts: list[Attempt]) -> tuple[Pair, ...]:
+    accepted = {(a.username, a.password_shown) for a in attempts if a.accepted}
+    return tuple(p for p in pairs if (p.username, shown(p.password)) in accepted)
 
 
 def _console_attempt(

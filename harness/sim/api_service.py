@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.sim import api_accounts
 from harness.sim.firmware import FirmwareState
 from harness.sim.listener import peer_name
 
@@ -244,20 +245,40 @@ class _Handler(BaseHTTPRequestHandler):
                     "hardware": firmware.hardware,
                 },
             )
-        else:
+        elif not self._accounts():
             self._not_found()
 
     def do_POST(self) -> None:
         if self._path() == "/api/update":
             self._update()
-        else:
+        elif not self._accounts():
             self._not_found()
 
     def do_HEAD(self) -> None:
         self._json(404, {"error": "not found"}, body=False)
 
     def do_PUT(self) -> None:
-        self._not_found()
+        if not self._accounts():
+            self._not_found()
+
+    def _accounts(self) -> bool:
+        """Login, configuration and password requests; False for any other path."""
+        accounts = self.server.service.accounts
+        if accounts is None or self._path() not in api_accounts.PATHS:
+            return False
+        body = b""
+        if self.command != "GET":
+            try:
+                length = int(self.headers.get("Content-Length") or "0")
+            except ValueError:
+                length = -1
+            if not 0 <= length <= api_accounts.MAX_BODY:
+                self._json(400, {"error": "bad Content-Length"})
+                return True
+            body = self._read_body(length) or b""
+        reply = accounts.handle(self.command, self._path(), self.headers.get("Authorization"), body)
+        self._json(reply.status, reply.document, headers=reply.headers)
+        return True
 
     def do_DELETE(self) -> None:
         self._not_found()
@@ -438,10 +459,12 @@ class ApiService:
         update_password: str,
         weaknesses: Collection[str],
         log: logging.Logger,
+        accounts: api_accounts.AccountsApi | None = None,
     ) -> None:
         self.firmware = firmware
         self.update_password = update_password
         self.store_unauthenticated = "W-19" in weaknesses  # W-19: upload without credentials
+        self.accounts = accounts
         self.log = log
         self._hardened = hardened_context(cert, key)
         self._legacy = legacy_context(cert, key) if "W-05" in weaknesses else None

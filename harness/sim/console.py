@@ -28,12 +28,16 @@ from collections.abc import Collection
 
 from harness.sim import shell
 from harness.sim.firmware import FirmwareState
+from harness.sim.lockout import FailedLogins
 
 LOGIN_PROMPT = b"IP-100 login: "
 PASSWORD_PROMPT = b"Password: "
 FAILED_LOGIN_DELAY_S = 0.25  # login(1) waits ~3 s; shorter keeps CI fast
 WRITE_WAIT_S = 0.5
 POLL_S = 0.1
+AUTOBOOT = b"Hit any key to stop autoboot:  0\r\n"
+BOOT_WINDOW_S = 0.5  # after a reboot: typed keys are read and ignored (no bootloader shell)
+IDLE_LOGOUT = b"\r\ntimed out waiting for input: auto-logout\r\n"
 
 
 def boot_log() -> bytes:
@@ -59,6 +63,7 @@ class _State(enum.Enum):
     LOGIN = "login"
     PASSWORD = "password"  # noqa: S105 - a state name
     SHELL = "shell"
+    BOOTING = "booting"
 
 
 class SerialConsole:
@@ -71,10 +76,18 @@ class SerialConsole:
         password: str,
         weaknesses: Collection[str],
         log: logging.Logger,
+        failed_logins: FailedLogins | None = None,
+        idle_timeout_s: float | None = None,
     ) -> None:
         self._firmware = firmware
         self._password = password
         self._root_without_password = "W-18" in weaknesses
+        self._ctrl_c_root_shell = "W-02" in weaknesses
+        self._failed = failed_logins or FailedLogins(after=1, lock_s=0.0, enabled=False)
+        self._idle_timeout_s = idle_timeout_s
+        self._last_input = time.monotonic()
+        self._boot_rest = b""
+        self._boot_until = 0.0
         self._log = log
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
@@ -108,6 +121,7 @@ class SerialConsole:
         while not self._stopping.is_set():
             try:
                 ready, _, _ = select.select([self._master], [], [], POLL_S)
+                self._on_tick()
                 if not ready:
                     continue
                 packet = os.read(self._master, 1 + shell.LINE_LIMIT)
@@ -123,9 +137,38 @@ class SerialConsole:
                     self._boot()  # a client opened the port (pyserial flushes at open)
                 continue
             self._boot()
+            self._last_input = time.monotonic()
+            if self._state is _State.BOOTING:
+                continue  # the bootloader reads keys during its window and ignores them
             for byte in packet[1:]:
                 if not self._on_byte(byte):
                     break  # a failed login discards what was typed meanwhile
+
+    def _on_tick(self) -> None:
+        """Timers: the end of the boot window, and the shell's idle logout."""
+        now = time.monotonic()
+        if self._state is _State.BOOTING and now >= self._boot_until:
+            with contextlib.suppress(termios.error):
+                termios.tcflush(self._master, termios.TCIFLUSH)
+            self._state = _State.LOGIN
+            self._editor.clear()
+            self._write(self._boot_rest)
+        idle = self._idle_timeout_s
+        if self._state is _State.SHELL and idle is not None and now - self._last_input > idle:
+            self._log.info("console shell idle for %.0f s: logged out", idle)
+            self._write(IDLE_LOGOUT)
+            self._log_out()
+
+    def _reboot(self) -> None:
+        """`reboot` in the shell: the boot log again, with a boot window that ignores keys."""
+        self._log.info("console reboot")
+        self._editor.clear()
+        self._account = shell.SERVICE
+        head, sep, rest = boot_log().partition(AUTOBOOT)
+        self._boot_rest = rest
+        self._boot_until = time.monotonic() + BOOT_WINDOW_S
+        self._state = _State.BOOTING
+        self._write(b"\r\nreboot: Restarting system\r\n" + head + sep)
 
     def _boot(self) -> None:
         if not self._booted:
@@ -154,6 +197,12 @@ class SerialConsole:
             self._write(shell.caret(control) + b"\r\n" + self._account.prompt.encode())
             return
         self._editor.clear()
+        if self._ctrl_c_root_shell and control == shell.CTRL_C and self._state is _State.LOGIN:
+            self._log.info("console Ctrl-C at the login prompt: root shell (W-02)")
+            self._account = shell.ROOT
+            self._state = _State.SHELL
+            self._write(shell.caret(control) + b"\r\n" + shell.ROOT.prompt.encode())
+            return
         self._state = _State.LOGIN
         self._write(shell.caret(control) + b"\r\n\r\n" + LOGIN_PROMPT)
 
@@ -169,6 +218,9 @@ class SerialConsole:
         if self._state is _State.PASSWORD:
             return self._check_login(self._username, line)
         self._write(b"\r\n")
+        if line.strip() == "reboot":
+            self._reboot()
+            return False
         result = shell.execute(line, self._account, self._firmware.version)
         out = b"".join(text.encode() + b"\r\n" for text in result.lines)
         self._write(out)
@@ -179,7 +231,11 @@ class SerialConsole:
         return True
 
     def _check_login(self, username: str, password: str) -> bool:
-        account = self._authenticate(username, password)
+        account = None if self._failed.locked(username) else self._authenticate(username, password)
+        if account is None:
+            self._failed.failed(username)
+        else:
+            self._failed.succeeded(username)
         self._log.info(
             "console login user=%r %s",
             shell.printable(username, 32),

@@ -15,10 +15,11 @@ from typing import Any, Protocol
 import yaml
 
 from harness import resources
-from harness.sim import pki
+from harness.sim import api_accounts, pki
 from harness.sim.api_service import MAX_IMAGE_BYTES, UPDATE_USER, ApiService
 from harness.sim.console import SerialConsole
 from harness.sim.firmware import FirmwareState, VerifierFlags
+from harness.sim.lockout import FailedLogins
 from harness.sim.pki import PumpKeys
 from harness.sim.ssh_service import SshService, random_password
 from harness.sim.telemetry_pki import CLOUD_NAME, cloud_ca, telemetry_certificate
@@ -45,6 +46,9 @@ class SimConfig:
     model: str = "IP-100"
     hardware: str = "1.0"
     label: str = "hardened"
+    lockout_after: int = 5  # failed logins before an account locks (every interface)
+    lockout_s: float = 1.0  # short, so that AUTH-009 stays fast; the profile says the same
+    idle_timeout_s: float = 1.5  # shell sessions (SSH, console) end after this much idle
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class Credentials:
     console_password: str
     update_username: str
     update_password: str
+    api_admin_password: str
+    api_operator_password: str
 
 
 class _Service(Protocol):
@@ -154,7 +160,11 @@ class EmulatedPump:
             console_password=random_password(),
             update_username=UPDATE_USER,
             update_password=random_password(),
+            api_admin_password=random_password(),
+            api_operator_password=random_password(),
         )
+        self._ssh: SshService | None = None
+        self._accounts: api_accounts.AccountsApi | None = None
 
     @property
     def endpoints(self) -> Endpoints:
@@ -235,9 +245,19 @@ class EmulatedPump:
             firmware=firmware,
             weaknesses=weaknesses,
             log=self.log,
+            failed_logins=self._failed_logins(),
+            idle_timeout_s=config.idle_timeout_s,
         )
+        self._ssh = ssh
         self._services.append(ssh)
         ssh.start()
+        accounts = self._accounts = api_accounts.AccountsApi(
+            admin_password=self._credentials.api_admin_password,
+            operator_password=self._credentials.api_operator_password,
+            weaknesses=weaknesses,
+            failed_logins=self._failed_logins(enabled="W-03" not in weaknesses),
+            log=self.log,
+        )
         api = ApiService(
             host=config.host,
             cert=keys.tls_cert_path,
@@ -246,6 +266,7 @@ class EmulatedPump:
             update_password=self._credentials.update_password,
             weaknesses=weaknesses,
             log=self.log,
+            accounts=accounts,
         )
         self._services.append(api)
         api.start()
@@ -254,6 +275,8 @@ class EmulatedPump:
             password=self._credentials.console_password,
             weaknesses=weaknesses,
             log=self.log,
+            failed_logins=self._failed_logins(),
+            idle_timeout_s=config.idle_timeout_s,
         )
         self._services.append(console)
         console.start()
@@ -293,6 +316,12 @@ class EmulatedPump:
             vendor_port,
             telemetry_port=telemetry.port,
             uplink_port=uplink.address[1],
+        )
+
+    def _failed_logins(self, *, enabled: bool = True) -> FailedLogins:
+        """A failed-login counter for one interface (W-03 disables the HTTP one)."""
+        return FailedLogins(
+            after=self.config.lockout_after, lock_s=self.config.lockout_s, enabled=enabled
         )
 
     def stop(self) -> None:
@@ -408,7 +437,61 @@ class EmulatedPump:
         network = profile["network"]
         network["expected_tcp"] = [*network["expected_tcp"], *network_crypto["expected_tcp"]]
         network["services"] = [*network["services"], *network_crypto["services"]]
+        self._add_auth_profile(profile, api)
         return profile
+
+    def _add_auth_profile(self, profile: dict[str, Any], api: str) -> None:
+        """The keys the AUTH checks read: API accounts, lockout, consoles, policy."""
+        credentials = self._credentials
+        if self._ssh is None or self._accounts is None:
+            raise RuntimeError("the pump is not running")
+        admin = {"username": api_accounts.ADMIN_USER, "password": credentials.api_admin_password}
+        operator = {
+            "username": api_accounts.OPERATOR_USER,
+            "password": credentials.api_operator_password,
+        }
+        profile["http"] = {
+            "base_url": api.removesuffix("/api"),
+            "login": {"path": "/api/login", "style": "json", "token_field": "token"},
+            "account": admin,
+            "low_privilege_account": operator,
+            "expired_token": self._accounts.expired_token,
+            "protected": [
+                {
+                    "name": "config",
+                    "method": "PUT",
+                    "path": "/api/config",
+                    "body": {"display_brightness": 65},
+                    "state_path": "/api/config",
+                }
+            ],
+        }
+        console = {
+            "username": credentials.console_username,
+            "password": credentials.console_password,
+        }
+        profile["auth"] = {
+            "lockout_account": {
+                "ssh": {"username": "service", "password": self._ssh.password},
+                "http": dict(operator),
+                "serial": dict(console),
+            },
+            "privileged_commands": ["cat /etc/shadow"],
+            "password_change": {"path": "/api/account/password", "account": dict(operator)},
+        }
+        profile["serial"] |= {
+            "reset_command": "reboot",
+            "bootloader": {"name": "U-Boot", "prompt": "=> $", "interrupt": [" ", "\x03"]},
+        }
+        # The pump keeps password login for `service` (strong, random) beside keys, so the
+        # vendor default of W-17 stays a single-check weakness; the profile says so.
+        profile["policy"] |= {
+            "ssh_auth_methods": ["password", "publickey"],
+            "lockout_delay_s": self.config.lockout_s,
+            # Promise a second more than the pump does, so AUTH-011 has margin on a busy machine.
+            "session_idle_timeout_s": self.config.idle_timeout_s + 1.0,
+            "password_min_length": api_accounts.PASSWORD_MIN_LENGTH,
+        }
 
     def profile_yaml(self) -> str:
         """The device profile of the running pump as YAML (it holds the test secrets)."""

@@ -40,7 +40,7 @@ class CommandResult:
 
 
 def execute(line: str, account: Account, firmware_version: str) -> CommandResult:
-    """Run one command line: `version`, `id`, `exit`; anything else is not found."""
+    """Run one command line: `version`, `id`, `exit`, `cat /etc/shadow`; else not found."""
     words = line.split()
     if not words:
         return CommandResult((), 0)
@@ -52,6 +52,10 @@ def execute(line: str, account: Account, firmware_version: str) -> CommandResult
         return CommandResult((f"uid={user} gid={user} groups={user}",), 0)
     if name in ("exit", "logout"):
         return CommandResult((), 0, logout=True)
+    if words == ["cat", "/etc/shadow"]:
+        if account.uid != 0:
+            return CommandResult(("cat: /etc/shadow: Permission denied",), 1)
+        return CommandResult(tuple(f"{a.name}:!:19700:0:99999:7:::" for a in (ROOT, SERVICE)), 0)
     return CommandResult((f"sh: {printable(name, _NOT_FOUND_NAME_LIMIT)}: not found",), 127)
 
 

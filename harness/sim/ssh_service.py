@@ -26,6 +26,7 @@ from paramiko.common import (
 from harness.sim import shell
 from harness.sim.firmware import FirmwareState
 from harness.sim.listener import ListenerService, TcpListener, bind
+from harness.sim.lockout import FailedLogins
 from harness.transports.ssh_legacy import GROUP14_SHA1, enable_group14_sha1
 
 LOCAL_VERSION = "SSH-2.0-pumpd"
@@ -107,7 +108,14 @@ class _Session(paramiko.ServerInterface):
         return ALLOWED_AUTHS
 
     def check_auth_password(self, username: str, password: str) -> int:
+        failed = self._service.failed_logins
+        if failed.locked(username):
+            return self._decide(username, "password (account locked)", False)
         ok = self._service.password_ok(username, password)
+        if ok:
+            failed.succeeded(username)
+        else:
+            failed.failed(username)
         return self._decide(username, "password", ok)
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
@@ -171,9 +179,13 @@ class SshService(ListenerService):
         firmware: FirmwareState,
         weaknesses: Collection[str],
         log: logging.Logger,
+        failed_logins: FailedLogins | None = None,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
     ) -> None:
         self.client_key = client_key
         self.log = log
+        self.failed_logins = failed_logins or FailedLogins(after=1, lock_s=0.0, enabled=False)
+        self._idle_timeout_s = idle_timeout_s
         self._host_key = host_key
         self._firmware = firmware
         self._algorithms = algorithms_for(weaknesses)
@@ -192,6 +204,11 @@ class SshService(ListenerService):
             max_connections=MAX_CONNECTIONS,
             timeout=SOCKET_TIMEOUT_S,
         )
+
+    @property
+    def password(self) -> str:
+        """The strong password of `service` (a tester's AUTH-009 account)."""
+        return self._password
 
     def password_ok(self, username: str, password: str) -> bool:
         """Whether this username/password pair may log in (root never may)."""
@@ -236,10 +253,14 @@ class SshService(ListenerService):
         started = last_activity = time.monotonic()
         while transport.is_active() and not self._listener.stopping:
             now = time.monotonic()
-            if not transport.is_authenticated() and now - started > AUTH_TIMEOUT_S:
-                self.log.info("ssh %s closed: not authenticated in %.0f s", peer, AUTH_TIMEOUT_S)
-                return
-            if now - last_activity > IDLE_TIMEOUT_S:
+            if not transport.is_authenticated():
+                if now - started > AUTH_TIMEOUT_S:
+                    self.log.info(
+                        "ssh %s closed: not authenticated in %.0f s", peer, AUTH_TIMEOUT_S
+                    )
+                    return
+                last_activity = now  # idle time counts from authentication on
+            elif now - last_activity > self._idle_timeout_s:
                 self.log.info("ssh %s closed: idle", peer)
                 return
             try:
@@ -280,7 +301,7 @@ class SshService(ListenerService):
                 try:
                     data = channel.recv(1024)
                 except TimeoutError:
-                    if time.monotonic() - last_input > IDLE_TIMEOUT_S:
+                    if time.monotonic() - last_input > self._idle_timeout_s:
                         break
                     continue
                 if not data:

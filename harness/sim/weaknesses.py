@@ -27,18 +27,18 @@ _TABLE = (
         "W-01",
         "HTTP API accepts the vendor default admin/admin and issues a token",
         "AUTH-003",
-        False,
+        True,
     ),
     Weakness(
         "W-02",
         "Serial console: Ctrl-C at the login prompt drops to a root shell",
         "AUTH-005",
-        False,
+        True,
     ),
     Weakness(
-        "W-03", "HTTP login has no lockout and no delay after failed attempts", "AUTH-009", False
+        "W-03", "HTTP login has no lockout and no delay after failed attempts", "AUTH-009", True
     ),
-    Weakness("W-04", "PUT /api/config is accepted without a token", "AUTH-010", False),
+    Weakness("W-04", "PUT /api/config is accepted without a token", "AUTH-010", True),
     Weakness("W-05", "therapy-api also negotiates TLS 1.0 and 1.1", "CRYPTO-001", True),
     Weakness("W-06", "telemetry certificate is RSA-1024 signed with SHA-1", "CRYPTO-004", True),
     Weakness(

@@ -38,6 +38,17 @@ class TcpConnection:
         except OSError as exc:
             raise DeviceUnreachable(self.target, f"send failed: {exc}") from None
 
+    def send_secret(self, data: bytes, shown: str) -> None:
+        """Send a secret: the transcript records `shown`, never the bytes."""
+        self.transcript.send_secret(shown)
+        self._sock.settimeout(self.timeout)
+        try:
+            self._sock.sendall(data)
+        except TimeoutError:
+            raise DeviceTimeout(self.target, "send timed out") from None
+        except OSError as exc:
+            raise DeviceUnreachable(self.target, f"send failed: {exc}") from None
+
     def recv(self, timeout: float | None = None) -> bytes:
         """Up to one chunk; b"" when the peer closed. DeviceTimeout when nothing came."""
         self._sock.settimeout(self.timeout if timeout is None else max(timeout, 0.001))

@@ -48,9 +48,32 @@ class Console:
             raise DeviceUnreachable(url, f"cannot open the console: {exc}") from None
         self._tail = b""
 
-    def write(self, data: bytes, note: str = "") -> None:
-        self.transcript.sent(data, note)
+    def write(self, data: bytes, note: str = "", *, record: bool = True) -> None:
+        """Send bytes; `record=False` for keys repeated many times (the caller notes them)."""
+        if record:
+            self.transcript.sent(data, note)
         self._write(data)
+
+    def send_break(self, duration: float = 0.25) -> None:
+        """A serial BREAK; consoles without a line (socket://, a pty) may ignore it."""
+        self.transcript.event(f"BREAK for {duration:.2f}s")
+        try:
+            self._port.send_break(duration)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            self.transcript.event(f"BREAK not supported by this port: {exc}")
+
+    def read_for(self, seconds: float) -> bytes:
+        """Everything the console prints within `seconds` (also kept for the next expect)."""
+        deadline = Deadline(seconds)
+        data = b""
+        while not deadline.expired:
+            data += self._read_available()
+        return data
+
+    @property
+    def pending(self) -> bytes:
+        """Output read but not yet matched by an expect."""
+        return self._tail
 
     def write_secret(self, data: bytes, shown: str) -> None:
         """Type a secret: the transcript records `shown`, never the bytes."""

@@ -85,6 +85,55 @@ class SshSession:
         self.transcript.event(f"{username!r} authenticated after {latency:.3f}s")
         return AuthResult(username, "password", True, latency)
 
+    def try_none(self, username: str) -> AuthResult:
+        """The `none` method: the server's refusal lists the methods it offers."""
+        self.transcript.sent(f"none auth {username!r}".encode(), "method query")
+        started = time.monotonic()
+        try:
+            self._transport.auth_none(username)
+        except paramiko.BadAuthenticationType as exc:
+            allowed = tuple(exc.allowed_types)
+            return self._refused(username, started, allowed, "none refused", "none")
+        except paramiko.AuthenticationException as exc:
+            return self._refused(username, started, (), str(exc) or "refused", "none")
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise _convert(self.target, exc, "none authentication") from None
+        latency = time.monotonic() - started
+        self.transcript.event(f"{username!r} authenticated with method none")
+        return AuthResult(username, "none", True, latency)
+
+    def try_key(self, username: str, key: paramiko.PKey, label: str) -> AuthResult:
+        """One public-key attempt; `label` says which key it was (never its private part)."""
+        offered = f"{label} ({key.get_name()} {key.fingerprint})"
+        self.transcript.sent(f"publickey auth {username!r} with {offered}".encode())
+        started = time.monotonic()
+        try:
+            self._transport.auth_publickey(username, key)
+        except paramiko.BadAuthenticationType as exc:
+            allowed = tuple(exc.allowed_types)
+            return self._refused(username, started, allowed, "method not offered", "publickey")
+        except paramiko.AuthenticationException as exc:
+            return self._refused(username, started, (), str(exc) or "refused", "publickey")
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise _convert(self.target, exc, "public-key authentication") from None
+        latency = time.monotonic() - started
+        self.transcript.event(f"{username!r} authenticated with {label} after {latency:.3f}s")
+        return AuthResult(username, "publickey", True, latency)
+
+    def open_shell(self) -> paramiko.Channel:
+        """An interactive shell with a pty on the authenticated connection."""
+        self.transcript.event("open an interactive shell with a pty")
+        try:
+            channel = self._transport.open_session(timeout=self.timeout)
+            channel.settimeout(self.timeout)
+            channel.get_pty()
+            channel.invoke_shell()
+        except TimeoutError:
+            raise DeviceTimeout(self.target, "opening a shell timed out") from None
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise _convert(self.target, exc, "opening a shell") from None
+        return channel
+
     def _refused(
         self,
         username: str,

@@ -64,15 +64,19 @@ def running(command: list[str], host: str, port: int, log: Path) -> Iterator[int
 
 
 @contextlib.contextmanager
-def local_account(name: str, password: str) -> Iterator[str]:
-    """A throwaway system account (root only), removed afterwards."""
+def local_account(name: str, password: str, *, crypt: str | None = None) -> Iterator[str]:
+    """A throwaway system account (root only), removed afterwards.
+
+    `crypt="SHA512"` stores a hash busybox's `login` can check (it predates yescrypt).
+    """
     require(os.geteuid() == 0, "creating a test account needs root")
     subprocess.run(
         ["useradd", "--no-create-home", "--shell", "/bin/sh", name],
         check=False,
         capture_output=True,
     )
-    subprocess.run(["chpasswd"], input=f"{name}:{password}".encode(), check=True)
+    method = ["-c", crypt] if crypt else []
+    subprocess.run(["chpasswd", *method], input=f"{name}:{password}".encode(), check=True)
     try:
         yield name
     finally:
@@ -80,8 +84,16 @@ def local_account(name: str, password: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def sshd(host: str, folder: Path, *, password_auth: bool, allow: str) -> Iterator[int]:
-    """OpenSSH's sshd on `host`, with its own config and host key."""
+def sshd(
+    host: str,
+    folder: Path,
+    *,
+    password_auth: bool,
+    allow: str,
+    permit_root_login: str = "no",
+    extra: str = "",
+) -> Iterator[int]:
+    """OpenSSH's sshd on `host`, with its own config and host key (`extra`: more lines)."""
     binary = shutil.which("sshd") or "/usr/sbin/sshd"
     require(
         Path(binary).is_file(), "OpenSSH sshd is not installed (apt-get install openssh-server)"
@@ -99,9 +111,9 @@ def sshd(host: str, folder: Path, *, password_auth: bool, allow: str) -> Iterato
     config.write_text(
         f"Port {port}\nListenAddress {host}\nHostKey {host_key}\nPidFile {folder}/sshd.pid\n"
         f"UsePAM no\nPasswordAuthentication {'yes' if password_auth else 'no'}\n"
-        "KbdInteractiveAuthentication no\nPermitRootLogin no\nPermitEmptyPasswords no\n"
-        f"AllowUsers {allow}\nStrictModes no\nMaxAuthTries 6\nLoginGraceTime 20\n"
-        "Subsystem sftp internal-sftp\n"
+        f"KbdInteractiveAuthentication no\nPermitRootLogin {permit_root_login}\n"
+        f"PermitEmptyPasswords no\nAllowUsers {allow}\nStrictModes no\nMaxAuthTries 6\n"
+        f"LoginGraceTime 20\nSubsystem sftp internal-sftp\n{extra}"
     )
     with running([binary, "-D", "-e", "-f", str(config)], host, port, folder / "sshd.log"):
         yield port

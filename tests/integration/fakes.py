@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import paramiko
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -149,3 +151,70 @@ def console_server(host: str, device: str) -> Iterator[int]:
             yield tcp_port
     finally:
         port.close()
+
+
+class _Scripted(paramiko.ServerInterface):
+    """An SSH server's authentication decisions, set per test."""
+
+    def __init__(
+        self, methods: str, accept_none: bool, accept_any_key: bool, kbd_password: str
+    ) -> None:
+        self.methods = methods
+        self.kbd_password = kbd_password
+        self.username = ""
+        self.accept_none = accept_none
+        self.accept_any_key = accept_any_key
+        self.failures = 0
+
+    def get_allowed_auths(self, username: str) -> str:
+        return self.methods
+
+    def check_auth_none(self, username: str) -> int:
+        return paramiko.AUTH_SUCCESSFUL if self.accept_none else paramiko.AUTH_FAILED
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        return paramiko.AUTH_SUCCESSFUL if self.accept_any_key else paramiko.AUTH_FAILED
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        self.failures += 1
+        return paramiko.AUTH_FAILED
+
+    def check_auth_interactive(self, username: str, submethods: str) -> Any:
+        self.username = username
+        return paramiko.InteractiveQuery("", "", ("Password: ", False))
+
+    def check_auth_interactive_response(self, responses: list[str]) -> int:
+        if (self.username, list(responses)) == ("service", [self.kbd_password]):
+            return paramiko.AUTH_SUCCESSFUL
+        self.failures += 1
+        return paramiko.AUTH_FAILED
+
+
+def ssh_server(
+    methods: str = "publickey,password",
+    *,
+    accept_none: bool = False,
+    accept_any_key: bool = False,
+    drop_after_attempt: bool = False,
+    kbd_password: str = "service",  # noqa: S107 - the fake product's vendor default
+) -> Handler:
+    """A real SSH server (paramiko) with scripted authentication; may hang up after each try."""
+    host_key = paramiko.Ed25519Key.from_private_key(_openssh_key())
+
+    def handler(conn: socket.socket) -> None:
+        conn.settimeout(10)
+        transport = paramiko.Transport(conn)
+        transport.add_server_key(host_key)
+        server = _Scripted(methods, accept_none, accept_any_key, kbd_password)
+        transport.start_server(server=server)
+        for _ in range(200):  # at most 10 s per connection
+            if not transport.is_active():
+                break
+            if drop_after_attempt and server.failures:
+                time.sleep(0.05)
+                transport.close()
+                break
+            time.sleep(0.05)
+        transport.close()
+
+    return handler

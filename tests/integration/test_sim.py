@@ -505,7 +505,7 @@ def test_weakness_selection() -> None:
     with pytest.raises(ValueError, match="W-05, W-06"):
         weaknesses_for("hardened", ["W-99"])
     with pytest.raises(ValueError, match="not planted"):
-        weaknesses_for("hardened", ["W-01"])
+        weaknesses_for("hardened", ["W-15"])
     with pytest.raises(ValueError, match="variant"):
         weaknesses_for("sloppy", [])
 
