@@ -194,7 +194,7 @@ def boot_interrupt(
     login_profiled(console, prompts, *account, deadline)
     console.forget()
     console.write(reset_command.encode() + b"\r", "reset")
-    login, _, _ = prompts.patterns()
+    login, _, shell = prompts.patterns()
     loader = re.compile(bootloader.prompt.encode(), re.MULTILINE)
     asks = re.compile(re.escape(bootloader.password_prompt.encode()))
     keys = b"".join(k.encode() for k in bootloader.interrupt)
@@ -213,14 +213,16 @@ def boot_interrupt(
         console.write(keys, record=False)
         sent += 1
         try:
-            index, seen = console.expect([loader, asks, login], Deadline(INTERRUPT_EVERY_S))
+            # A shell also ends the boot: our keys can reach a login prompt that drops to a
+            # shell on Ctrl-C (that is AUTH-005's finding, not a bootloader one).
+            index, seen = console.expect([loader, asks, login, shell], Deadline(INTERRUPT_EVERY_S))
             output += seen
         except DeviceTimeout:
             continue
     boot_s = time.monotonic() - started
     console.transcript.event(f"{sent} key presses sent in {boot_s:.1f}s")
-    outcome = ("bootloader prompt", "bootloader asked for a password", "booted")[index]
-    booted = index == 2
+    outcome = ("bootloader prompt", "bootloader asked for a password", "booted", "booted")[index]
+    booted = index >= 2
     if index == 0:
         console.write(bootloader.boot_command.encode() + b"\r", "let the device boot")
     elif index == 1:

@@ -21,7 +21,7 @@ from harness.sim.weaknesses import PLANTED, expected_failures
 from harness.suites import implemented_checks
 
 RUN_TIMEOUT_S = 300
-PARALLEL_RUNS = 4
+PARALLEL_RUNS = 6
 # Checks the pump cannot show by design, with the start of their not_applicable reason;
 # test_real_daemons.py shows each of them passing and failing against real daemons.
 NOT_ON_THE_PUMP = {
