@@ -41,6 +41,25 @@ _ARIA_GCM = {
 }
 
 
+class TlsVersion(enum.IntEnum):
+    """Protocol versions by their wire value."""
+
+    SSL3 = 0x0300
+    TLS1_0 = 0x0301
+    TLS1_1 = 0x0302
+    TLS1_2 = 0x0303
+    TLS1_3 = 0x0304
+
+    @property
+    def label(self) -> str:
+        return "SSLv3" if self is TlsVersion.SSL3 else f"TLS 1.{self.value - 0x0301}"
+
+    @classmethod
+    def from_policy(cls, text: str) -> TlsVersion:
+        """`"1.2"` -> TLS1_2."""
+        return cls(0x0301 + int(text.split(".")[1]))
+
+
 class CipherClass(str, enum.Enum):
     """How a suite's bulk encryption is judged."""
 

@@ -33,8 +33,7 @@ from scapy.layers.tls.session import tlsSession
 from harness.deadline import Deadline
 from harness.errors import DeviceError, DeviceTimeout, DeviceUnreachable, ProtocolViolation
 from harness.probes import tls_suites
-from harness.probes.tls import TlsVersion
-from harness.probes.tls_suites import OFFERED_GROUPS, SCSV_FALLBACK
+from harness.probes.tls_suites import OFFERED_GROUPS, SCSV_FALLBACK, TlsVersion
 from harness.scope import Scope
 from harness.transcript import Transcript
 from harness.transports import net

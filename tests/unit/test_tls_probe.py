@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from harness.errors import ProtocolViolation
-from harness.probes import tls
+from harness.errors import DeviceError
+from harness.probes import tls, tls_wire
 from harness.scope import Scope
 from harness.transcript import Transcript
 
@@ -33,20 +34,58 @@ def _server_hello(version: int, suite: int, supported_version: int | None = None
     return b"\x16\x03\x03" + struct.pack(">H", len(handshake)) + handshake
 
 
-def test_server_hello_for_tls12_is_parsed() -> None:
-    outcome, version, suite, alert = tls.parse_first_flight(_server_hello(0x0303, 0xC02F), "t")
-    assert (outcome, version, suite, alert) == (tls.HelloOutcome.ACCEPTED, 0x0303, 0xC02F, None)
+SCOPE = Scope.of(["127.0.0.0/8"])
 
 
-def test_tls13_is_read_from_supported_versions() -> None:
-    data = _server_hello(0x0303, 0x1301, supported_version=0x0304)
-    assert tls.parse_first_flight(data, "t")[1] == 0x0304
+@pytest.fixture
+def answering() -> Iterator[Callable[[bytes], int]]:
+    """A one-shot server that reads the ClientHello, sends fixed bytes, then closes."""
+    listeners: list[socket.socket] = []
+
+    def start(answer: bytes) -> int:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(2)
+                conn.recv(65536)
+                if answer:
+                    conn.sendall(answer)
+
+        threading.Thread(target=serve, daemon=True).start()
+        return int(listener.getsockname()[1])
+
+    yield start
+    for listener in listeners:
+        listener.close()
 
 
-def test_alert_and_close() -> None:
-    alert = b"\x15\x03\x01\x00\x02\x02\x46"
-    assert tls.parse_first_flight(alert, "t") == (tls.HelloOutcome.ALERT, None, None, 70)
-    assert tls.parse_first_flight(b"", "t")[0] is tls.HelloOutcome.CLOSED
+def _probe(port: int, version: tls.TlsVersion = tls.TlsVersion.TLS1_2) -> tls.HelloResult:
+    return tls.probe_version(
+        SCOPE, "127.0.0.1", port, version, timeout=2, server_name=None, transcript=Transcript("t")
+    )
+
+
+def test_a_server_hello_for_the_offered_version_is_acceptance(answering) -> None:
+    result = _probe(answering(_server_hello(0x0303, 0xC02F)))
+    assert result.outcome is tls.HelloOutcome.ACCEPTED
+    assert (result.negotiated, result.cipher_suite) == (0x0303, 0xC02F)
+
+
+def test_tls13_is_read_from_supported_versions(answering) -> None:
+    answer = _server_hello(0x0303, 0x1301, supported_version=0x0304)
+    assert _probe(answering(answer), tls.TlsVersion.TLS1_3).accepted
+    assert not _probe(answering(_server_hello(0x0303, 0xC02F)), tls.TlsVersion.TLS1_3).accepted
+
+
+def test_alert_close_and_another_version_are_refusals(answering) -> None:
+    alert = _probe(answering(b"\x15\x03\x01\x00\x02\x02\x46"))
+    assert (alert.outcome, alert.alert) == (tls.HelloOutcome.ALERT, 70)
+    assert _probe(answering(b"")).outcome is tls.HelloOutcome.CLOSED
+    other = _probe(answering(_server_hello(0x0303, 0xC02F)), tls.TlsVersion.TLS1_0)
+    assert other.outcome is tls.HelloOutcome.OTHER_VERSION
 
 
 @pytest.mark.parametrize(
@@ -58,16 +97,18 @@ def test_alert_and_close() -> None:
     ],
     ids=["plaintext", "cut-short", "not-server-hello"],
 )
-def test_anything_else_is_a_protocol_violation(data: bytes) -> None:
-    with pytest.raises(ProtocolViolation):
-        tls.parse_first_flight(data, "t")
+def test_anything_else_is_a_device_error_not_a_verdict(answering, data: bytes) -> None:
+    with pytest.raises(DeviceError):
+        _probe(answering(data))
 
 
 def test_hellos_offer_exactly_one_version() -> None:
-    legacy = tls.client_hello(tls.TlsVersion.TLS1_0, None)
+    legacy = tls_wire.hello_record(tls_wire.Offer(tls.TlsVersion.TLS1_0, tls.LEGACY_SUITES))
     assert legacy[:3] == b"\x16\x03\x01"
     assert legacy[9:11] == b"\x03\x01"
-    modern = tls.client_hello(tls.TlsVersion.TLS1_3, "ip100.local")
+    modern = tls_wire.hello_record(
+        tls_wire.Offer(tls.TlsVersion.TLS1_3, tls.TLS13_SUITES, "ip100.local")
+    )
     assert modern[9:11] == b"\x03\x03"  # legacy_version, TLS 1.3 goes in supported_versions
     assert b"\x00\x2b\x00\x03\x02\x03\x04" in modern
     assert b"ip100.local" in modern
