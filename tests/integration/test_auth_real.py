@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -26,8 +25,8 @@ import yaml
 
 from harness.results import Outcome, load
 from tests.integration import consoles, daemons, fakes
+from tests.integration.cli import medsec_run
 
-REPO = Path(__file__).resolve().parents[2]
 USER = f"medsec{os.getpid()}a"  # unique per test process: sessions share /etc/passwd
 WEAK = "medsecweak"  # the "vendor default" of this fake product
 
@@ -44,13 +43,7 @@ def run(tmp_path: Path, host: str, name: str, *args: str, **sections: Any) -> di
     profile.write_text(yaml.safe_dump(document, sort_keys=False))
     out = tmp_path / f"run-{name}"
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(profile), "--out", str(out), *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=REPO,
-    )
+    done = medsec_run(profile, out, *args)
     checks = {f"{c.id}[{c.target}]": c for c in load(out / "results.json").checks}
     return {"code": done.returncode, "checks": checks, "out": out, "s": time.monotonic() - started}
 

@@ -9,7 +9,6 @@ suite, `ssh -o KexAlgorithms=...`) settles who is right, and the test requires i
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +24,8 @@ from harness.scope import Scope
 from harness.sim.telemetry_pki import cloud_ca
 from harness.transcript import Transcript
 from tests.integration import crypto_daemons as real
+from tests.integration.cli import medsec_run
 
-REPO = Path(__file__).resolve().parents[2]
 FLAGS = {0x0300: "-ssl3", 0x0301: "-tls1", 0x0302: "-tls1_1", 0x0303: "-tls1_2", 0x0304: "-tls1_3"}
 
 
@@ -40,11 +39,7 @@ def run_crypto(tmp_path: Path, host: str, **sections: Any) -> dict[str, list[Any
     profile = tmp_path / "crypto.yaml"
     profile.write_text(yaml.safe_dump(document, sort_keys=False))
     out = tmp_path / "run"
-    subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(profile), "--suite", "crypto", "--out",
-         str(out), "--quiet"],
-        capture_output=True, text=True, timeout=240, cwd=REPO, check=False,
-    )  # fmt: skip
+    medsec_run(profile, out, "--suite", "crypto", "--quiet")
     found: dict[str, list[Any]] = {}
     for check in load(out / "results.json").checks:
         found.setdefault(check.id, []).append(check)

@@ -8,8 +8,6 @@ import contextlib
 import json
 import socket
 import struct
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,9 +15,9 @@ import yaml
 
 from harness.results import Outcome, load
 from tests.integration import fakes
+from tests.integration.cli import medsec_run
 from tests.integration.crypto_daemons import make_pki
 
-REPO = Path(__file__).resolve().parents[2]
 TLS_CHECKS = ("CRYPTO-002", "CRYPTO-003", "CRYPTO-004", "CRYPTO-005", "CRYPTO-006", "CRYPTO-007")
 
 
@@ -90,11 +88,7 @@ def test_misbehaving_tls_servers_give_errors_with_evidence_on_time(
             )
         )
         started = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-m", "harness", "run", str(profile), "--suite", "crypto",
-             "--out", str(tmp_path / "run"), "--quiet"],
-            capture_output=True, text=True, timeout=180, cwd=REPO, check=False,
-        )  # fmt: skip
+        done = medsec_run(profile, tmp_path / "run", "--suite", "crypto", "--quiet", timeout=180)
         elapsed = time.monotonic() - started
     assert done.returncode == 1, done.stderr
     results = load(tmp_path / "run" / "results.json")

@@ -6,8 +6,6 @@ runs against each with `python -m harness run`, as a user would, several at a ti
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +17,7 @@ from harness.results import Outcome, RunResults, load
 from harness.sim.process import EmulatorProcess
 from harness.sim.weaknesses import PLANTED, expected_failures
 from harness.suites import implemented_checks
+from tests.integration.cli import medsec_run
 
 RUN_TIMEOUT_S = 300
 PARALLEL_RUNS = 6
@@ -37,20 +36,11 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def _run(emulator: EmulatorProcess) -> tuple[int, float]:
     started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            str(emulator.profile),
-            "--out",
-            str(emulator.folder / "run"),
-            "--allow-destructive",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
+    done = medsec_run(
+        emulator.profile,
+        emulator.folder / "run",
+        "--allow-destructive",
+        "--quiet",
         timeout=RUN_TIMEOUT_S,
     )
     (emulator.folder / "run.log").write_text(done.stdout + done.stderr)

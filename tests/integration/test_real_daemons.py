@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ from harness.scope import Scope
 from harness.sim import pki
 from harness.transcript import Transcript
 from tests.integration import daemons
+from tests.integration.cli import medsec_run
 
-REPO = Path(__file__).resolve().parents[2]
 # Unique per test process: parallel test sessions on one machine share /etc/passwd.
 WEAK_USER = f"medsec{os.getpid()}"
 WEAK_PASSWORD = "medsecweak"  # the "vendor default" this fake product ships with
@@ -45,24 +44,8 @@ def run_check(
     profile = tmp_path / f"{suite}.yaml"
     profile.write_text(yaml.safe_dump(document, sort_keys=False))
     out = tmp_path / f"run-{suite}"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            str(profile),
-            "--suite",
-            suite,
-            "--out",
-            str(out),
-            *(["--", *pytest_args] if pytest_args else []),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=REPO,
-    )
+    extra = ["--", *pytest_args] if pytest_args else []
+    done = medsec_run(profile, out, "--suite", suite, *extra, timeout=180)
     results = load(out / "results.json")
     return {"code": done.returncode, "checks": results.checks, "stderr": done.stderr}
 

@@ -24,19 +24,10 @@ from harness.evidence import verify_run
 from harness.results import Outcome, RunResults, load
 from harness.sim.pump import EmulatedPump, SimConfig
 from tests.integration import fakes
+from tests.integration.cli import medsec
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTILE = "<script>alert(1)</script>"
-
-
-def medsec(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-    )
 
 
 def write_profile(path: Path, document: dict[str, Any]) -> Path:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from harness.results import Outcome, RunResults, load
 from tests.integration import daemons
+from tests.integration.cli import medsec_run
 
-REPO = Path(__file__).resolve().parents[2]
 USER = f"medsecupd{os.getpid()}"
 RUNNING = "2.0.0"
 LABELS = ("hardened", "weak")
@@ -146,24 +144,8 @@ def runs(
 
 
 def _run(profile: Path, out: Path) -> int:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            str(profile),
-            "--suite",
-            "update",
-            "--allow-destructive",
-            "--out",
-            str(out),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=REPO,
+    done = medsec_run(
+        profile, out, "--suite", "update", "--allow-destructive", "--quiet", timeout=240
     )
     return done.returncode
 

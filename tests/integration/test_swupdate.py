@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,9 +19,9 @@ import yaml
 
 from harness.evidence import verify_run
 from harness.results import Outcome, RunResults, load
+from tests.integration.cli import medsec_run
 from tests.integration.swupdate_agent import agent
 
-REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 240
 AGENTS = {  # label: (downgrade floor, authentication, the checks it must fail)
     "hardened": (True, True, frozenset()),
@@ -33,24 +31,8 @@ AGENTS = {  # label: (downgrade floor, authentication, the checks it must fail)
 
 
 def _run(profile: Path, out: Path) -> int:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            str(profile),
-            "--suite",
-            "update",
-            "--allow-destructive",
-            "--out",
-            str(out),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        cwd=REPO,
+    done = medsec_run(
+        profile, out, "--suite", "update", "--allow-destructive", "--quiet", timeout=RUN_TIMEOUT_S
     )
     (out.parent / "run.log").write_text(done.stdout + done.stderr)
     return done.returncode
