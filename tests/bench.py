@@ -29,13 +29,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import netns
-from harness.deadline import Deadline
-from harness.probes import credentials, ssh_algos, tls, tls_audit
-from harness.scope import Scope
+from harness.core import netns
+from harness.core.deadline import Deadline
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.probes.auth import credentials
+from harness.probes.crypto import ssh_algos, tls, tls_audit
 from harness.sim.pump import EmulatedPump, SimConfig
 from harness.sim.weaknesses import PLANTED
-from harness.transcript import Transcript
 from harness.transports import net
 
 HOST = "127.0.8.2"

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from harness import netns
+from harness.core import netns
 
 _ISOLATION: str | None = "not attempted"
 _ADDRESSES = itertools.count(2)

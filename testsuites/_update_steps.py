@@ -9,17 +9,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.evidence import EvidenceRecorder
+from harness.config.profile import Profile
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.evidence.recorder import EvidenceRecorder
 from harness.plugin import not_applicable
 from harness.probes import liveness
-from harness.probes.update import UpdateLedger, UpdateTrial, send_image
-from harness.profile import Profile
-from harness.scope import Scope
-from harness.transcript import Transcript
+from harness.probes.update.delivery import AuthMode
+from harness.probes.update.target import UpdateTarget
+from harness.probes.update.trial import UpdateLedger, UpdateTrial, send_image
 from harness.updates.attacks import Attack, Unsupported, UpdateImage
-from harness.updates.delivery import AuthMode
 from harness.updates.kit import ImageKit
-from harness.updates.target import UpdateTarget
 
 IMAGE_EVIDENCE_LIMIT = 4 * 1024 * 1024  # bytes of one image kept as evidence
 

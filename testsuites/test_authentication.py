@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 
-from harness.deadline import Deadline
-from harness.evidence import EvidenceRecorder
-from harness.fixtures import SshEndpoint
+from harness.config.profile import Policy, Profile
+from harness.core.deadline import Deadline
+from harness.core.scope import Scope
+from harness.evidence.recorder import EvidenceRecorder
 from harness.plugin import not_applicable
-from harness.probes import (
+from harness.plugin.fixtures import SshEndpoint
+from harness.plugin.reveal import SecretReveal
+from harness.probes.auth import (
     console_access,
     credentials,
     http_auth,
@@ -21,13 +24,10 @@ from harness.probes import (
     ssh_auth,
     telnet,
 )
+from harness.probes.auth.credentials import LoginLedger
+from harness.probes.auth.http_auth import HttpApi
+from harness.probes.auth.ssh_auth import SshTarget
 from harness.probes.console import ConsolePrompts
-from harness.probes.credentials import LoginLedger
-from harness.probes.http_auth import HttpApi
-from harness.probes.ssh_auth import SshTarget
-from harness.profile import Policy, Profile
-from harness.reveal import SecretReveal
-from harness.scope import Scope
 from harness.transports.serial import Console
 
 TELNET_PORT = 23

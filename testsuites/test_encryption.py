@@ -10,20 +10,20 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from harness import policy as policy_module
-from harness.crypto_evidence import record_chain, record_flights
-from harness.errors import DeviceError, ProtocolViolation
-from harness.evidence import EvidenceRecorder
-from harness.fixtures import SshEndpoint
+from harness.config import crypto_policy as policy_module
+from harness.config.crypto_policy import SshPolicy, TlsPolicy
+from harness.config.profile import Policy, Profile, Service
+from harness.core.errors import DeviceError, ProtocolViolation
+from harness.core.scope import Scope
+from harness.evidence.recorder import EvidenceRecorder
 from harness.plugin import not_applicable
-from harness.policy import SshPolicy, TlsPolicy
-from harness.probes import certs, cleartext, tls, tls_client, tls_suites
-from harness.probes.crypto_audit import DeviceCryptoAudit, SshAudit, TlsAudit
-from harness.probes.tls_audit import TlsPosture
-from harness.probes.tls_full import RenegotiationOutcome
-from harness.profile import Policy, Profile, Service
-from harness.scope import Scope
+from harness.plugin.fixtures import SshEndpoint
+from harness.probes.crypto import certs, cleartext, tls, tls_client, tls_suites
+from harness.probes.crypto.device_audit import DeviceCryptoAudit, SshAudit, TlsAudit
+from harness.probes.crypto.tls_audit import TlsPosture
+from harness.probes.crypto.tls_full import RenegotiationOutcome
 from harness.transports import net
+from testsuites._crypto_evidence import record_chain, record_flights
 
 INAPPROPRIATE_FALLBACK = 86
 SCAN_BUDGET_S = 300.0  # below the plugin's 600 s watchdog

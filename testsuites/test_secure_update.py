@@ -13,17 +13,17 @@ from typing import Any
 
 import pytest
 
-from harness.errors import DeviceError
-from harness.evidence import EvidenceRecorder
+from harness.config.profile import Profile
+from harness.core.errors import DeviceError
+from harness.core.scope import Scope
+from harness.evidence.recorder import EvidenceRecorder
 from harness.plugin import not_applicable
-from harness.probes.update import UpdateLedger, UpdateOutcome, UpdateTrial, wait_for_version
-from harness.profile import Profile
-from harness.scope import Scope
+from harness.probes.update.delivery import AuthMode
+from harness.probes.update.target import UpdateTarget
+from harness.probes.update.trial import UpdateLedger, UpdateOutcome, UpdateTrial, wait_for_version
 from harness.transports import http_upload
 from harness.updates.attacks import Attack
-from harness.updates.delivery import AuthMode
 from harness.updates.kit import ImageKit
-from harness.updates.target import UpdateTarget
 from harness.updates.versions import newer_than, older_than
 from testsuites._update_steps import UpdateSteps, dead_services
 

@@ -6,12 +6,13 @@ from dataclasses import asdict
 
 import pytest
 
-from harness.deadline import Deadline
-from harness.evidence import EvidenceRecorder
-from harness.probes import console_access, console_secrets, ports
+from harness.config.profile import Profile
+from harness.core.deadline import Deadline
+from harness.core.scope import Scope
+from harness.evidence.recorder import EvidenceRecorder
+from harness.probes.auth import console_access
 from harness.probes.console import ConsolePrompts
-from harness.profile import Profile
-from harness.scope import Scope
+from harness.probes.surface import console_secrets, ports
 from harness.transports.net import ScanResult
 from harness.transports.serial import Console
 

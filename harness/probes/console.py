@@ -7,9 +7,9 @@ import re
 import time
 from dataclasses import dataclass
 
-from harness.deadline import Deadline
-from harness.errors import DeviceTimeout
-from harness.redact import shown
+from harness.core.deadline import Deadline
+from harness.core.errors import DeviceTimeout
+from harness.core.redact import shown
 from harness.transports.serial import Console
 
 ENTER_PRESSES = 3

@@ -13,12 +13,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from harness.deadline import Deadline
-from harness.errors import DeviceError
+from harness.config.profile import Profile, Service
+from harness.core.deadline import Deadline
+from harness.core.errors import DeviceError
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
 from harness.probes.console import ConsolePrompts
-from harness.profile import Profile, Service
-from harness.scope import Scope
-from harness.transcript import Transcript
 from harness.transports import http
 from harness.transports.serial import Console
 from harness.transports.ssh import SshSession

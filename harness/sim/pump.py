@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from harness import resources
+from harness.config import shipped as resources
 from harness.sim import api_accounts, pki
 from harness.sim.api_service import MAX_IMAGE_BYTES, UPDATE_USER, ApiService
 from harness.sim.console import SerialConsole

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness.errors import DeviceTimeout, DeviceUnreachable, ProtocolViolation
-from harness.scope import Scope
-from harness.transcript import Transcript
+from harness.core.errors import DeviceTimeout, DeviceUnreachable, ProtocolViolation
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
 
 MAX_BODY = 4 * 1024 * 1024
 _SHOWN_BODY = 4096

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness.errors import DeviceTimeout, DeviceUnreachable
-from harness.scope import Scope
-from harness.transcript import Transcript
+from harness.core.errors import DeviceTimeout, DeviceUnreachable
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
 from harness.transports.http import MAX_BODY, HttpResponse, _tls_context
 
 _SHOWN_BODY = 4096

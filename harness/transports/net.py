@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from harness.deadline import Deadline
-from harness.errors import DeviceTimeout, DeviceUnreachable
-from harness.scope import Scope
-from harness.transcript import Transcript
+from harness.core.deadline import Deadline
+from harness.core.errors import DeviceTimeout, DeviceUnreachable
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
 
 RECV_CHUNK = 65536
 

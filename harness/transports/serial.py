@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 import serial
 
-from harness.deadline import Deadline
-from harness.errors import DeviceTimeout, DeviceUnreachable
-from harness.scope import Scope, url_host
-from harness.transcript import Transcript
+from harness.core.deadline import Deadline
+from harness.core.errors import DeviceTimeout, DeviceUnreachable
+from harness.core.scope import Scope, url_host
+from harness.core.transcript import Transcript
 
 POLL_S = 0.05
 TAIL = 64 * 1024

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import paramiko
 
-from harness.errors import DeviceError, DeviceTimeout, DeviceUnreachable, ProtocolViolation
-from harness.scope import Scope
-from harness.transcript import Transcript
+from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable, ProtocolViolation
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import websocket
 
-from harness.deadline import Deadline
-from harness.errors import DeviceUnreachable, ProtocolViolation
-from harness.scope import Scope
-from harness.transcript import Transcript
+from harness.core.deadline import Deadline
+from harness.core.errors import DeviceUnreachable, ProtocolViolation
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
 from harness.transports.http_upload import open_connection
 
 MAX_MESSAGES = 4000

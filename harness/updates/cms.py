@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtensionOID
 
-from harness.errors import MedsecError
+from harness.core.errors import MedsecError
 
 SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 

@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from harness.errors import MedsecError
+from harness.core.errors import MedsecError
 from harness.updates import payloads
 from harness.updates.attacks import Attack, Unsupported, UpdateImage, flip_byte
 from harness.updates.kit import ImageKit

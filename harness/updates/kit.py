@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from harness.profile import Profile
+from harness.config.profile import Profile
 from harness.updates.attacks import Attack, Unsupported, UpdateImage
 
 OVERSIZE_MARGIN = 1024 * 1024  # bytes beyond update.max_size the endless image sends

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.results import Outcome, load
+from harness.reporting.results import Outcome, load
 from tests.integration import consoles, daemons, fakes
 from tests.integration.cli import medsec_run
 

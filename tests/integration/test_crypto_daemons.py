@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.probes import ssh_algos, tls_audit
-from harness.probes.tls import TlsVersion
-from harness.results import Outcome, load
-from harness.scope import Scope
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.probes.crypto import ssh_algos, tls_audit
+from harness.probes.crypto.tls import TlsVersion
+from harness.reporting.results import Outcome, load
 from harness.sim.telemetry_pki import cloud_ca
-from harness.transcript import Transcript
 from tests.integration import crypto_daemons as real
 from tests.integration.cli import medsec_run
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.results import Outcome, load
+from harness.reporting.results import Outcome, load
 from tests.integration import fakes
 from tests.integration.cli import medsec_run
 from tests.integration.crypto_daemons import make_pki

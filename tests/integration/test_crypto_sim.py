@@ -10,10 +10,10 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from harness.probes import cleartext, tls_client
+from harness.core.transcript import Transcript
+from harness.probes.crypto import cleartext, tls_client
 from harness.sim.pump import EmulatedPump, SimConfig
 from harness.sim.telemetry_pki import CLOUD_NAME
-from harness.transcript import Transcript
 from harness.transports.ssh_legacy import enable_group14_sha1
 
 TIMEOUT = 5.0

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.evidence import verify_run
-from harness.results import Outcome, RunResults, load
+from harness.cli.suites import implemented_checks
+from harness.evidence.recorder import verify_run
+from harness.reporting.results import Outcome, RunResults, load
 from harness.sim.process import EmulatorProcess
 from harness.sim.weaknesses import PLANTED, expected_failures
-from harness.suites import implemented_checks
 from tests.integration.cli import medsec_run
 
 RUN_TIMEOUT_S = 300

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.probes import tls
-from harness.results import Outcome, load
-from harness.scope import Scope
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.probes.crypto import tls
+from harness.reporting.results import Outcome, load
 from harness.sim import pki
-from harness.transcript import Transcript
 from tests.integration import daemons
 from tests.integration.cli import medsec_run
 

@@ -19,9 +19,9 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from harness import catalogue
-from harness.evidence import verify_run
-from harness.results import Outcome, RunResults, load
+from harness.config import catalogue
+from harness.evidence.recorder import verify_run
+from harness.reporting.results import Outcome, RunResults, load
 from harness.sim.pump import EmulatedPump, SimConfig
 from tests.integration import fakes
 from tests.integration.cli import medsec

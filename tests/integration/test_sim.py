@@ -32,7 +32,7 @@ import serial
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness.profile import load_profile
+from harness.config.profile import load_profile
 from harness.sim.pump import EmulatedPump, SimConfig, weaknesses_for
 from harness.sim.vendor_service import HELLO
 from harness.sim.weaknesses import PLANTED

@@ -22,7 +22,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness.results import Outcome, RunResults, load
+from harness.reporting.results import Outcome, RunResults, load
 from tests.integration import daemons
 from tests.integration.cli import medsec_run
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.evidence import verify_run
-from harness.results import Outcome, RunResults, load
+from harness.evidence.recorder import verify_run
+from harness.reporting.results import Outcome, RunResults, load
 from tests.integration.cli import medsec_run
 from tests.integration.swupdate_agent import agent
 

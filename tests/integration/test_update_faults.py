@@ -17,12 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness.probes.update import UpdateOutcome, send_image
-from harness.scope import Scope
-from harness.transcript import Transcript
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.probes.update.delivery import HttpAuth, HttpChannel
+from harness.probes.update.trial import UpdateOutcome, send_image
+from harness.probes.update.version_readers import UrlVersion
 from harness.updates.attacks import UpdateImage
-from harness.updates.delivery import HttpAuth, HttpChannel
-from harness.updates.version_readers import UrlVersion
 
 DOWN_S = 1.0
 

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.deadline import Deadline
-from harness.errors import DeviceTimeout, ProfileError
-from harness.probes import console_secrets, lockout, password_change
-from harness.probes.credentials import Attempt, LoginLedger, Pair, candidate_pairs
-from harness.probes.telnet import DO, ECHO, IAC, SB, SE, WILL, WONT, TelnetSession
-from harness.profile import Policy, load_profile
-from harness.reveal import SecretReveal
-from harness.transcript import Transcript
+from harness.config.profile import Policy, load_profile
+from harness.core.deadline import Deadline
+from harness.core.errors import DeviceTimeout, ProfileError
+from harness.core.transcript import Transcript
+from harness.plugin.reveal import SecretReveal
+from harness.probes.auth import lockout, password_change
+from harness.probes.auth.credentials import Attempt, LoginLedger, Pair, candidate_pairs
+from harness.probes.auth.telnet import DO, ECHO, IAC, SB, SE, WILL, WONT, TelnetSession
+from harness.probes.surface import console_secrets
 
 RIGHT = "the-right-password"
 

@@ -1,4 +1,4 @@
-"""harness/catalogue.py and docs/CATALOGUE.md say the same; the weakness table points into both."""
+"""harness/config/catalogue.py and docs/CATALOGUE.md agree; the weakness table points into both."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import catalogue
+from harness.cli.suites import implemented_checks
+from harness.config import catalogue
 from harness.sim.weaknesses import PLANTED, WEAKNESSES
-from harness.suites import implemented_checks
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "CATALOGUE.md"
 ROW = re.compile(

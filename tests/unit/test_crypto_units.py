@@ -11,10 +11,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from harness.errors import MedsecError, ProtocolViolation
-from harness.policy import load
-from harness.probes import certs, cleartext, ssh_algos, tls_suites
-from harness.probes.tls_suites import CipherClass
+from harness.config.crypto_policy import load
+from harness.core.errors import MedsecError, ProtocolViolation
+from harness.probes.crypto import certs, cleartext, ssh_algos, tls_suites
+from harness.probes.crypto.tls_suites import CipherClass
 from harness.sim import pki
 from harness.sim.telemetry_pki import telemetry_certificate
 from harness.sim.telemetry_service import _credentials
@@ -66,7 +66,7 @@ def test_strict_and_legacy_tls_policies() -> None:
 
 def test_policy_files(tmp_path: Path) -> None:
     mine = tmp_path / "mine.yaml"
-    text = (Path(__file__).parents[2] / "harness/policies/strict.yaml").read_text()
+    text = (Path(__file__).parents[2] / "harness/config/policies/strict.yaml").read_text()
     mine.write_text(text.replace("name: strict", "name: mine"))
     assert load("mine.yaml", tmp_path).name == "mine"
     (tmp_path / "bad.yaml").write_text("name: bad\nversion: 1\ntls: {}\n")

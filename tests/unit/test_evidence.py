@@ -10,9 +10,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness.evidence import EvidenceRecorder, verify_run, write_manifest
-from harness.redact import Redactor, shown
-from harness.transcript import Transcript
+from harness.core.redact import Redactor, shown
+from harness.core.transcript import Transcript
+from harness.evidence.recorder import EvidenceRecorder, verify_run, write_manifest
 
 
 @pytest.fixture

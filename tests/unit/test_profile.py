@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from harness.errors import ProfileError
-from harness.profile import load_profile
+from harness.config.profile import load_profile
+from harness.core.errors import ProfileError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BASE = (DATA / "lab-pump.yaml").read_text()
@@ -218,7 +218,7 @@ def test_cli_validate_accepts_the_good_profile(write) -> None:
 
 
 def test_published_schema_is_current() -> None:
-    from harness.profile import json_schema
+    from harness.config.profile import json_schema
 
     published = DATA.parents[1] / "docs" / "profile.schema.json"
     assert json.loads(published.read_text()) == json.loads(json_schema()), (

@@ -5,9 +5,16 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness import report
-from harness.evidence import Artifact
-from harness.results import CheckRecord, DeviceInfo, HarnessInfo, Outcome, ProfileInfo, RunResults
+from harness.evidence.recorder import Artifact
+from harness.reporting import html as report
+from harness.reporting.results import (
+    CheckRecord,
+    DeviceInfo,
+    HarnessInfo,
+    Outcome,
+    ProfileInfo,
+    RunResults,
+)
 
 HOSTILE = '<script>alert("pwned")</script>\x00\x1b[31m'
 

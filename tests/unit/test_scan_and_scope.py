@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.deadline import Deadline
-from harness.errors import OutOfScope
-from harness.probes import ports
-from harness.scope import Scope
-from harness.transcript import Transcript
+from harness.core.deadline import Deadline
+from harness.core.errors import OutOfScope
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.probes.surface import ports
 from harness.transports import net
 
 LOOPBACK = Scope.of(["127.0.0.0/8"])

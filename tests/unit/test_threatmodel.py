@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import matrix
-from harness.errors import ProfileError
-from harness.results import CheckRecord, Outcome
-from harness.threatmodel import load_threat_model
+from harness.config.threatmodel import load_threat_model
+from harness.core.errors import ProfileError
+from harness.reporting import matrix
+from harness.reporting.results import CheckRecord, Outcome
 
 SHIPPED = Path(__file__).resolve().parents[2] / "profiles" / "threat-models" / "infusion-pump.yaml"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import DeviceError
-from harness.probes import tls, tls_wire
-from harness.scope import Scope
-from harness.transcript import Transcript
+from harness.core.errors import DeviceError
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.probes.crypto import tls, tls_wire
 
 
 def _server_hello(version: int, suite: int, supported_version: int | None = None) -> bytes:

@@ -1,0 +1,145 @@
+"""`medsec demo`: a hardened and a vulnerable emulated pump, every suite against both.
+
+The demo passes (exit 0) only when the hardened pump passes every check and the
+vulnerable pump fails exactly the checks that catch its planted weaknesses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.core import netns
+from harness.evidence.recorder import verify_run
+from harness.reporting.results import Outcome, RunResults, load
+from harness.sim.process import EmulatorProcess
+from harness.sim.weaknesses import PLANTED, WEAKNESSES, expected_failures
+
+RUN_TIMEOUT_S = 600.0
+
+
+def run(out: Path | None, *, isolate: bool) -> int:
+    """Start both pumps, run every suite against each, compare with the planted weaknesses."""
+    console = Console(soft_wrap=True)
+    why_not = netns.enter_private_network() if isolate else "--no-isolate given"
+    if why_not is None:
+        console.print("network: a private namespace (only loopback; nothing else is reachable)")
+    else:
+        console.print(
+            f"[yellow]network: the host's loopback ({why_not}); other services "
+            "listening on all addresses would show up in SURFACE-001[/]"
+        )
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    base = (out or Path("reports") / f"demo-{stamp}").resolve()
+    started = time.monotonic()
+    emulators = [
+        EmulatorProcess("hardened", "127.77.0.2", base / "hardened", "hardened").start(),
+        EmulatorProcess("vulnerable", "127.77.0.3", base / "vulnerable", "vulnerable").start(),
+    ]
+    try:
+        for emulator in emulators:
+            emulator.wait_ready()
+        console.print(
+            f"emulators ready in {time.monotonic() - started:.1f}s; running every suite "
+            "against both"
+        )
+        runs = {
+            e.variant: subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "harness",
+                    "run",
+                    str(e.profile),
+                    "--out",
+                    str(base / e.variant / "run"),
+                    "--allow-destructive",
+                    "--quiet",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=open(base / e.variant / "run.log", "w"),  # noqa: SIM115
+            )
+            for e in emulators
+        }
+        for variant, process in runs.items():
+            try:
+                process.wait(timeout=RUN_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                console.print(f"[red]the {variant} run did not finish in {RUN_TIMEOUT_S:.0f} s[/]")
+    finally:
+        for emulator in emulators:
+            emulator.stop()
+    results = {}
+    for variant in runs:
+        path = base / variant / "run" / "results.json"
+        if not path.is_file():
+            console.print(
+                f"[red]the {variant} run left no results; see {base / variant / 'run.log'}[/]"
+            )
+            return 1
+        results[variant] = load(path)
+    ok = _judge(console, results["hardened"], results["vulnerable"])
+    for variant in runs:
+        verification = verify_run(base / variant / "run")
+        console.print(
+            f"{variant:10} report  {base / variant / 'run' / 'report.html'}  "
+            f"(manifest {'verified' if verification.ok else 'NOT verified'})",
+            highlight=False,
+        )
+        ok = ok and verification.ok
+    console.print(
+        f"demo finished in {time.monotonic() - started:.1f}s: "
+        + (
+            "[bold green]the harness caught exactly the planted weaknesses[/]"
+            if ok
+            else "[bold red]the harness did not catch exactly the planted weaknesses[/]"
+        )
+    )
+    return 0 if ok else 1
+
+
+def _judge(console: Console, hardened: RunResults, vulnerable: RunResults) -> bool:
+    expected = expected_failures(set(PLANTED))
+    failed = {c.id for c in vulnerable.checks if c.outcome is Outcome.FAILED}
+    not_ok_hardened = [c for c in hardened.checks if not c.outcome.ok]
+    errors = [c for c in vulnerable.checks if c.outcome is Outcome.ERROR]
+    table = Table(title="planted weaknesses")
+    for column in ("weakness", "planted flaw", "caught by", "vulnerable pump", "hardened pump"):
+        table.add_column(column)
+    for wid in PLANTED:
+        weakness = WEAKNESSES[wid]
+        table.add_row(
+            wid,
+            weakness.description,
+            weakness.caught_by,
+            _outcome_of(vulnerable, weakness.caught_by),
+            _outcome_of(hardened, weakness.caught_by),
+        )
+    console.print(table)
+    for check in not_ok_hardened:
+        console.print(
+            f"[red]hardened pump: {check.id} {check.target} {check.outcome.value}: "
+            f"{check.reason}[/]",
+            highlight=False,
+        )
+    for check in errors:
+        console.print(
+            f"[red]vulnerable pump: {check.id} errored: {check.reason}[/]", highlight=False
+        )
+    if failed - expected:
+        console.print(f"[red]failed without a planted weakness: {sorted(failed - expected)}[/]")
+    if expected - failed:
+        console.print(f"[red]planted weakness not caught: {sorted(expected - failed)}[/]")
+    return not not_ok_hardened and not errors and failed == expected
+
+
+def _outcome_of(results: RunResults, check_id: str) -> str:
+    outcomes = [c.outcome.value for c in results.checks if c.id == check_id]
+    return ", ".join(outcomes) or "not run"

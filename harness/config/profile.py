@@ -1,0 +1,666 @@
+"""Device profiles: the YAML that says what a device is, how to reach it and what it must show.
+
+`load_profile(path)` returns a frozen `Profile` or raises `ProfileError` whose every line
+names file, line and field. `${VAR}` reads the environment (`${VAR:-default}` too);
+relative paths resolve against the profile's folder; every address the profile names
+must lie inside `scope.allow`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from harness.config import catalogue, yamlfile
+from harness.core.errors import OutOfScope, ProfileError
+from harness.core.scope import Scope, url_host
+
+SCHEMA_ID = "medsec/profile/v1"
+TLS_PROTOCOLS = frozenset({"https", "mqtts", "tls", "dicom-tls"})
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    if base is not None and not value.is_absolute():
+        value = Path(base) / value
+    if (info.context or {}).get("check_files", True) and not value.is_file():
+        raise ValueError(f"file not found: {value}")
+    return value
+
+
+ProfileFile = Annotated[Path, AfterValidator(_resolve_path)]
+
+
+def _valid_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_valid_regex)]
+
+
+def _policy_reference(value: str, info: ValidationInfo) -> str:
+    """A built-in crypto policy name, or a policy file resolved against the profile."""
+    from harness.config.crypto_policy import BUILT_IN
+
+    if value in BUILT_IN:
+        return value
+    return str(_resolve_path(Path(value), info))
+
+
+PolicyReference = Annotated[str, AfterValidator(_policy_reference)]
+
+
+class _Section(BaseModel):
+    # YAML reads `firmware: 2.4` or `tls_min_version: 1.2` as numbers; people mean text.
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
+
+
+class Device(_Section):
+    """Identity as profiled; copied into every report."""
+
+    name: str
+    vendor: str
+    model: str
+    firmware: str
+    serial_number: str | None = None
+    hardware: str | None = None
+
+
+class ScopeRules(_Section):
+    """Rules of engagement."""
+
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = Field(min_length=1)
+    destructive: bool = Field(
+        default=False, description="brute force, fuzzing, flashing also need --allow-destructive"
+    )
+
+    @field_validator("allow", mode="before")
+    @classmethod
+    def _host_bits_allowed(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [
+                ipaddress.ip_network(str(v), strict=False) if _is_network(v) else v for v in value
+            ]
+        return value
+
+    def scope(self) -> Scope:
+        return Scope(self.allow)
+
+
+def _is_network(value: Any) -> bool:
+    try:
+        ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+class Service(_Section):
+    """One port and the protocol it should speak."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    port: Port
+    protocol: Literal[
+        "https", "mqtts", "tls", "dicom-tls", "ssh", "http", "mqtt", "telnet", "other"
+    ]
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in TLS_PROTOCOLS
+
+
+class Network(_Section):
+    """How the device is reached over IP."""
+
+    host: str
+    expected_tcp: tuple[Port, ...] = Field(
+        default=(), description="any other open TCP port is a finding"
+    )
+    services: tuple[Service, ...] = ()
+    scan_ports: str = Field(
+        default="1-65535",
+        pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$",
+        description="ports SURFACE-001 scans, as ranges: 1-1024,8080",
+    )
+
+    @model_validator(mode="after")
+    def _unique_service_names(self) -> Network:
+        names = [s.name for s in self.services]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"service names must be unique: {', '.join(duplicates)}")
+        return self
+
+
+class Ssh(_Section):
+    """The SSH service and the account the harness may use."""
+
+    host: str | None = Field(default=None, description="defaults to network.host")
+    port: Port = 22
+    username: str
+    password: SecretStr | None = None
+    key_file: ProfileFile | None = None
+
+
+class Bootloader(_Section):
+    """The bootloader the console shows while the device starts (AUTH-006)."""
+
+    name: str = "bootloader"
+    prompt: Regex = Field(description="regex of the bootloader's command prompt, e.g. '=> $'")
+    interrupt: tuple[str, ...] = Field(
+        default=("\x03", " ", "\r", "\x1b"),
+        min_length=1,
+        description="keys sent through the boot window (Ctrl-C, space, Enter, Esc by default)",
+    )
+    password_prompt: str = Field(
+        default="Password:", description="what a locked bootloader asks before its prompt"
+    )
+    boot_command: str = Field(
+        default="boot", description="typed at an open bootloader prompt to let the device boot"
+    )
+
+
+class Serial(_Section):
+    """The console: any pyserial URL."""
+
+    url: str = Field(description="device path, socket://, rfc2217://, loop://")
+    baudrate: int = Field(default=115200, gt=0)
+    login_prompt: str = "login:"
+    password_prompt: str = "Password:"  # noqa: S105 - a prompt, not a password
+    shell_prompt: Regex = Field(
+        default=r"[#$] ?$", description="regex matched at the end of the console output"
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    reset_command: str | None = Field(
+        default=None,
+        description="typed at the console shell (logged in as serial.username) to restart the "
+        "device; AUTH-006 and SURFACE-008 read the boot log after it",
+    )
+    bootloader: Bootloader | None = None
+
+
+class Tls(_Section):
+    """How TLS peers of the device are judged."""
+
+    ca_file: ProfileFile | None = Field(
+        default=None, description="trust anchor(s), PEM, that the device's chains must reach"
+    )
+    server_name: str | None = Field(
+        default=None, description="name sent as SNI and expected in the certificate"
+    )
+
+
+class TlsClient(_Section):
+    """Where the device connects out as a TLS client (CRYPTO-012): the harness listens there."""
+
+    listen: str = Field(
+        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):\d{1,5}$",
+        description="address:port the device is configured to connect to; the harness binds it",
+    )
+    server_name: str | None = Field(
+        default=None, description="name the device expects in the server certificate"
+    )
+    ca_cert: ProfileFile | None = Field(
+        default=None, description="test CA the device build trusts (PEM), for the control cases"
+    )
+    ca_key: ProfileFile | None = Field(default=None, description="private key of ca_cert (PEM)")
+    wait_s: float = Field(
+        default=30.0, gt=0, le=600, description="how long to wait for each device connection"
+    )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+class Update(_Section):
+    """The update channel and the test signing key the engineering build trusts."""
+
+    channel: Literal["https", "ssh", "serial", "swupdate"] = Field(
+        description="https: HTTP(S) upload to url; ssh: SFTP upload then install_command; "
+        "swupdate: SWUpdate's web server at url (/upload, progress on /ws); serial: none yet"
+    )
+    url: str | None = Field(
+        default=None,
+        description="https: the upload endpoint; swupdate: the agent's web server (base URL)",
+    )
+    image_format: Literal["medsec-v1", "swupdate", "detached"]
+    signing_key: ProfileFile
+    signing_cert: ProfileFile | None = Field(
+        default=None, description="certificate of signing_key (CMS-signed formats: swupdate)"
+    )
+    description_template: ProfileFile | None = Field(
+        default=None,
+        description="swupdate: sw-description template; {version}, {hardware} and "
+        "{sha256:NAME} are filled in, nothing else",
+    )
+    version_url: str | None = None
+    version_command: str | None = Field(
+        default=None, description="command printing the running version (see version_over)"
+    )
+    version_over: Literal["ssh", "serial"] = Field(
+        default="ssh", description="where version_command runs when there is no version_url"
+    )
+    version_regex: Regex = Field(
+        default=r"(\d+(?:\.\d+)+)",
+        description="first group is the running version (a JSON reply's `version` field wins)",
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    auth: Literal["basic", "digest"] = Field(
+        default="basic", description="HTTP authentication scheme of username/password"
+    )
+    method: Literal["POST", "PUT"] = "POST"
+    upload: Literal["raw", "multipart"] = Field(
+        default="raw", description="raw: the image is the request body; multipart: a form"
+    )
+    form_field: str = Field(default="file", description="multipart field of the image")
+    signature_field: str = Field(
+        default="signature", description="multipart field of a detached signature"
+    )
+    upload_path: str = Field(
+        default="/tmp/medsec-update.img",  # noqa: S108 - a path on the device
+        description="ssh: where SFTP puts the image (a detached signature gets .sig)",
+    )
+    install_command: str | None = Field(
+        default=None,
+        description="ssh: command that installs the uploaded image; {image} and {signature} "
+        "are replaced by the uploaded paths",
+    )
+    hardware: str | None = Field(default=None, description="hardware revision images name")
+    foreign_hw_revision: str = Field(
+        default="9.9", description="hardware revision of the wrong-hardware image"
+    )
+    next_version: str | None = Field(default=None, pattern=r"^\d+(\.\d+)*$")
+    rollback_version: str | None = Field(
+        default=None,
+        pattern=r"^\d+(\.\d+)*$",
+        description="older than the running version (default: just below it)",
+    )
+    payload: ProfileFile | tuple[ProfileFile, ...] | None = Field(
+        default=None,
+        description="medsec-v1 and detached: one file (default synthetic bytes); swupdate: "
+        "the files put after sw-description(.sig); a name ending in .in is a text "
+        "template and enters the image without the .in",
+    )
+    max_size: int = Field(default=64 * 1024 * 1024, gt=0)
+    reboot_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="how long a device gone after an upload may take to come back",
+    )
+
+    @model_validator(mode="after")
+    def _format_needs(self) -> Update:
+        if self.channel in ("https", "swupdate") and not self.url:
+            raise ValueError(f"channel {self.channel} needs update.url")
+        if self.channel == "ssh" and not self.install_command:
+            raise ValueError("channel ssh needs update.install_command")
+        if self.image_format == "swupdate":
+            missing = [
+                name
+                for name in ("signing_cert", "description_template", "payload")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"image_format swupdate needs update.{', update.'.join(missing)}")
+        elif len(self.payload_files) > 1:
+            raise ValueError(f"image_format {self.image_format} takes one payload file")
+        return self
+
+    @property
+    def payload_files(self) -> tuple[Path, ...]:
+        """`payload` as a tuple, whichever shape the profile used."""
+        if self.payload is None:
+            return ()
+        return self.payload if isinstance(self.payload, tuple) else (self.payload,)
+
+
+SshAuthMethod = Literal[
+    "none", "password", "keyboard-interactive", "publickey", "hostbased", "gssapi-with-mic"
+]
+
+
+class Policy(_Section):
+    """Expected posture; every key has a strict default."""
+
+    tls_min_version: Literal["1.0", "1.1", "1.2", "1.3"] = "1.2"
+
+    @field_validator("tls_min_version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return f"{value:.1f}" if isinstance(value, float) else value
+
+    ssh_policy: PolicyReference = Field(
+        default="strict", description="crypto policy for SSH: strict, legacy or a policy file"
+    )
+    tls_ciphers: PolicyReference = Field(
+        default="strict", description="crypto policy for TLS: strict, legacy or a policy file"
+    )
+    cert_min_rsa_bits: int = Field(default=2048, ge=1024, le=16384)
+    cert_min_days_left: int = Field(
+        default=30, ge=0, description="a certificate must stay valid this long"
+    )
+    allow_self_signed: bool = False
+    http_redirect_allowed: bool = Field(
+        default=False, description="plain HTTP may answer with a bare redirect to https"
+    )
+    max_connections: int = Field(
+        default=2, ge=1, le=64, description="connections TLS and SSH audits open at once per device"
+    )
+    lockout_after_failures: int = Field(default=5, ge=1, le=100)
+    timeout_s: float = Field(default=10.0, gt=0, le=120, description="every single I/O")
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    scan_concurrency: int = Field(
+        default=256, ge=1, le=4096, description="connections SURFACE-001 keeps open at once"
+    )
+    scan_connect_timeout_s: float = Field(
+        default=1.0, gt=0, le=30, description="a scanned port silent this long is filtered"
+    )
+    update_timeout_s: float = Field(
+        default=600.0, gt=0, le=3600, description="how long UPDATE-001 waits for the new version"
+    )
+    allow_reinstall: bool = Field(
+        default=False, description="the device may install an image of the running version"
+    )
+    ssh_auth_methods: tuple[SshAuthMethod, ...] | None = Field(
+        default=None,
+        description="SSH authentication methods the server must offer, exactly (AUTH-007); "
+        "default from ssh_policy: strict -> [publickey], legacy -> [publickey, password, "
+        "keyboard-interactive]",
+    )
+    lockout_delay_s: float = Field(
+        default=30.0, gt=0, le=3600, description="AUTH-009: a delay this long counts as lockout"
+    )
+    session_idle_timeout_s: float = Field(
+        default=600.0, gt=0, le=3600, description="AUTH-011: idle sessions end within this"
+    )
+    password_min_length: int = Field(
+        default=12, ge=1, le=128, description="AUTH-012: shorter new passwords are refused"
+    )
+
+    @property
+    def expected_ssh_auth_methods(self) -> frozenset[str]:
+        """The SSH authentication methods AUTH-007 expects the server to offer."""
+        if self.ssh_auth_methods is not None:
+            return frozenset(self.ssh_auth_methods)
+        if self.ssh_policy == "legacy":
+            return frozenset({"publickey", "password", "keyboard-interactive"})
+        return frozenset({"publickey"})
+
+
+class Credential(_Section):
+    username: str
+    password: SecretStr
+
+
+class LockoutAccounts(_Section):
+    """Sacrificial accounts AUTH-009 may lock, one per interface it measures."""
+
+    ssh: Credential | None = None
+    http: Credential | None = None
+    serial: Credential | None = None
+
+
+class PasswordChange(_Section):
+    """How the HTTP API changes an account's own password (AUTH-012)."""
+
+    path: str = Field(pattern=r"^/", description="relative to http.base_url")
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    old_field: str = "old_password"
+    new_field: str = "new_password"
+    account: Credential = Field(description="the account whose password is changed and restored")
+
+
+class Auth(_Section):
+    default_credentials: tuple[Credential, ...] = Field(
+        default=(), description="tried in addition to the built-in vendor-default list"
+    )
+    lockout_account: LockoutAccounts = Field(
+        default=LockoutAccounts(),
+        description="AUTH-009 (destructive): accounts it may lock, per interface",
+    )
+    privileged_commands: tuple[str, ...] = Field(
+        default=(),
+        description="AUTH-013: harmless commands only an administrator may run (over SSH)",
+    )
+    password_change: PasswordChange | None = None
+
+
+class HttpAccount(_Section):
+    username: str
+    password: SecretStr
+
+
+class HttpLogin(_Section):
+    """How the API logs a user in and hands out a session."""
+
+    path: str = Field(default="/api/login", pattern=r"^/", description="relative to base_url")
+    method: Literal["POST", "GET"] = "POST"
+    style: Literal["json", "form", "basic"] = Field(
+        default="json",
+        description="json or form: credentials in the body; basic: HTTP Basic on this path",
+    )
+    username_field: str = "username"
+    password_field: str = "password"  # noqa: S105 - a field name
+    token_field: str = Field(
+        default="token", description="JSON field of a successful reply holding the session token"
+    )
+    session_cookie: str | None = Field(
+        default=None, description="cookie that carries the session; any cookie counts if absent"
+    )
+
+
+class HttpEndpoint(_Section):
+    """A protected, state-changing request and where its effect can be read back (AUTH-010)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    method: Literal["POST", "PUT", "PATCH", "DELETE"]
+    path: str = Field(pattern=r"^/")
+    body: dict[str, Any] | str | None = Field(
+        default=None, description="a harmless body (a mapping is sent as JSON)"
+    )
+    state_path: str | None = Field(
+        default=None, pattern=r"^/", description="GET that shows the state the request changes"
+    )
+
+
+class Http(_Section):
+    """The device's HTTP(S) API: login, accounts and protected endpoints."""
+
+    base_url: str = Field(pattern=r"^https?://", description="e.g. https://192.0.2.10:443")
+    login: HttpLogin = HttpLogin()
+    account: HttpAccount | None = Field(
+        default=None, description="an account allowed to use the protected endpoints"
+    )
+    low_privilege_account: HttpAccount | None = Field(
+        default=None, description="an account that must be refused by the protected endpoints"
+    )
+    expired_token: SecretStr | None = Field(
+        default=None, description="a session token that has expired (AUTH-010 replays it)"
+    )
+    protected: tuple[HttpEndpoint, ...] = ()
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+
+class Waiver(_Section):
+    """An accepted finding: the check still runs and its result is still shown."""
+
+    check: str
+    target: str | None = Field(
+        default=None, description="service, port or interface; all if absent"
+    )
+    justification: str = Field(min_length=10)
+    expires: dt.date
+
+    @field_validator("check")
+    @classmethod
+    def _known_check(cls, value: str) -> str:
+        if value not in catalogue.CATALOGUE:
+            raise ValueError(f"{value!r} is not a check id of the catalogue")
+        return value
+
+    def active(self, today: dt.date) -> bool:
+        return today <= self.expires
+
+
+class Profile(_Section):
+    """One device, as the YAML profile describes it."""
+
+    schema_: Literal["medsec/profile/v1"] = Field(alias="schema")
+    device: Device
+    scope: ScopeRules
+    threat_model: ProfileFile | None = None
+    network: Network | None = None
+    ssh: Ssh | None = None
+    serial: Serial | None = None
+    tls: Tls = Tls()
+    tls_client: TlsClient | None = None
+    update: Update | None = None
+    http: Http | None = None
+    policy: Policy = Policy()
+    auth: Auth = Auth()
+    waivers: tuple[Waiver, ...] = ()
+
+    _source: Path | None = PrivateAttr(default=None)
+    _sha256: str = PrivateAttr(default="")
+    _secrets: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def addresses(self) -> list[tuple[tuple[str, ...], str]]:
+        """Every host the profile names, with the key path that names it."""
+        found: list[tuple[tuple[str, ...], str]] = []
+        if self.network:
+            found.append((("network", "host"), self.network.host))
+        if self.ssh:
+            found.append((("ssh", "host" if self.ssh.host else "port"), self.ssh_host))
+        if self.serial and (host := url_host(self.serial.url)):
+            found.append((("serial", "url"), host))
+        if self.update:
+            for name in ("url", "version_url"):
+                url = getattr(self.update, name)
+                if url and (host := url_host(url)):
+                    found.append((("update", name), host))
+        if self.http and (host := url_host(self.http.base_url)):
+            found.append((("http", "base_url"), host))
+        return found
+
+    @property
+    def ssh_host(self) -> str:
+        if self.ssh is None:
+            raise LookupError("the profile has no ssh section")
+        if self.ssh.host:
+            return self.ssh.host
+        if self.network is None:
+            raise LookupError("ssh.host is required when the profile has no network section")
+        return self.network.host
+
+    @property
+    def tls_services(self) -> tuple[Service, ...]:
+        return tuple(s for s in self.network.services if s.tls) if self.network else ()
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every secret value the profile holds, for redaction of evidence."""
+        return self._secrets
+
+    def waiver_for(self, check_id: str, target: str | None) -> Waiver | None:
+        """The waiver naming this check (and target, where the waiver names one)."""
+        for waiver in self.waivers:
+            if waiver.check == check_id and waiver.target in (None, target):
+                return waiver
+        return None
+
+
+def load_profile(path: str | Path, *, check_files: bool = True) -> Profile:
+    """Load and validate a profile; raises ProfileError (file:line: field: message)."""
+    path = Path(path)
+    document = yamlfile.load(path, expand_env=True)
+    if document.data.get("schema") not in (SCHEMA_ID, None):
+        raise ProfileError(
+            [
+                document.issue(
+                    ("schema",),
+                    f"unsupported schema {document.data.get('schema')!r}; "
+                    f"this harness reads {SCHEMA_ID}",
+                )
+            ]
+        )
+    context = {"base_dir": path.resolve().parent, "check_files": check_files}
+    try:
+        profile = Profile.model_validate(document.data, context=context)
+    except ValidationError as exc:
+        raise yamlfile.raise_validation(exc, document) from None
+    scope = profile.scope.scope()
+    issues = []
+    for loc, host in profile.addresses():
+        try:
+            scope.resolve(host)
+        except (OutOfScope, ValueError) as exc:
+            issues.append(document.issue(loc, str(exc)))
+    if issues:
+        raise ProfileError(issues)
+    profile._source = path
+    profile._sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    profile._secrets = frozenset(document.secrets | _secret_values(profile))
+    return profile
+
+
+def _secret_values(model: BaseModel) -> set[str]:
+    found: set[str] = set()
+    for name in type(model).model_fields:
+        if isinstance(model, Auth) and name == "default_credentials":
+            # Default credentials are public knowledge the device must refuse, and are
+            # often equal to the user name; attempts show them redacted on their own.
+            continue
+        value = getattr(model, name)
+        items = value if isinstance(value, tuple) else (value,)
+        for item in items:
+            if isinstance(item, SecretStr) and item.get_secret_value():
+                found.add(item.get_secret_value())
+            elif isinstance(item, BaseModel):
+                found |= _secret_values(item)
+    return found
+
+
+def json_schema() -> str:
+    """The JSON Schema of the profile, as `medsec schema` prints it."""
+    schema = Profile.model_json_schema(by_alias=True)
+    schema["$id"] = "https://medsec-harness.example/schema/profile-v1.json"
+    schema["title"] = "medsec-harness device profile (medsec/profile/v1)"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

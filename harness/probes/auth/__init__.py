@@ -1,0 +1,1 @@
+"""Authentication probes: logins, lockout, sessions and privileges on every interface."""

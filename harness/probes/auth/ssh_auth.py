@@ -1,0 +1,301 @@
+"""SSH authentication posture: methods offered, root login, privileges, idle sessions, lockout.
+
+Every function opens its own connection(s) through `SshSession`, which checks scope and
+bounds each I/O by the profile's timeout.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from harness.core.deadline import Deadline
+from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable
+from harness.core.redact import shown
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.probes.auth.credentials import Attempt, Pair, Trial
+from harness.probes.auth.lockout import LoginTry
+from harness.transports.ssh import SshSession
+
+READ_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """Where to connect and the profiled account (password or key, either may be absent)."""
+
+    scope: Scope
+    host: str
+    port: int
+    timeout: float
+    username: str
+    key_file: Path | None = None
+    password: str | None = None
+
+    def connect(self, transcript: Transcript) -> SshSession:
+        return SshSession(
+            self.scope, self.host, self.port, timeout=self.timeout, transcript=transcript
+        )
+
+    def load_key(self) -> paramiko.PKey | None:
+        if self.key_file is None:
+            return None
+        try:
+            return paramiko.PKey.from_path(self.key_file)
+        except (OSError, paramiko.SSHException, ValueError) as exc:
+            raise DeviceUnreachable(str(self.key_file), f"cannot load the SSH key: {exc}") from None
+
+
+@dataclass(frozen=True)
+class MethodsFinding:
+    """What one connection learnt about authentication."""
+
+    banner: str
+    none_accepted: bool
+    offered: tuple[str, ...]
+    untrusted_key_tried: bool
+    untrusted_key_accepted: bool
+    untrusted_key: str = ""  # type and fingerprint of the fresh key offered
+
+
+def auth_methods(target: SshTarget, transcript: Transcript) -> MethodsFinding:
+    """`none` for the profiled user, then a freshly generated key the device cannot trust."""
+    with target.connect(transcript) as session:
+        none = session.try_none(target.username)
+        banner = session.server_version
+        if none.accepted:
+            return MethodsFinding(banner, True, (), False, False)
+        offered = none.allowed_methods
+        if "publickey" not in offered:
+            return MethodsFinding(banner, False, offered, False, False)
+        key = _fresh_key()
+        result = session.try_key(target.username, key, "a freshly generated key")
+        label = f"{key.get_name()} {key.fingerprint}"
+        return MethodsFinding(banner, False, offered, True, result.accepted, label)
+
+
+def _fresh_key() -> paramiko.PKey:
+    import io
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    return paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))
+
+
+@dataclass(frozen=True)
+class RootTrial:
+    """Root login attempts; `uid` is what `id -u` printed in a session that was let in."""
+
+    trial: Trial
+    uid: str = ""
+
+
+def try_root(
+    target: SshTarget,
+    pairs: Iterable[Pair],
+    *,
+    deadline: Deadline,
+    transcript: Transcript,
+) -> RootTrial:
+    """As `root`: the profiled key, the profiled password, then `pairs`, reconnecting as needed."""
+    steps: list[tuple[str, paramiko.PKey | Pair]] = []
+    key = target.load_key()
+    if key is not None:
+        steps.append(("profiled key", key))
+    if target.password:
+        steps.append(("profiled password", Pair("root", target.password, "profile")))
+    steps += [(pair.source, pair) for pair in pairs]
+    attempts: list[Attempt] = []
+    hits: list[Pair] = []
+    uid = ""
+    session: SshSession | None = None
+    started = time.monotonic()
+    try:
+        for source, secret in steps:
+            if deadline.expired:
+                raise DeviceTimeout(f"{target.host}:{target.port}", "budget spent")
+            if session is None or not session.active:
+                if session is not None:
+                    session.close()
+                session = target.connect(transcript)
+            if isinstance(secret, Pair):
+                result = session.try_password("root", secret.password, shown(secret.password))
+                secret_shown = shown(secret.password)
+            else:
+                result = session.try_key("root", secret, "the profiled key")
+                secret_shown = f"key {secret.fingerprint}"
+            detail = result.detail or result.method
+            if result.accepted:
+                if isinstance(secret, Pair):
+                    hits.append(secret)
+                _, out = session.run("id -u")
+                uid = out.strip()
+                detail = f"session opened; id -u: {uid or '(nothing)'}"
+                session.close()
+                session = None
+            attempts.append(
+                Attempt(
+                    "ssh",
+                    "root",
+                    secret_shown,
+                    source,
+                    result.accepted,
+                    result.latency_s,
+                    detail,
+                    time.monotonic() - started,
+                )
+            )
+    except DeviceError as exc:
+        return RootTrial(Trial(tuple(attempts), exc, hits=tuple(hits)), uid)
+    finally:
+        if session is not None:
+            session.close()
+    return RootTrial(Trial(tuple(attempts), hits=tuple(hits)), uid)
+
+
+def login_profiled(target: SshTarget, transcript: Transcript) -> SshSession:
+    """An authenticated session for the profiled account (key first, then password)."""
+    session = target.connect(transcript)
+    try:
+        key = target.load_key()
+        if key is not None and session.try_key(target.username, key, "the profiled key").accepted:
+            return session
+        if target.password is not None:
+            result = session.try_password(target.username, target.password, shown(target.password))
+            if result.accepted:
+                return session
+    except BaseException:
+        session.close()
+        raise
+    session.close()
+    raise DeviceUnreachable(
+        f"{target.host}:{target.port}", f"the profiled account {target.username!r} cannot log in"
+    )
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    command: str
+    status: int
+    output: str
+
+    @property
+    def executed(self) -> bool:
+        return self.status == 0
+
+
+def run_commands(
+    target: SshTarget, commands: Iterable[str], transcript: Transcript
+) -> tuple[str, tuple[CommandRun, ...]]:
+    """`id -u` and each command as the profiled account: (uid printed, each run)."""
+    with login_profiled(target, transcript) as session:
+        _, uid = session.run("id -u")
+        runs = tuple(CommandRun(c, *session.run(c)) for c in commands)
+    return _uid(uid), runs
+
+
+def _uid(output: str) -> str:
+    """The numeric uid from `id -u` output, or from `uid=N(...)` if the shell ignored `-u`."""
+    found = re.search(r"uid=(\d+)", output)
+    return found.group(1) if found else output.strip()
+
+
+@dataclass(frozen=True)
+class IdleFinding:
+    """A logged-in shell left idle, then asked to run a command."""
+
+    idle_s: float
+    closed: bool
+    answer: str
+
+
+def idle_session(target: SshTarget, idle_s: float, transcript: Transcript) -> IdleFinding:
+    """Open a shell, read its prompt, idle `idle_s`, send `id`: did the device end the session?"""
+    with login_profiled(target, transcript) as session:
+        channel = session.open_shell()
+        _read_for(channel, 1.0, transcript)
+        transcript.event(f"idle for {idle_s:.1f}s")
+        time.sleep(idle_s)
+        if channel.closed or channel.exit_status_ready() or not session.active:
+            transcript.event("the device closed the session while idle")
+            return IdleFinding(idle_s, True, "")
+        try:
+            channel.sendall(b"id\r")
+            transcript.sent(b"id\r", "command after the idle time")
+        except (OSError, EOFError, paramiko.SSHException):
+            return IdleFinding(idle_s, True, "")
+        answer, eof = _read_for(channel, min(target.timeout, 3.0), transcript)
+        closed = eof or channel.closed or not session.active
+        return IdleFinding(idle_s, closed and "uid=" not in answer, answer)
+
+
+def _read_for(
+    channel: paramiko.Channel, seconds: float, transcript: Transcript
+) -> tuple[str, bool]:
+    """What the channel sends within `seconds`; (text, whether it reached end of file)."""
+    end = time.monotonic() + seconds
+    data = b""
+    channel.settimeout(READ_POLL_S)
+    while time.monotonic() < end and len(data) < 65536:
+        try:
+            chunk = channel.recv(4096)
+        except TimeoutError:
+            continue
+        except (OSError, EOFError, paramiko.SSHException):
+            return data.decode("utf-8", "replace"), True
+        if not chunk:
+            transcript.received(data, "end of file")
+            return data.decode("utf-8", "replace"), True
+        data += chunk
+    if data:
+        transcript.received(data)
+    return data.decode("utf-8", "replace"), False
+
+
+class PasswordLogins:
+    """Password attempts for one user over SSH, for the lockout trial.
+
+    One connection is reused until the server closes it or an attempt succeeds (an
+    authenticated connection cannot authenticate again).
+    """
+
+    def __init__(self, target: SshTarget, username: str, transcript: Transcript) -> None:
+        self._target = target
+        self._username = username
+        self._transcript = transcript
+        self._session: SshSession | None = None
+
+    def __call__(self, password: str, redacted: str) -> LoginTry:
+        reused = self._session is not None and self._session.active
+        if self._session is None or not self._session.active:
+            self.close()
+            self._session = self._target.connect(self._transcript)
+        try:
+            result = self._session.try_password(self._username, password, redacted)
+        except DeviceUnreachable:
+            if not reused:
+                raise
+            self.close()  # closed after the last attempt: this one again on a fresh connection
+            self._session = self._target.connect(self._transcript)
+            result = self._session.try_password(self._username, password, redacted)
+        if result.accepted:
+            self.close()
+        detail = result.detail or ("accepted" if result.accepted else "refused")
+        return LoginTry(result.accepted, result.latency_s, detail)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None

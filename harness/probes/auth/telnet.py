@@ -1,0 +1,242 @@
+"""Telnet: recognise a telnet service, negotiate options, and try credential pairs at its login.
+
+The client refuses every option the server asks of it and lets the server echo and
+suppress go-ahead; that is enough to reach a `login:` prompt on busybox telnetd,
+inetutils and embedded stacks. A port that offers a shell without asking for a login is
+reported as a pair "(no login)" that got in.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from harness.core.deadline import Deadline
+from harness.core.errors import DeviceError, DeviceTimeout
+from harness.core.redact import shown
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.probes.auth.credentials import Attempt, Pair, Trial
+from harness.transports.net import TcpConnection, connect
+
+IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
+ECHO, SUPPRESS_GO_AHEAD = 1, 3
+LOGIN = re.compile(rb"(?i)(login|username|user name)\s*:\s*$")
+PASSWORD = re.compile(rb"(?i)password\s*:\s*$")
+SHELL = re.compile(rb"[#$>%] ?$")
+CONCURRENT_USERS = 4  # connections at once per port: a login prompt each, never a flood
+MAX_TAIL = 64 * 1024
+
+
+class TelnetSession:
+    """One telnet connection: answers option negotiation, matches prompts at the output's end."""
+
+    def __init__(self, conn: TcpConnection) -> None:
+        self.conn = conn
+        self._tail = b""
+        self._pending = b""  # an incomplete command at the end of the last chunk
+
+    def _feed(self, data: bytes) -> bytes:
+        """Strip telnet commands from `data` (answering them); returns the text bytes."""
+        data = self._pending + data
+        self._pending = b""
+        text = bytearray()
+        replies = bytearray()
+        i = 0
+        while i < len(data):
+            byte = data[i]
+            if byte != IAC:
+                text.append(byte)
+                i += 1
+                continue
+            if i + 1 >= len(data):
+                self._pending = data[i:]
+                break
+            command = data[i + 1]
+            if command == IAC:
+                text.append(IAC)
+                i += 2
+            elif command in (DO, DONT, WILL, WONT):
+                if i + 2 >= len(data):
+                    self._pending = data[i:]
+                    break
+                option = data[i + 2]
+                if command == DO:
+                    replies += bytes((IAC, WONT, option))
+                elif command == WILL:
+                    accept = option in (ECHO, SUPPRESS_GO_AHEAD)
+                    replies += bytes((IAC, DO if accept else DONT, option))
+                i += 3
+            elif command == SB:
+                end = data.find(bytes((IAC, SE)), i + 2)
+                if end < 0:
+                    self._pending = data[i:]
+                    break
+                i = end + 2
+            else:
+                i += 2
+        if replies:
+            self.conn.send(bytes(replies), "option replies")
+        return bytes(text)
+
+    def expect(
+        self, patterns: Sequence[re.Pattern[bytes]], deadline: Deadline
+    ) -> tuple[int, bytes]:
+        """Wait until a pattern matches the end of the output: (index, output so far)."""
+        while True:
+            stripped = self._tail.rstrip(b"\x00")
+            for index, pattern in enumerate(patterns):
+                if pattern.search(stripped):
+                    seen, self._tail = self._tail, b""
+                    return index, seen
+            if deadline.expired:
+                raise DeviceTimeout(
+                    self.conn.target, f"no prompt; last output {self._tail[-120:]!r}"
+                )
+            chunk = self.conn.recv(deadline.step(self.conn.timeout))
+            if not chunk:
+                return -1, self._tail  # the server closed the connection
+            self._tail = (self._tail + self._feed(chunk))[-MAX_TAIL:]
+
+    def line(self, text: bytes, note: str = "") -> None:
+        self.conn.send(text.replace(bytes((IAC,)), bytes((IAC, IAC))) + b"\r\n", note)
+
+    def secret_line(self, text: bytes, redacted: str) -> None:
+        self.conn.send_secret(text.replace(bytes((IAC,)), bytes((IAC, IAC))) + b"\r\n", redacted)
+
+
+@dataclass(frozen=True)
+class TelnetPort:
+    """Whether a port speaks telnet, and why we think so."""
+
+    port: int
+    telnet: bool
+    evidence: str
+
+
+def identify(
+    scope: Scope, host: str, port: int, *, timeout: float, transcript: Transcript
+) -> TelnetPort:
+    """Connect and read: option negotiation (IAC) or a login prompt means telnet."""
+    try:
+        conn = connect(scope, host, port, timeout=timeout, transcript=transcript)
+    except DeviceError as exc:
+        return TelnetPort(port, False, f"no connection: {exc}")
+    with conn:
+        data = b""
+        try:
+            data = conn.recv(timeout)
+            if data and not data.startswith(bytes((IAC,))) and not LOGIN.search(data.rstrip()):
+                data += conn.recv(min(timeout, 1.0))
+        except DeviceTimeout:
+            pass
+        if data.startswith(bytes((IAC,))) and len(data) > 1 and data[1] in (DO, DONT, WILL, WONT):
+            return TelnetPort(port, True, "telnet option negotiation")
+        if LOGIN.search(data.rstrip()):
+            return TelnetPort(port, True, "a login prompt without negotiation")
+        first = data[:40].decode("utf-8", "replace")
+        return TelnetPort(port, False, f"first bytes {first!r}" if data else "silent")
+
+
+def try_pairs(
+    scope: Scope,
+    host: str,
+    port: int,
+    pairs: Iterable[Pair],
+    *,
+    timeout: float,
+    deadline: Deadline,
+    transcript: Transcript,
+) -> Trial:
+    """Each pair at the login prompt: one connection per user name, a few users at once."""
+    by_user: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        by_user.setdefault(pair.username, []).append(pair)
+    started = time.monotonic()
+    with ThreadPoolExecutor(CONCURRENT_USERS) as pool:
+        results = list(
+            pool.map(
+                lambda user_pairs: _try_user(
+                    scope, host, port, user_pairs, timeout, deadline, transcript, started
+                ),
+                by_user.values(),
+            )
+        )
+    attempts = [a for found, _, _ in results for a in found]
+    hits = tuple(p for _, found_hits, _ in results for p in found_hits)
+    errors = [e for _, _, e in results if e is not None]
+    attempts.sort(key=lambda a: a.at_s)
+    return Trial(tuple(attempts), errors[0] if errors else None, hits=hits)
+
+
+def _try_user(
+    scope: Scope,
+    host: str,
+    port: int,
+    pairs: list[Pair],
+    timeout: float,
+    deadline: Deadline,
+    transcript: Transcript,
+    started: float,
+) -> tuple[list[Attempt], list[Pair], DeviceError | None]:
+    attempts: list[Attempt] = []
+    hits: list[Pair] = []
+    session: TelnetSession | None = None
+    try:
+        for pair in pairs:
+            if session is None:
+                conn = connect(scope, host, port, timeout=timeout, transcript=transcript)
+                session = TelnetSession(conn)
+                index, _ = session.expect([LOGIN, SHELL], Deadline(deadline.step(timeout)))
+                if index == 1:
+                    attempts.append(
+                        _attempt(
+                            Pair("(no login)", "", "none"),
+                            True,
+                            0.0,
+                            "shell prompt at connect",
+                            started,
+                        )
+                    )
+                    return attempts, hits, None
+            session.line(pair.username.encode(), "user name")
+            at = time.monotonic()
+            index, _ = session.expect([PASSWORD, SHELL, LOGIN], Deadline(deadline.step(timeout)))
+            if index == 0:
+                session.secret_line(pair.password.encode(), f"password {shown(pair.password)}")
+                at = time.monotonic()
+                index, _ = session.expect([SHELL, LOGIN], Deadline(deadline.step(timeout)))
+                index = {0: 1, 1: 2, -1: -1}[index]
+            latency = time.monotonic() - at
+            accepted = index == 1
+            detail = {1: "shell prompt", 2: "login prompt returned", -1: "connection closed"}.get(
+                index, ""
+            )
+            attempts.append(_attempt(pair, accepted, latency, detail, started))
+            if accepted:
+                hits.append(pair)
+            if accepted or index == -1:
+                session.conn.close()
+                session = None
+    except DeviceError as exc:
+        return attempts, hits, exc
+    finally:
+        if session is not None:
+            session.conn.close()
+    return attempts, hits, None
+
+
+def _attempt(pair: Pair, accepted: bool, latency: float, detail: str, started: float) -> Attempt:
+    return Attempt(
+        "telnet",
+        pair.username,
+        shown(pair.password),
+        pair.source,
+        accepted,
+        latency,
+        detail,
+        time.monotonic() - started,
+    )

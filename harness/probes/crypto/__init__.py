@@ -1,0 +1,1 @@
+"""Communication-security probes: TLS versions, suites, certificates; SSH algorithms; cleartext."""

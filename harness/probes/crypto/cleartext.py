@@ -1,0 +1,265 @@
+"""Which protocol a port speaks, as far as cleartext is concerned; MQTT CONNECT/CONNACK.
+
+`identify` listens for a greeting (telnet option negotiation, FTP/SMTP `220`, an SSH
+identification), else sends an HTTP request, else (new connection) an MQTT CONNECT, and
+names what answered. Only protocols we recognise are judged; an unknown binary answer is
+recorded as such. `snmp_communities` asks SNMP v1/v2c with common community strings.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from scapy.asn1.asn1 import ASN1_OID
+from scapy.layers.snmp import SNMP, SNMPget, SNMPvarbind
+
+from harness.core.deadline import Deadline
+from harness.core.errors import DeviceError
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.transports import net
+
+GREETING_WAIT_S = 1.0  # a cleartext service that greets does so at once
+HTTP_REQUEST = (
+    b"GET / HTTP/1.1\r\nHost: %s\r\nUser-Agent: medsec-harness\r\nConnection: close\r\n\r\n"
+)
+SYS_DESCR = "1.3.6.1.2.1.1.1.0"
+COMMON_COMMUNITIES = ("public", "private")
+WELL_KNOWN_CLEARTEXT = (21, 23, 80, 1883, 8080)
+CONNACK = 0x20
+CONNACK_CODES = {
+    0: "accepted", 1: "unacceptable protocol version", 2: "identifier rejected",
+    3: "server unavailable", 4: "bad user name or password", 5: "not authorized",
+}  # fmt: skip
+
+
+class Speaks(str, enum.Enum):
+    """What a port was found to speak."""
+
+    TELNET = "telnet"
+    FTP = "ftp"
+    SMTP = "smtp"
+    HTTP = "http"
+    HTTP_REDIRECT = "http-redirect-to-https"
+    MQTT = "mqtt"
+    SNMP = "snmp"
+    SSH = "ssh"
+    TLS = "tls"
+    UNKNOWN = "unknown"
+    SILENT = "silent"
+    CLOSED = "closed"
+
+    @property
+    def cleartext(self) -> bool:
+        return self in (
+            Speaks.TELNET, Speaks.FTP, Speaks.SMTP, Speaks.HTTP, Speaks.MQTT, Speaks.SNMP,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PortFinding:
+    """What one port answered, with the bytes."""
+
+    port: int
+    speaks: Speaks
+    detail: str
+    answer: bytes
+
+    def summary(self) -> str:
+        return f"{self.port}/tcp: {self.speaks.value} ({self.detail})"
+
+
+def mqtt_connect(client_id: str, username: str | None = None, password: str | None = None) -> bytes:
+    """An MQTT 3.1.1 CONNECT packet (clean session, keep-alive 30 s)."""
+    flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
+    body = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x00\x1e" + _string(client_id)
+    if username is not None:
+        body += _string(username)
+    if password is not None:
+        body += _string(password)
+    return b"\x10" + _remaining_length(len(body)) + body
+
+
+def _string(text: str) -> bytes:
+    data = text.encode()
+    return len(data).to_bytes(2, "big") + data
+
+
+def _remaining_length(length: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, length = length % 128, length // 128
+        out.append(byte | (0x80 if length else 0))
+        if not length:
+            return bytes(out)
+
+
+def parse_connack(data: bytes) -> int | None:
+    """The return code of a CONNACK at the start of `data`, None if it is not one."""
+    if len(data) >= 4 and data[0] == CONNACK and data[1] == 2:
+        return data[3]
+    return None
+
+
+def classify(data: bytes) -> tuple[Speaks, str]:
+    """Name the protocol of a server's answer."""
+    if not data:
+        return Speaks.CLOSED, "closed without answering"
+    if data[0] == 0xFF and len(data) > 1 and 0xFB <= data[1] <= 0xFE:
+        return Speaks.TELNET, "telnet option negotiation"
+    if data.startswith(b"SSH-"):
+        return Speaks.SSH, data.split(b"\n", 1)[0].decode("ascii", "replace").strip()
+    if data[:1] in (b"\x15", b"\x16") and data[1:2] == b"\x03":
+        return Speaks.TLS, "TLS record"
+    if parse_connack(data) is not None:
+        code = parse_connack(data) or 0
+        return Speaks.MQTT, f"CONNACK {code} ({CONNACK_CODES.get(code, 'unknown')})"
+    if data.startswith(b"HTTP/"):
+        return _http(data)
+    first = data.split(b"\n", 1)[0].decode("latin-1", "replace").strip()
+    if re.match(r"^220[ -]", first):
+        return (Speaks.SMTP, first) if "smtp" in first.lower() else (Speaks.FTP, first)
+    return Speaks.UNKNOWN, f"{len(data)} bytes: {data[:24].hex()}"
+
+
+def _http(data: bytes) -> tuple[Speaks, str]:
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1", "replace")
+    lines = head.split("\r\n")
+    status_line = lines[0]
+    parts = status_line.split(" ", 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    location = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in lines[1:]
+            if line.lower().startswith("location:")
+        ),
+        "",
+    )
+    if status in (301, 302, 303, 307, 308) and location.lower().startswith("https://"):
+        return Speaks.HTTP_REDIRECT, f"{status} to {location}"
+    return Speaks.HTTP, status_line
+
+
+def identify(
+    scope: Scope, host: str, port: int, *, timeout: float, transcript: Transcript
+) -> PortFinding:
+    """Greeting, else HTTP, else MQTT CONNECT: what this port speaks in the clear."""
+    wait = min(timeout, GREETING_WAIT_S)
+    try:
+        with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
+            greeting = _read(conn, wait)
+            if greeting is None:  # silent: ask in HTTP
+                conn.send(HTTP_REQUEST % host.encode(), "HTTP request")
+                greeting = _read(conn, wait)
+        if greeting is not None and greeting:
+            speaks, detail = classify(greeting)
+            return PortFinding(port, speaks, detail, greeting)
+        with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
+            conn.send(mqtt_connect("medsec-probe"), "MQTT CONNECT (no credentials)")
+            answer = _read(conn, wait)
+    except DeviceError as exc:
+        return PortFinding(port, Speaks.CLOSED, str(exc), b"")
+    if answer is None:
+        return PortFinding(port, Speaks.SILENT, "no answer to a greeting, HTTP or MQTT", b"")
+    speaks, detail = classify(answer)
+    return PortFinding(port, speaks, detail, answer)
+
+
+def _read(conn: net.TcpConnection, wait: float) -> bytes | None:
+    """What arrives within `wait` (b"" if the peer closed), None if nothing did."""
+    try:
+        data = conn.recv(wait)
+    except DeviceError:
+        return None
+    if not data:
+        return b""
+    try:
+        more = conn.recv(0.05)
+    except DeviceError:
+        more = b""
+    return data + more
+
+
+def plaintext_on_tls_port(
+    scope: Scope, host: str, port: int, request: bytes, *, timeout: float, transcript: Transcript
+) -> PortFinding:
+    """Send a cleartext application request to a TLS port; what (if anything) answered."""
+    with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
+        conn.send(request, "cleartext request")
+        try:
+            answer = conn.recv_until(lambda d: len(d) >= 4, Deadline(timeout), limit=1 << 16)
+        except DeviceError as exc:
+            return PortFinding(port, Speaks.SILENT, f"no answer ({exc})", b"")
+    speaks, detail = classify(answer)
+    return PortFinding(port, speaks, detail, answer)
+
+
+def mqtt_over_tls(
+    scope: Scope,
+    host: str,
+    port: int,
+    *,
+    server_name: str | None,
+    timeout: float,
+    transcript: Transcript,
+) -> PortFinding:
+    """A TLS connection without a client certificate, then a CONNECT without credentials."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the broker's authentication of us is the question
+    with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
+        net.start_tls(conn, context, server_name)
+        conn.send(mqtt_connect("medsec-probe"), "MQTT CONNECT without credentials")
+        try:
+            answer = conn.recv_until(lambda d: len(d) >= 4, Deadline(timeout), limit=4096)
+        except DeviceError as exc:
+            return PortFinding(port, Speaks.SILENT, f"no CONNACK ({exc})", b"")
+    speaks, detail = classify(answer)
+    return PortFinding(port, speaks, detail, answer)
+
+
+def snmp_communities(
+    scope: Scope,
+    host: str,
+    *,
+    communities: Iterable[str] = COMMON_COMMUNITIES,
+    timeout: float,
+    transcript: Transcript,
+    port: int = 161,
+) -> PortFinding | None:
+    """SNMP v1 and v2c GET sysDescr with each community; a finding if any is answered."""
+    requests = [
+        bytes(
+            SNMP(
+                version=version,
+                community=community,
+                PDU=SNMPget(varbindlist=[SNMPvarbind(oid=ASN1_OID(SYS_DESCR))]),
+            )
+        )
+        for community in communities
+        for version in (0, 1)
+    ]
+    try:
+        answers = net.udp_query(
+            scope, host, port, requests, timeout=min(timeout, GREETING_WAIT_S),
+            transcript=transcript,
+        )  # fmt: skip
+    except OSError as exc:
+        transcript.event(f"udp failed: {exc}")
+        return None
+    if not answers:
+        return None
+    try:
+        reply = SNMP(answers[0])
+        community = reply.community.val.decode("latin-1", "replace")
+        detail = (
+            f"SNMP v{'1' if int(reply.version.val) == 0 else '2c'} answers community {community!r}"
+        )
+    except Exception:  # scapy on hostile bytes
+        detail = f"UDP {port} answered {len(answers[0])} bytes to SNMP GETs"
+    return PortFinding(port, Speaks.SNMP, detail, answers[0])

@@ -1,0 +1,134 @@
+"""One device's TLS and SSH audits, run once per run and concurrently, shared by the checks.
+
+The first check that asks starts every TLS service's audit and the SSH algorithm audit
+in the background; each check then waits only for its own service. Every connection
+takes a slot of one semaphore per device (`policy.max_connections`), because small
+embedded TLS stacks fail under parallel handshakes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from harness.config.profile import Profile, Service
+from harness.core.errors import DeviceError
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.probes.crypto import ssh_algos, tls_audit
+from harness.probes.crypto.tls import TlsVersion, default_server_name
+
+T = TypeVar("T")
+
+
+@dataclass
+class SshAudit:
+    """The SSH service's algorithms (one connection) and host keys (one per family)."""
+
+    algorithms: ssh_algos.ServerAlgorithms | None
+    keys: ssh_algos.HostKeyAudit | None
+    transcript: Transcript
+    errors: list[DeviceError] = field(default_factory=list)
+
+
+@dataclass
+class TlsAudit:
+    """One TLS service's posture and the transcript of every connection."""
+
+    service: Service
+    posture: tls_audit.TlsPosture
+    transcript: Transcript
+
+
+class DeviceCryptoAudit:
+    """Lazily started, cached audits of one device; `close` waits for what is running."""
+
+    def __init__(self, profile: Profile, scope: Scope) -> None:
+        self.profile = profile
+        self.scope = scope
+        self.slots = threading.BoundedSemaphore(profile.policy.max_connections)
+        self.minimum = TlsVersion.from_policy(profile.policy.tls_min_version)
+        services = profile.tls_services
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, len(services) + 1), thread_name_prefix="crypto-audit"
+        )
+        self._lock = threading.Lock()
+        self._tls: dict[str, Future[TlsAudit]] = {}
+        self._ssh: Future[SshAudit] | None = None
+
+    def _start_all(self) -> None:
+        with self._lock:
+            if self._tls or self._ssh is not None:
+                return
+            for service in self.profile.tls_services:
+                self._tls[service.name] = self._pool.submit(self._audit_tls, service)
+            if self.profile.ssh is not None:
+                self._ssh = self._pool.submit(self._audit_ssh)
+
+    def tls(self, service: Service) -> TlsAudit:
+        """This service's audit (waits for it; never raises a DeviceError)."""
+        self._start_all()
+        return self._tls[service.name].result()
+
+    def ssh(self) -> SshAudit:
+        self._start_all()
+        if self._ssh is None:
+            raise LookupError("the profile has no ssh section")
+        return self._ssh.result()
+
+    def _audit_tls(self, service: Service) -> TlsAudit:
+        assert self.profile.network is not None
+        host = self.profile.network.host
+        transcript = Transcript(f"TLS audit of {service.name} ({host}:{service.port})")
+        posture = tls_audit.audit(
+            self.scope,
+            host,
+            service.port,
+            [v for v in TlsVersion if v >= self.minimum],
+            minimum=self.minimum,
+            timeout=self.profile.policy.timeout_s,
+            server_name=default_server_name(host, self.profile.tls.server_name),
+            slots=self.slots,
+            transcript=transcript,
+        )
+        return TlsAudit(service, posture, transcript)
+
+    def _audit_ssh(self) -> SshAudit:
+        profile = self.profile
+        assert profile.ssh is not None
+        host, port = profile.ssh_host, profile.ssh.port
+        transcript = Transcript(f"SSH audit of {host}:{port}")
+        audit = SshAudit(None, None, transcript)
+        timeout = profile.policy.timeout_s
+        try:
+            audit.algorithms = self._slot(
+                lambda: ssh_algos.read_kexinit(
+                    self.scope, host, port, timeout=timeout, transcript=transcript
+                )
+            )
+        except DeviceError as exc:
+            audit.errors.append(exc)
+            return audit
+        algorithms = audit.algorithms
+        audit.keys = self._slot(
+            lambda: ssh_algos.host_keys(
+                self.scope,
+                host,
+                port,
+                algorithms.kexinit.host_keys,
+                username=profile.ssh.username if profile.ssh else "medsec",
+                timeout=timeout,
+                transcript=transcript,
+            )
+        )
+        return audit
+
+    def _slot(self, action: Callable[[], T]) -> T:
+        with self.slots:
+            return action()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,1 @@
+"""Attack-surface probes: open ports, what the console prints."""

@@ -1,0 +1,1 @@
+"""Driving the update channel: deliver an image, read the version back, judge what happened."""

@@ -1,0 +1,128 @@
+"""Evidence files for the CRYPTO checks: handshakes as JSON with hex and as a pcap,
+certificate chains as PEM, algorithm lists as JSON."""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet, Raw
+from scapy.utils import PcapWriter
+
+from harness.core.transcript import Transcript
+from harness.evidence.recorder import EvidenceRecorder
+from harness.probes.crypto import tls_suites
+from harness.probes.crypto.certs import CertInfo
+from harness.probes.crypto.tls_wire import Flight
+
+PCAP_CLIENT = "192.0.2.1"  # TEST-NET-1: the pcap's stand-in for the harness side
+PCAP_CLIENT6 = "2001:db8::1"
+
+
+def flight_record(purpose: str, flight: Flight) -> dict[str, Any]:
+    hello = flight.server_hello
+    return {
+        "purpose": purpose,
+        "offered_version": flight.offer.version.label,
+        "offered_suites": len(flight.offer.suites),
+        "accepted": flight.accepted,
+        "server_version": f"0x{hello.version:04x}" if hello else None,
+        "suite": tls_suites.suite(hello.suite).name if hello else None,
+        "hello_retry_request": hello.retry_request if hello else None,
+        "alert": flight.alert,
+        "fault": str(flight.fault) if flight.fault else None,
+        "duration_s": round(flight.duration_s, 6),
+        "client_hex": flight.client_hello.hex(),
+        "server_hex": flight.server_bytes.hex(),
+    }
+
+
+def pcap(host: str, port: int, exchanges: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """A pcap with one synthetic TCP stream per (client bytes, server bytes) exchange.
+
+    Addresses are the device's and a documentation address for the harness; Wireshark
+    dissects the streams as TLS (Decode As on a non-standard port)."""
+    buffer = io.BytesIO()
+    writer = PcapWriter(buffer, sync=True)
+    device = ipaddress.ip_address(host) if _is_ip(host) else ipaddress.ip_address("198.51.100.1")
+    for index, (client, server) in enumerate(exchanges):
+        sport = 40000 + index
+        up: Packet
+        down: Packet
+        if device.version == 6:
+            up, down = (
+                IPv6(src=PCAP_CLIENT6, dst=str(device)),
+                IPv6(src=str(device), dst=PCAP_CLIENT6),
+            )
+        else:
+            up, down = IP(src=PCAP_CLIENT, dst=str(device)), IP(src=str(device), dst=PCAP_CLIENT)
+        packets = [
+            Ether() / up / TCP(sport=sport, dport=port, flags="S", seq=999),
+            Ether() / down / TCP(sport=port, dport=sport, flags="SA", seq=4999, ack=1000),
+        ]
+        if client:
+            packets.append(
+                Ether()
+                / up
+                / TCP(sport=sport, dport=port, flags="PA", seq=1000, ack=5000)
+                / Raw(client)
+            )
+        ack = 1000 + len(client)
+        for offset in range(0, len(server), 60000):
+            segment = TCP(sport=port, dport=sport, flags="PA", seq=5000 + offset, ack=ack)
+            packets.append(Ether() / down / segment / Raw(server[offset : offset + 60000]))
+        for packet in packets:
+            writer.write(packet)
+    writer.flush()
+    data = buffer.getvalue()
+    writer.close()
+    return data
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def record_flights(
+    evidence: EvidenceRecorder,
+    host: str,
+    port: int,
+    flights: Sequence[tuple[str, Flight]],
+    transcript: Transcript | None = None,
+    name: str = "handshakes",
+) -> None:
+    """Every hello and answer as JSON (hex) and pcap; the audit transcript as text."""
+    evidence.json(
+        f"{name}.json",
+        [flight_record(purpose, flight) for purpose, flight in flights],
+        f"{len(flights)} ClientHellos and answers (hex)",
+    )
+    evidence.binary(
+        f"{name}.pcap",
+        pcap(host, port, [(f.client_hello, f.server_bytes) for _, f in flights]),
+        f"{len(flights)} handshakes as pcap",
+    )
+    if transcript is not None:
+        evidence.text(f"{name}-transcript.txt", transcript.to_text(), transcript.label, show=False)
+
+
+def record_chain(evidence: EvidenceRecorder, index: int, infos: Sequence[CertInfo]) -> None:
+    """The chain as PEM and as the facts the checks judge."""
+    evidence.text(
+        f"chain-{index}.pem", "".join(i.pem for i in infos), f"certificate chain {index} (PEM)",
+        show=False,
+    )  # fmt: skip
+    evidence.json(
+        f"chain-{index}.json",
+        [{k: v for k, v in vars(i).items() if k != "pem"} for i in infos],
+        f"certificate chain {index}",
+    )
