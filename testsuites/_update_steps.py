@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.config.profile import Profile
+from harness.core.errors import not_applicable
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.evidence.recorder import EvidenceRecorder
-from harness.plugin import not_applicable
 from harness.probes import liveness
 from harness.probes.update.delivery import AuthMode
 from harness.probes.update.target import UpdateTarget

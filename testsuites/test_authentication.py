@@ -10,10 +10,9 @@ import pytest
 
 from harness.config.profile import Policy, Profile
 from harness.core.deadline import Deadline
+from harness.core.errors import not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
-from harness.plugin import not_applicable
-from harness.plugin.fixtures import SshEndpoint
 from harness.plugin.reveal import SecretReveal
 from harness.probes.auth import (
     console_access,
@@ -26,9 +25,9 @@ from harness.probes.auth import (
 )
 from harness.probes.auth.credentials import LoginLedger
 from harness.probes.auth.http_auth import HttpApi
-from harness.probes.auth.ssh_auth import SshTarget
 from harness.probes.console import ConsolePrompts
 from harness.transports.serial import Console
+from harness.transports.ssh import SshTarget
 
 TELNET_PORT = 23
 
@@ -80,7 +79,7 @@ def _record(evidence: EvidenceRecorder, trial: credentials.Trial) -> None:
 
 @pytest.mark.check("AUTH-001")
 def test_default_credentials_refused_over_ssh(
-    ssh_endpoint: SshEndpoint,
+    ssh_target: SshTarget,
     scope: Scope,
     policy: Policy,
     default_pairs: list[credentials.Pair],
@@ -91,11 +90,11 @@ def test_default_credentials_refused_over_ssh(
 ) -> None:
     pairs = _pairs(policy, default_pairs, login_ledger, "ssh")
     users = {p.username for p in pairs}
-    transcript = evidence.new_transcript("ssh", f"SSH password attempts on {ssh_endpoint}")
+    transcript = evidence.new_transcript("ssh", f"SSH password attempts on {ssh_target}")
     trial = credentials.try_ssh(
         scope,
-        ssh_endpoint.host,
-        ssh_endpoint.port,
+        ssh_target.host,
+        ssh_target.port,
         pairs,
         timeout=policy.timeout_s,
         deadline=Deadline(policy.timeout_s * (len(pairs) + len(users))),

@@ -13,16 +13,15 @@ from cryptography import x509
 from harness.config import crypto_policy as policy_module
 from harness.config.crypto_policy import SshPolicy, TlsPolicy
 from harness.config.profile import Policy, Profile, Service
-from harness.core.errors import DeviceError, ProtocolViolation
+from harness.core.errors import DeviceError, ProtocolViolation, not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
-from harness.plugin import not_applicable
-from harness.plugin.fixtures import SshEndpoint
 from harness.probes.crypto import certs, cleartext, tls, tls_client, tls_suites
 from harness.probes.crypto.device_audit import DeviceCryptoAudit, SshAudit, TlsAudit
 from harness.probes.crypto.tls_audit import TlsPosture
 from harness.probes.crypto.tls_full import RenegotiationOutcome
 from harness.transports import net
+from harness.transports.ssh import SshTarget
 from testsuites._crypto_evidence import record_chain, record_flights
 
 INAPPROPRIATE_FALLBACK = 86
@@ -406,7 +405,7 @@ def _ssh(crypto_audit: DeviceCryptoAudit, evidence: EvidenceRecorder) -> SshAudi
 
 @pytest.mark.check("CRYPTO-008")
 def test_ssh_algorithms_match_policy(
-    ssh_endpoint: SshEndpoint,
+    ssh_target: SshTarget,
     crypto_audit: DeviceCryptoAudit,
     ssh_policy: tuple[str, SshPolicy],
     evidence: EvidenceRecorder,
@@ -434,7 +433,7 @@ def test_ssh_algorithms_match_policy(
 
 @pytest.mark.check("CRYPTO-009")
 def test_ssh_host_key_strength(
-    ssh_endpoint: SshEndpoint,
+    ssh_target: SshTarget,
     crypto_audit: DeviceCryptoAudit,
     ssh_policy: tuple[str, SshPolicy],
     evidence: EvidenceRecorder,
@@ -467,7 +466,7 @@ def test_ssh_host_key_strength(
     unfetched = [k.algorithm for k in keys.keys if not k.fetched]
     if unfetched:
         raise ProtocolViolation(
-            f"{ssh_endpoint}", f"host keys offered but not fetched: {', '.join(unfetched)}"
+            f"{ssh_target}", f"host keys offered but not fetched: {', '.join(unfetched)}"
         )
     evidence.reason = ", ".join(f"{k.key_type} {k.bits}" for k in keys.keys) + f" ({label})"
 

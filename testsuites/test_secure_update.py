@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from harness.config.profile import Profile
-from harness.core.errors import DeviceError
+from harness.core.errors import DeviceError, not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
-from harness.plugin import not_applicable
 from harness.probes.update.delivery import AuthMode
 from harness.probes.update.target import UpdateTarget
 from harness.probes.update.trial import UpdateLedger, UpdateOutcome, UpdateTrial, wait_for_version

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.plugin import medsec_session
+from harness.plugin.state import medsec_session
 from harness.reporting.results import CheckRecord, Outcome, RunResults
 
 STYLES = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 import testsuites
 
@@ -18,3 +19,8 @@ def implemented_checks() -> set[str]:
                 if mark.name == "check" and mark.args:
                     found.add(str(mark.args[0]))
     return found
+
+
+def testsuites_dir() -> Path:
+    """The folder of the product's check suites."""
+    return Path(testsuites.__file__).resolve().parent

@@ -16,10 +16,3 @@ def profiles_dir() -> Path:
 def threat_model_path() -> Path:
     """The infusion-pump threat model the emulator's profiles answer to."""
     return profiles_dir() / "threat-models" / "infusion-pump.yaml"
-
-
-def testsuites_dir() -> Path:
-    """The folder of the product's check suites."""
-    import testsuites
-
-    return Path(testsuites.__file__).resolve().parent

@@ -8,6 +8,7 @@ a `DeviceError` means "the harness could not decide" and becomes the `error` out
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 
 class MedsecError(Exception):
@@ -62,3 +63,24 @@ class DeviceUnreachable(DeviceError):
 
 class ProtocolViolation(DeviceError):
     """The device answered, but not in the protocol we spoke."""
+
+
+class NotSupported(MedsecError):
+    """The profile asks for something this harness cannot drive or express (says why)."""
+
+
+class NotApplicable(Exception):
+    """The profile lacks what a check needs: the check ends as `not_applicable`.
+
+    Not a `MedsecError`, since nothing went wrong. Checks, fixtures and probes raise it
+    through `not_applicable(reason)`; the pytest plugin records the reason.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def not_applicable(reason: str) -> NoReturn:
+    """End the running check as `not_applicable`, recording `reason`."""
+    raise NotApplicable(reason)

@@ -1,45 +1,24 @@
-"""Fixtures the check suites use: the profile, scope, evidence, and one per transport."""
+"""Fixtures every check may ask for: the run, the profile, scope, policy, evidence.
+
+Fixtures of one family of checks (a console, the HTTP API, the update target) live with
+the suites, in `testsuites/conftest.py`. The `tls_service` parameter stays here: which
+targets a check runs against is the plugin's business, as it names each result's target.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from harness.config.profile import Policy, Profile, Service
-from harness.core.deadline import Deadline
+from harness.core.errors import not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
-from harness.plugin import CONTEXT_KEY, medsec_session, not_applicable
 from harness.plugin.reveal import SecretReveal
 from harness.plugin.session import MedsecSession
-from harness.probes.auth.credentials import LoginLedger, Pair
-from harness.probes.auth.http_auth import HttpApi
-from harness.probes.auth.ssh_auth import SshTarget
-from harness.probes.console import ConsolePrompts
-from harness.probes.crypto.cleartext import WELL_KNOWN_CLEARTEXT
-from harness.probes.update.target import NotSupported, UpdateTarget, build_target
-from harness.probes.update.trial import UpdateLedger
-from harness.transports import net
-from harness.transports.serial import Console
-from harness.updates.attacks import Unsupported
-from harness.updates.kit import ImageKit, kit_for
-
-
-@dataclass(frozen=True)
-class SshEndpoint:
-    """Where the device's SSH service listens, and the profiled account."""
-
-    host: str
-    port: int
-    username: str
-    key_file: Path | None
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+from harness.plugin.state import CONTEXT_KEY, medsec_session
 
 
 @pytest.fixture(scope="session")
@@ -83,82 +62,6 @@ def observe(medsec: MedsecSession) -> Callable[[str, Any], None]:
 
 
 @pytest.fixture(scope="session")
-def ssh_endpoint(profile: Profile) -> SshEndpoint:
-    if profile.ssh is None:
-        not_applicable("the profile has no ssh section")
-    return SshEndpoint(
-        profile.ssh_host, profile.ssh.port, profile.ssh.username, profile.ssh.key_file
-    )
-
-
-@pytest.fixture(scope="session")
-def console_prompts(profile: Profile) -> ConsolePrompts:
-    if profile.serial is None:
-        not_applicable("the profile has no serial section")
-    serial = profile.serial
-    return ConsolePrompts(serial.login_prompt, serial.password_prompt, serial.shell_prompt)
-
-
-@pytest.fixture
-def console(profile: Profile, scope: Scope, evidence: EvidenceRecorder) -> Iterator[Console]:
-    """The serial console, opened for this check and closed after it."""
-    if profile.serial is None:
-        not_applicable("the profile has no serial section")
-    transcript = evidence.new_transcript("console", f"serial console {profile.serial.url}")
-    port = Console(
-        scope,
-        profile.serial.url,
-        baudrate=profile.serial.baudrate,
-        timeout=profile.policy.timeout_s,
-        transcript=transcript,
-    )
-    try:
-        yield port
-    finally:
-        port.close()
-
-
-@pytest.fixture(scope="session")
-def default_pairs(profile: Profile) -> list[Pair]:
-    """The profile's own default credentials (tried before the built-in list)."""
-    return [
-        Pair(c.username, c.password.get_secret_value(), "profile")
-        for c in profile.auth.default_credentials
-    ]
-
-
-@pytest.fixture(scope="session")
-def http_api(profile: Profile, scope: Scope) -> HttpApi:
-    """The profiled HTTP(S) API."""
-    if profile.http is None:
-        not_applicable("the profile has no http section")
-    return HttpApi(scope, profile.http, profile.tls.ca_file, profile.policy.timeout_s)
-
-
-@pytest.fixture(scope="session")
-def ssh_target(profile: Profile, scope: Scope) -> SshTarget:
-    """The SSH service and the profiled account, for checks that log in."""
-    if profile.ssh is None:
-        not_applicable("the profile has no ssh section")
-    password = profile.ssh.password.get_secret_value() if profile.ssh.password else None
-    return SshTarget(
-        scope,
-        profile.ssh_host,
-        profile.ssh.port,
-        profile.policy.timeout_s,
-        profile.ssh.username,
-        profile.ssh.key_file,
-        password,
-    )
-
-
-@pytest.fixture(scope="session")
-def login_ledger() -> LoginLedger:
-    """Login attempts made by this run's checks, so none together trips a lockout."""
-    return LoginLedger()
-
-
-@pytest.fixture(scope="session")
 def reveal(medsec: MedsecSession, pytestconfig: pytest.Config) -> SecretReveal:
     """Where `--reveal-secrets` writes credentials a check got in with."""
     return SecretReveal(medsec.run_dir, enabled=bool(pytestconfig.getoption("reveal_secrets")))
@@ -182,48 +85,3 @@ def tls_service(request: pytest.FixtureRequest) -> Service:
         not_applicable("the profile names no TLS service")
     service: Service = request.param
     return service
-
-
-@pytest.fixture(scope="session")
-def update_target(profile: Profile, scope: Scope) -> UpdateTarget:
-    """The profiled update channel and version reader."""
-    try:
-        return build_target(profile, scope)
-    except NotSupported as exc:
-        not_applicable(str(exc))
-
-
-@pytest.fixture(scope="session")
-def update_kit(profile: Profile) -> ImageKit:
-    """The image kit of the profiled image format."""
-    try:
-        return kit_for(profile)
-    except (LookupError, Unsupported) as exc:
-        not_applicable(str(exc))
-
-
-@pytest.fixture(scope="session")
-def update_ledger() -> UpdateLedger:
-    """What the update checks of this run saw (first version, every change)."""
-    return UpdateLedger()
-
-
-SCAN_BUDGET_S = 540.0  # below the plugin's 600 s watchdog
-
-
-@pytest.fixture(scope="session")
-def tcp_scan(profile: Profile, scope: Scope) -> net.ScanResult:
-    """One TCP connect scan per run (`network.scan_ports` and the well-known cleartext
-    ports), shared by SURFACE-001 and CRYPTO-010 so the device is scanned once."""
-    if profile.network is None:
-        not_applicable("the profile has no network section")
-    network, policy = profile.network, profile.policy
-    ports = set(net.parse_port_ranges(network.scan_ports)) | set(WELL_KNOWN_CLEARTEXT)
-    return net.scan_tcp(
-        scope,
-        network.host,
-        ports,
-        concurrency=policy.scan_concurrency,
-        connect_timeout=policy.scan_connect_timeout_s,
-        deadline=Deadline(SCAN_BUDGET_S),
-    )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.plugin import medsec_session
+from harness.plugin.state import medsec_session
 from harness.reporting import html as html_report
 from harness.reporting import matrix
 from harness.reporting.results import CheckRecord

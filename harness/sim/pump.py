@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from harness.config import shipped as resources
+from harness.config import shipped
 from harness.sim import api_accounts, pki
 from harness.sim.api_service import MAX_IMAGE_BYTES, UPDATE_USER, ApiService
 from harness.sim.console import SerialConsole
@@ -377,7 +377,7 @@ class EmulatedPump:
             },
             "scope": {"allow": [f"{host}/{32 if version == 4 else 128}"], "destructive": True},
         }
-        threat_model = resources.threat_model_path()
+        threat_model = shipped.threat_model_path()
         if threat_model.is_file():
             profile["threat_model"] = str(threat_model)
         profile |= {

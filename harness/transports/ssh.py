@@ -16,6 +16,7 @@ from pathlib import Path
 import paramiko
 
 from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable, ProtocolViolation
+from harness.core.redact import shown
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 
@@ -207,6 +208,54 @@ class SshSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """Where to connect and the profiled account (password or key, either may be absent)."""
+
+    scope: Scope
+    host: str
+    port: int
+    timeout: float
+    username: str
+    key_file: Path | None = None
+    password: str | None = None
+
+    def connect(self, transcript: Transcript) -> SshSession:
+        return SshSession(
+            self.scope, self.host, self.port, timeout=self.timeout, transcript=transcript
+        )
+
+    def load_key(self) -> paramiko.PKey | None:
+        if self.key_file is None:
+            return None
+        try:
+            return paramiko.PKey.from_path(self.key_file)
+        except (OSError, paramiko.SSHException, ValueError) as exc:
+            raise DeviceUnreachable(str(self.key_file), f"cannot load the SSH key: {exc}") from None
+
+    def login(self, transcript: Transcript) -> SshSession:
+        """An authenticated session for the profiled account (key first, then password)."""
+        session = self.connect(transcript)
+        try:
+            key = self.load_key()
+            if key is not None and session.try_key(self.username, key, "the profiled key").accepted:
+                return session
+            if self.password is not None:
+                result = session.try_password(self.username, self.password, shown(self.password))
+                if result.accepted:
+                    return session
+        except BaseException:
+            session.close()
+            raise
+        session.close()
+        raise DeviceUnreachable(
+            f"{self.host}:{self.port}", f"the profiled account {self.username!r} cannot log in"
+        )
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
 
 
 def _convert(target: str, exc: BaseException, during: str) -> DeviceError:

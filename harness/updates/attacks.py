@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from harness.core.errors import NotSupported
 from harness.updates import medsec_v1
 
 FILLER_BLOCK = bytes(range(256)) * 256  # 64 KiB of filler, streamed as often as needed
@@ -39,7 +40,7 @@ class Attack(str, enum.Enum):
     OVERSIZED = "oversized"
 
 
-class Unsupported(Exception):
+class Unsupported(NotSupported):
     """The image format has no way to express this attack (the reason says why)."""
 
 

@@ -10,46 +10,18 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import paramiko
 
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable
 from harness.core.redact import shown
-from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.probes.auth.credentials import Attempt, Pair, Trial
 from harness.probes.auth.lockout import LoginTry
-from harness.transports.ssh import SshSession
+from harness.transports.ssh import SshSession, SshTarget
 
 READ_POLL_S = 0.1
-
-
-@dataclass(frozen=True)
-class SshTarget:
-    """Where to connect and the profiled account (password or key, either may be absent)."""
-
-    scope: Scope
-    host: str
-    port: int
-    timeout: float
-    username: str
-    key_file: Path | None = None
-    password: str | None = None
-
-    def connect(self, transcript: Transcript) -> SshSession:
-        return SshSession(
-            self.scope, self.host, self.port, timeout=self.timeout, transcript=transcript
-        )
-
-    def load_key(self) -> paramiko.PKey | None:
-        if self.key_file is None:
-            return None
-        try:
-            return paramiko.PKey.from_path(self.key_file)
-        except (OSError, paramiko.SSHException, ValueError) as exc:
-            raise DeviceUnreachable(str(self.key_file), f"cannot load the SSH key: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -165,26 +137,6 @@ def try_root(
     return RootTrial(Trial(tuple(attempts), hits=tuple(hits)), uid)
 
 
-def login_profiled(target: SshTarget, transcript: Transcript) -> SshSession:
-    """An authenticated session for the profiled account (key first, then password)."""
-    session = target.connect(transcript)
-    try:
-        key = target.load_key()
-        if key is not None and session.try_key(target.username, key, "the profiled key").accepted:
-            return session
-        if target.password is not None:
-            result = session.try_password(target.username, target.password, shown(target.password))
-            if result.accepted:
-                return session
-    except BaseException:
-        session.close()
-        raise
-    session.close()
-    raise DeviceUnreachable(
-        f"{target.host}:{target.port}", f"the profiled account {target.username!r} cannot log in"
-    )
-
-
 @dataclass(frozen=True)
 class CommandRun:
     command: str
@@ -200,7 +152,7 @@ def run_commands(
     target: SshTarget, commands: Iterable[str], transcript: Transcript
 ) -> tuple[str, tuple[CommandRun, ...]]:
     """`id -u` and each command as the profiled account: (uid printed, each run)."""
-    with login_profiled(target, transcript) as session:
+    with target.login(transcript) as session:
         _, uid = session.run("id -u")
         runs = tuple(CommandRun(c, *session.run(c)) for c in commands)
     return _uid(uid), runs
@@ -223,7 +175,7 @@ class IdleFinding:
 
 def idle_session(target: SshTarget, idle_s: float, transcript: Transcript) -> IdleFinding:
     """Open a shell, read its prompt, idle `idle_s`, send `id`: did the device end the session?"""
-    with login_profiled(target, transcript) as session:
+    with target.login(transcript) as session:
         channel = session.open_shell()
         _read_for(channel, 1.0, transcript)
         transcript.event(f"idle for {idle_s:.1f}s")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.config.profile import Profile
+from harness.core.errors import NotSupported
 from harness.core.scope import Scope
 from harness.probes.console import ConsolePrompts
 from harness.probes.update.delivery import (
@@ -26,10 +27,6 @@ from harness.probes.update.version_readers import (
     UrlVersion,
     VersionReader,
 )
-
-
-class NotSupported(Exception):
-    """The profile's update channel cannot be driven (the message says why)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,150 @@
+"""The life of one check: collected, set up, run, classified, recorded; then the run sealed."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from harness.config import catalogue
+from harness.core.errors import not_applicable
+from harness.evidence.recorder import EvidenceRecorder, write_manifest
+from harness.plugin.applicability import not_applicable_reason
+from harness.plugin.outcomes import classify
+from harness.plugin.session import MedsecSession, utc_now
+from harness.plugin.state import CONTEXT_KEY, CheckContext, check_id, medsec_session
+from harness.plugin.waivers import apply_waiver
+from harness.reporting import html as html_report
+from harness.reporting.results import CheckRecord, Outcome
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    medsec = medsec_session(config)
+    for item in items:
+        found = check_id(item)
+        if found is None:
+            continue
+        if found not in catalogue.CATALOGUE:
+            raise pytest.UsageError(f"{item.nodeid}: check id {found!r} is not in the catalogue")
+        if medsec is not None:
+            medsec.implemented.add(found)
+
+
+def _target(item: pytest.Item, spec: catalogue.CheckSpec) -> str:
+    callspec = getattr(item, "callspec", None)
+    return str(callspec.id) if callspec is not None else spec.interfaces[0]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    medsec = medsec_session(item.config)
+    found = check_id(item)
+    if medsec is None or found is None:
+        return
+    spec = catalogue.get(found)
+    target = _target(item, spec)
+    recorder = EvidenceRecorder(medsec.run_dir, found, target, medsec.redactor)
+    item.stash[CONTEXT_KEY] = CheckContext(spec, target, recorder, utc_now())
+    reason = not_applicable_reason(spec, medsec.profile, allow_destructive=medsec.allow_destructive)
+    if reason:
+        not_applicable(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    context = item.stash.get(CONTEXT_KEY, None)
+    medsec = medsec_session(item.config)
+    if context is None or medsec is None:
+        return report
+    context.duration_s += report.duration
+    if report.when == "setup" and report.outcome != "passed":
+        context.outcome, context.reason = classify(call)
+        context.main_report = report
+    elif report.when == "call":
+        context.main_report = report
+        if call.excinfo is None:
+            context.outcome = Outcome.PASSED
+            context.reason = context.recorder.reason or "every criterion met"
+        else:
+            context.outcome, context.reason = classify(call)
+        apply_waiver(context, medsec.profile, report)
+    elif report.when == "teardown":
+        if report.outcome == "failed" and context.outcome in (Outcome.PASSED, None):
+            _, reason = classify(call)
+            context.outcome, context.reason = Outcome.ERROR, f"teardown: {reason}"
+        _finish(context, medsec, item)
+    return report
+
+
+def _finish(context: CheckContext, medsec: MedsecSession, item: pytest.Item) -> None:
+    """Save the transcripts, record the check in results.json, attach the HTML block."""
+    recorder = context.recorder
+    recorder.flush_transcripts()
+    threats, controls = medsec.traces(context.check.id)
+    spec = context.check
+    record = CheckRecord(
+        id=spec.id,
+        title=spec.title,
+        family=spec.family.value,
+        target=context.target,
+        outcome=context.outcome or Outcome.ERROR,
+        reason=medsec.redactor.text(context.reason),
+        threats=threats,
+        controls=controls,
+        standards=list(spec.standards),
+        cwe=list(spec.cwe),
+        capec=list(spec.capec),
+        evidence=[a.path for a in recorder.artifacts],
+        duration_s=round(context.duration_s, 3),
+        underlying_outcome=context.underlying,
+        waiver=context.waiver,
+        summary=recorder.summary,
+        nodeid=item.nodeid,
+        started=context.started,
+        finished=utc_now(),
+    )
+    medsec.record(record, recorder.artifacts)
+    report = context.main_report
+    if report is not None:
+        report.medsec_record = record  # type: ignore[attr-defined]
+        report.medsec_html = html_report.check_block(record, recorder.artifacts)  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+    medsec = medsec_session(session.config)
+    if medsec is not None:
+        results = medsec.results
+        results.finished = utc_now()
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        results.status = "interrupted" if interrupted else "complete"
+        done = {c.nodeid for c in results.checks}
+        results.not_run = [
+            i.nodeid for i in session.items if check_id(i) is not None and i.nodeid not in done
+        ]
+        medsec.save()
+        html_report.write_junit(results, medsec.run_dir / "junit.xml")
+    outcome = yield  # pytest-html writes report.html here
+    if medsec is not None:
+        write_manifest(
+            medsec.run_dir,
+            medsec.signing_key,
+            key_source=medsec.key_source,
+            meta={"run": medsec.run_dir.name, "profile_sha256": medsec.profile.sha256},
+        )
+    return outcome
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    medsec = medsec_session(config)
+    if medsec is None:
+        return
+    counts = ", ".join(f"{n} {k}" for k, n in medsec.results.counts().items() if n)
+    terminalreporter.write_sep("-", f"medsec: {counts or 'no checks ran'}")
+    terminalreporter.write_line(f"run folder: {medsec.run_dir}")

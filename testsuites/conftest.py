@@ -1,0 +1,138 @@
+"""Fixtures the check suites share: one per transport or kind of target.
+
+The plugin (`harness.plugin.fixtures`) provides what every check needs: `profile`,
+`scope`, `policy`, `evidence`, `observe`, `reveal`, `tls_service`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from harness.config.profile import Profile
+from harness.core.deadline import Deadline
+from harness.core.errors import NotSupported, not_applicable
+from harness.core.scope import Scope
+from harness.evidence.recorder import EvidenceRecorder
+from harness.probes.auth.credentials import LoginLedger, Pair
+from harness.probes.auth.http_auth import HttpApi
+from harness.probes.console import ConsolePrompts
+from harness.probes.crypto.cleartext import WELL_KNOWN_CLEARTEXT
+from harness.probes.update.target import UpdateTarget, build_target
+from harness.probes.update.trial import UpdateLedger
+from harness.transports import net
+from harness.transports.serial import Console
+from harness.transports.ssh import SshTarget
+from harness.updates.kit import ImageKit, kit_for
+
+SCAN_BUDGET_S = 540.0  # below the plugin's 600 s watchdog
+
+
+@pytest.fixture(scope="session")
+def ssh_target(profile: Profile, scope: Scope) -> SshTarget:
+    """The SSH service and the profiled account, for checks that connect or log in."""
+    if profile.ssh is None:
+        not_applicable("the profile has no ssh section")
+    password = profile.ssh.password.get_secret_value() if profile.ssh.password else None
+    return SshTarget(
+        scope,
+        profile.ssh_host,
+        profile.ssh.port,
+        profile.policy.timeout_s,
+        profile.ssh.username,
+        profile.ssh.key_file,
+        password,
+    )
+
+
+@pytest.fixture(scope="session")
+def console_prompts(profile: Profile) -> ConsolePrompts:
+    if profile.serial is None:
+        not_applicable("the profile has no serial section")
+    serial = profile.serial
+    return ConsolePrompts(serial.login_prompt, serial.password_prompt, serial.shell_prompt)
+
+
+@pytest.fixture
+def console(profile: Profile, scope: Scope, evidence: EvidenceRecorder) -> Iterator[Console]:
+    """The serial console, opened for this check and closed after it."""
+    if profile.serial is None:
+        not_applicable("the profile has no serial section")
+    transcript = evidence.new_transcript("console", f"serial console {profile.serial.url}")
+    port = Console(
+        scope,
+        profile.serial.url,
+        baudrate=profile.serial.baudrate,
+        timeout=profile.policy.timeout_s,
+        transcript=transcript,
+    )
+    try:
+        yield port
+    finally:
+        port.close()
+
+
+@pytest.fixture(scope="session")
+def default_pairs(profile: Profile) -> list[Pair]:
+    """The profile's own default credentials (tried before the built-in list)."""
+    return [
+        Pair(c.username, c.password.get_secret_value(), "profile")
+        for c in profile.auth.default_credentials
+    ]
+
+
+@pytest.fixture(scope="session")
+def http_api(profile: Profile, scope: Scope) -> HttpApi:
+    """The profiled HTTP(S) API."""
+    if profile.http is None:
+        not_applicable("the profile has no http section")
+    return HttpApi(scope, profile.http, profile.tls.ca_file, profile.policy.timeout_s)
+
+
+@pytest.fixture(scope="session")
+def login_ledger() -> LoginLedger:
+    """Login attempts made by this run's checks, so none together trips a lockout."""
+    return LoginLedger()
+
+
+@pytest.fixture(scope="session")
+def update_target(profile: Profile, scope: Scope) -> UpdateTarget:
+    """The profiled update channel and version reader."""
+    try:
+        return build_target(profile, scope)
+    except NotSupported as exc:
+        not_applicable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def update_kit(profile: Profile) -> ImageKit:
+    """The image kit of the profiled image format."""
+    try:
+        return kit_for(profile)
+    except (LookupError, NotSupported) as exc:
+        not_applicable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def update_ledger() -> UpdateLedger:
+    """What the update checks of this run saw (first version, every change)."""
+    return UpdateLedger()
+
+
+@pytest.fixture(scope="session")
+def tcp_scan(profile: Profile, scope: Scope) -> net.ScanResult:
+    """One TCP connect scan per run (`network.scan_ports` and the well-known cleartext
+    ports), shared by SURFACE-001 and CRYPTO-010 so the device is scanned once."""
+    if profile.network is None:
+        not_applicable("the profile has no network section")
+    network, policy = profile.network, profile.policy
+    ports = set(net.parse_port_ranges(network.scan_ports)) | set(WELL_KNOWN_CLEARTEXT)
+    return net.scan_tcp(
+        scope,
+        network.host,
+        ports,
+        concurrency=policy.scan_concurrency,
+        connect_timeout=policy.scan_connect_timeout_s,
+        deadline=Deadline(SCAN_BUDGET_S),
+    )
