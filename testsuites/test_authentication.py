@@ -13,7 +13,7 @@ from harness.core.deadline import Deadline
 from harness.core.errors import not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
-from harness.plugin.reveal import SecretReveal
+from harness.evidence.reveal import SecretReveal
 from harness.probes.auth import (
     console_access,
     credentials,

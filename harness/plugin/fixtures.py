@@ -16,7 +16,7 @@ from harness.config.profile import Policy, Profile, Service
 from harness.core.errors import not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
-from harness.plugin.reveal import SecretReveal
+from harness.evidence.reveal import SecretReveal
 from harness.plugin.session import MedsecSession
 from harness.plugin.state import CONTEXT_KEY, medsec_session
 

@@ -12,7 +12,7 @@ from harness.config.profile import Policy, load_profile
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceTimeout, ProfileError
 from harness.core.transcript import Transcript
-from harness.plugin.reveal import SecretReveal
+from harness.evidence.reveal import SecretReveal
 from harness.probes.auth import lockout, password_change
 from harness.probes.auth.credentials import Attempt, LoginLedger, Pair, candidate_pairs
 from harness.probes.auth.telnet import DO, ECHO, IAC, SB, SE, WILL, WONT, TelnetSession

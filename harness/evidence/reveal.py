@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
-from harness.probes.auth.credentials import Pair
+
+class Credential(Protocol):
+    """A username and password pair a check got in with."""
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def password(self) -> str: ...
 
 
 class SecretReveal:
@@ -23,11 +33,13 @@ class SecretReveal:
         self.path = run_dir.with_name(run_dir.name + ".revealed-secrets.txt")
         self._lock = threading.Lock()
 
-    def pairs(self, check_id: str, where: str, pairs: tuple[Pair, ...]) -> Path | None:
+    def pairs(self, check_id: str, where: str, pairs: Iterable[Credential]) -> Path | None:
         """Write the pairs a check found; returns the file, or None when not enabled."""
-        if not self.enabled or not pairs:
+        if not self.enabled:
             return None
         lines = "".join(f"{check_id}\t{where}\t{p.username}\t{p.password}\n" for p in pairs)
+        if not lines:
+            return None
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(fd, "a", encoding="utf-8") as out:
