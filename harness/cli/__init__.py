@@ -227,7 +227,7 @@ def cmd_validate(path: Path) -> int:
 
 
 def cmd_verify(run_dir: Path, public_key: Path | None) -> int:
-    from harness.evidence.recorder import verify_run
+    from harness.evidence.manifest import verify_run
 
     result = verify_run(run_dir, public_key)
     if result.problem:

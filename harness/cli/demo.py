@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.core import netns
-from harness.evidence.recorder import verify_run
+from harness.evidence.manifest import verify_run
 from harness.reporting.results import Outcome, RunResults, load
 from harness.sim.process import EmulatorProcess
 from harness.sim.weaknesses import PLANTED, WEAKNESSES, expected_failures

@@ -9,7 +9,8 @@ import pytest
 
 from harness.config import catalogue
 from harness.core.errors import not_applicable
-from harness.evidence.recorder import EvidenceRecorder, write_manifest
+from harness.evidence.manifest import write_manifest
+from harness.evidence.recorder import EvidenceRecorder
 from harness.plugin.applicability import not_applicable_reason
 from harness.plugin.outcomes import classify
 from harness.plugin.session import MedsecSession, utc_now

@@ -17,7 +17,8 @@ import harness
 from harness.config.profile import Profile, load_profile
 from harness.config.threatmodel import ThreatModel, load_threat_model
 from harness.core.redact import Redactor
-from harness.evidence.recorder import Artifact, key_fingerprint, load_signing_key
+from harness.evidence.manifest import key_fingerprint, load_signing_key
+from harness.evidence.recorder import Artifact
 from harness.reporting import results as res
 
 PACKAGES = ("pytest", "pytest-html", "paramiko", "scapy", "pyserial", "cryptography", "pydantic")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness.evidence.recorder import load_signing_key
+from harness.evidence.manifest import load_signing_key
 from harness.updates import medsec_v1, payloads
 from harness.updates.attacks import Attack, UpdateImage, flip_byte
 from harness.updates.kit import ImageKit

@@ -20,7 +20,7 @@ import yaml
 from bs4 import BeautifulSoup
 
 from harness.config import catalogue
-from harness.evidence.recorder import verify_run
+from harness.evidence.manifest import verify_run
 from harness.reporting.results import Outcome, RunResults, load
 from harness.sim.pump import EmulatedPump, SimConfig
 from tests.integration import fakes

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.evidence.recorder import verify_run
+from harness.evidence.manifest import verify_run
 from harness.reporting.results import Outcome, RunResults, load
 from tests.integration.cli import medsec_run
 from tests.integration.swupdate_agent import agent

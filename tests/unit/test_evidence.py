@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from harness.core.redact import Redactor, shown
 from harness.core.transcript import Transcript
-from harness.evidence.recorder import EvidenceRecorder, verify_run, write_manifest
+from harness.evidence.manifest import verify_run, write_manifest
+from harness.evidence.recorder import EvidenceRecorder
 
 
 @pytest.fixture
