@@ -17,6 +17,7 @@ from harness.plugin.session import MedsecSession, utc_now
 from harness.plugin.state import CONTEXT_KEY, CheckContext, check_id, medsec_session
 from harness.plugin.waivers import apply_waiver
 from harness.reporting import html as html_report
+from harness.reporting import junit
 from harness.reporting.results import CheckRecord, Outcome
 
 
@@ -130,7 +131,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
             i.nodeid for i in session.items if check_id(i) is not None and i.nodeid not in done
         ]
         medsec.save()
-        html_report.write_junit(results, medsec.run_dir / "junit.xml")
+        junit.write_junit(results, medsec.run_dir / "junit.xml")
     outcome = yield  # pytest-html writes report.html here
     if medsec is not None:
         write_manifest(

@@ -1,4 +1,4 @@
-"""Rendering a run: the HTML fragments the pytest-html report shows, and junit.xml.
+"""Rendering a run as HTML: the fragments the pytest-html report shows.
 
 Every string that came from the device (banners, replies, transcripts, reasons) passes
 through `html.escape` here and nowhere else; pytest-html inserts these fragments as HTML.
@@ -7,10 +7,7 @@ through `html.escape` here and nowhere else; pytest-html inserts these fragments
 from __future__ import annotations
 
 import html
-import re
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from pathlib import Path
 
 from harness.config import catalogue
 from harness.evidence.recorder import Artifact
@@ -24,7 +21,6 @@ OUTCOME_LABELS = {
     Outcome.NOT_APPLICABLE: "Not applicable",
     Outcome.WAIVED: "Waived",
 }
-_XML_INVALID = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 STYLE = """<style>
 .medsec{font-family:Helvetica,Arial,sans-serif;white-space:normal;font-size:13px;color:#222}
@@ -199,53 +195,3 @@ def _waivers_html(checks: list[CheckRecord]) -> str:
         "<h2>Waivers</h2><table><tr><th>Check</th><th>Target</th><th>Outcome</th>"
         f"<th>Underlying</th><th>Justification</th><th>Expires</th></tr>{rows}</table>"
     )
-
-
-def _xml_text(text: str) -> str:
-    return _XML_INVALID.sub("\ufffd", text)
-
-
-def write_junit(results: RunResults, path: Path) -> None:
-    """JUnit XML with our outcomes: failed -> failure, error -> error, NA and waived -> skipped."""
-    root = ET.Element("testsuites", name="medsec-harness")
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for family in catalogue.Family:
-        records = [c for c in results.checks if c.family == family.value]
-        if not records:
-            continue
-        suite = ET.SubElement(root, "testsuite", name=family.value)
-        counts = {"tests": len(records), "failures": 0, "errors": 0, "skipped": 0}
-        for record in records:
-            case = ET.SubElement(
-                suite,
-                "testcase",
-                classname=f"medsec.{family.value}",
-                name=_xml_text(f"{record.id}[{record.target}]"),
-                time=f"{record.duration_s:.3f}",
-            )
-            properties = ET.SubElement(case, "properties")
-            for name, value in (
-                ("check", record.id),
-                ("outcome", record.outcome.value),
-                ("threats", ",".join(record.threats)),
-                ("controls", ",".join(record.controls)),
-            ):
-                ET.SubElement(properties, "property", name=name, value=value)
-            reason = _xml_text(record.reason)
-            if record.outcome is Outcome.FAILED:
-                ET.SubElement(case, "failure", message=reason).text = reason
-                counts["failures"] += 1
-            elif record.outcome is Outcome.ERROR:
-                ET.SubElement(case, "error", message=reason).text = reason
-                counts["errors"] += 1
-            elif record.outcome in (Outcome.NOT_APPLICABLE, Outcome.WAIVED):
-                ET.SubElement(case, "skipped", message=f"{record.outcome.value}: {reason}")
-                counts["skipped"] += 1
-            ET.SubElement(case, "system-out").text = _xml_text("\n".join(record.evidence))
-        for key, count in counts.items():
-            suite.set(key, str(count))
-            totals[key] += count
-    for key, count in totals.items():
-        root.set(key, str(count))
-    ET.indent(root)
-    path.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.evidence.recorder import Artifact
 from harness.reporting import html as report
+from harness.reporting import junit
 from harness.reporting.results import (
     CheckRecord,
     DeviceInfo,
@@ -79,7 +80,7 @@ def test_junit_maps_outcomes_and_survives_control_characters(tmp_path: Path) -> 
         checks=records,
     )
     path = tmp_path / "junit.xml"
-    report.write_junit(results, path)
+    junit.write_junit(results, path)
     root = ET.parse(path).getroot()
     assert root.attrib["tests"] == "5"
     assert root.attrib["failures"] == "1"
