@@ -8,6 +8,13 @@ from pathlib import Path
 
 import testsuites
 
+SUITES = {  # `medsec run --suite NAME` -> the module of testsuites/
+    "auth": "test_authentication.py",
+    "crypto": "test_encryption.py",
+    "update": "test_secure_update.py",
+    "surface": "test_surface.py",
+}
+
 
 def implemented_checks() -> set[str]:
     """Every check id a test in `testsuites` declares."""

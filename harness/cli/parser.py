@@ -1,0 +1,76 @@
+"""The `medsec` command line: every command and its options."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness import __version__
+from harness.cli.suites import SUITES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="medsec", description="Security checks for connected medical devices."
+    )
+    parser.add_argument("--version", action="version", version=f"medsec-harness {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the check suites against a profiled device")
+    run.add_argument("profile", type=Path)
+    run.add_argument("--out", type=Path, help="run folder (default reports/<device>-<UTC>)")
+    run.add_argument(
+        "--suite",
+        default=",".join(SUITES),
+        help=f"comma-separated suites: {', '.join(SUITES)} (default all)",
+    )
+    run.add_argument(
+        "--allow-destructive",
+        action="store_true",
+        help="include destructive checks (the profile must allow them too)",
+    )
+    run.add_argument("--signing-key", type=Path, help="Ed25519 PEM that signs the manifest")
+    run.add_argument(
+        "--reveal-secrets",
+        action="store_true",
+        help="write found credentials in full to DIR.revealed-secrets.txt (local only, 0600)",
+    )
+    run.add_argument("--junit", type=Path, help="also copy junit.xml to this path")
+    run.add_argument("--quiet", action="store_true", help="no live progress, only the summary")
+    run.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
+
+    sim = commands.add_parser("sim", help="start the emulated infusion pump")
+    sim.add_argument("--variant", choices=("hardened", "vulnerable"), default="hardened")
+    sim.add_argument(
+        "--weakness",
+        action="append",
+        default=[],
+        metavar="W-NN",
+        help="plant just this weakness in the hardened pump (repeatable)",
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    sim.add_argument("--write-profile", type=Path, metavar="PATH")
+    sim.add_argument("--workdir", type=Path, help="keys and logs (default: a temporary folder)")
+    sim.add_argument("--verbose", action="store_true", help="log to stderr too")
+
+    validate = commands.add_parser("validate", help="check a profile and its threat model")
+    validate.add_argument("profile", type=Path)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of profiles")
+    schema.add_argument("--results", action="store_true", help="of results.json instead")
+
+    verify = commands.add_parser("verify", help="check a run folder against its signed manifest")
+    verify.add_argument("run_dir", type=Path)
+    verify.add_argument(
+        "--public-key", type=Path, help="pin the key the manifest must be signed with"
+    )
+
+    trace = commands.add_parser("trace", help="threat -> control -> check coverage of a profile")
+    trace.add_argument("profile", type=Path)
+
+    demo = commands.add_parser("demo", help="probe a hardened and a vulnerable emulator")
+    demo.add_argument("--out", type=Path, help="where the two run folders go")
+    demo.add_argument(
+        "--no-isolate", action="store_true", help="stay in the host's network namespace"
+    )
+    return parser

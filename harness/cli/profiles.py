@@ -1,0 +1,53 @@
+"""`medsec validate` and `medsec trace`: what a profile says, and what its threats are traced to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.cli.exit_codes import EXIT_OK, EXIT_USAGE
+
+
+def cmd_validate(path: Path) -> int:
+    from harness.config.profile import load_profile
+    from harness.config.threatmodel import load_threat_model
+
+    profile = load_profile(path)
+    model = load_threat_model(profile.threat_model) if profile.threat_model else None
+    interfaces = [n for n in ("network", "ssh", "serial", "update", "http") if getattr(profile, n)]
+    print(
+        f"{path}: valid medsec/profile/v1 for {profile.device.name} "
+        f"(firmware {profile.device.firmware}); interfaces: {', '.join(interfaces) or 'none'}"
+    )
+    if model is not None:
+        print(
+            f"threat model {profile.threat_model}: {len(model.threats)} threats, "
+            f"{len(model.controls)} controls"
+        )
+    for waiver in profile.waivers:
+        print(f"waiver {waiver.check} {waiver.target or '(all targets)'} until {waiver.expires}")
+    return EXIT_OK
+
+
+def cmd_trace(path: Path) -> int:
+    from harness.cli.suites import implemented_checks
+    from harness.config.profile import load_profile
+    from harness.config.threatmodel import load_threat_model
+    from harness.reporting import matrix
+
+    profile = load_profile(path)
+    if profile.threat_model is None:
+        print("the profile names no threat_model")
+        return EXIT_USAGE
+    model = load_threat_model(profile.threat_model)
+    implemented = implemented_checks()
+    for row in matrix.build(model, [], implemented):
+        cells = row.cells
+        have = [c.check_id for c in cells if c.implemented]
+        missing = [c.check_id for c in cells if not c.implemented]
+        status = "NO CHECK" if not cells else ("no implemented check" if not have else "traced")
+        print(f"{row.threat.id:6} {status:21} {row.threat.title}")
+        if have:
+            print(f"{'':6} checks:  {', '.join(have)}")
+        if missing:
+            print(f"{'':6} planned: {', '.join(missing)}")
+    return EXIT_OK

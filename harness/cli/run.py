@@ -1,0 +1,75 @@
+"""`medsec run`: validate the profile, run the chosen suites under pytest, map the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+
+from harness import __version__
+from harness.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from harness.cli.suites import SUITES
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Validate, run pytest on the chosen suites, print the summary, map the exit status."""
+    import pytest
+
+    from harness.cli import progress, suites
+    from harness.config.profile import load_profile
+    from harness.plugin.session import default_run_dir
+    from harness.reporting import results
+
+    console = Console(stderr=True, soft_wrap=True)
+    profile = load_profile(args.profile)  # ProfileError -> exit 2 before anything runs
+    names = [s.strip() for s in args.suite.split(",") if s.strip()]
+    unknown = [n for n in names if n not in SUITES]
+    if unknown or not names:
+        console.print(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)}")
+        return EXIT_USAGE
+    out: Path = args.out or default_run_dir(profile)
+    suites_dir = suites.testsuites_dir()
+    pytest_args = [
+        *(str(suites_dir / SUITES[n]) for n in names),
+        "--profile",
+        str(args.profile),
+        "--medsec-out",
+        str(out),
+        "--rootdir",
+        str(suites_dir),
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:terminal",
+        "-o",
+        "generate_report_on_test=true",
+        "-o",
+        "render_collapsed=passed",
+        *(["--allow-destructive"] if args.allow_destructive else []),
+        *(["--signing-key", str(args.signing_key)] if args.signing_key else []),
+        *(["--reveal-secrets"] if args.reveal_secrets else []),
+        *args.pytest_args,
+    ]
+    console.print(f"medsec {__version__}: {profile.device.name} -> {out}", highlight=False)
+    reporter = progress.ProgressReporter(console, live=not args.quiet)
+    code = pytest.main(pytest_args, plugins=[reporter])
+    if code == pytest.ExitCode.USAGE_ERROR or code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        console.print("[red]pytest refused the run (usage error or no checks collected)[/]")
+        return EXIT_USAGE
+    results_path = out / "results.json"
+    if not results_path.is_file():
+        console.print(f"[red]the run left no results.json (pytest exit {int(code)})[/]")
+        return EXIT_FAILED
+    run = results.load(results_path)
+    console.print(progress.summary_table(run))
+    console.print(f"report   {out / 'report.html'}\nresults  {results_path}", highlight=False)
+    if args.junit:
+        shutil.copyfile(out / "junit.xml", args.junit)
+    if run.status == "interrupted":
+        console.print(f"[yellow]interrupted: {len(run.not_run)} checks did not finish[/]")
+        return EXIT_FAILED
+    if code == pytest.ExitCode.INTERNAL_ERROR or reporter.problems:
+        return EXIT_FAILED
+    return EXIT_OK if run.ok else EXIT_FAILED
