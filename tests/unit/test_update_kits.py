@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import shutil
 import typing
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from harness.config.profile import Profile, Update, load_profile
+from harness.config.profile import Profile, Update
 from harness.core.errors import MedsecError, NotSupported
 from harness.updates import medsec_v1
 from harness.updates.attacks import Attack, Unsupported, UpdateImage
@@ -24,7 +23,6 @@ from harness.updates.swupdate import SwupdateKit
 from tests.integration import swupdate_agent
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "tests" / "data"
 
 
 def _pem(key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
@@ -38,21 +36,6 @@ def ed25519_file(tmp_path: Path) -> Path:
     path = tmp_path / "ed25519.pem"
     path.write_bytes(_pem(ed25519.Ed25519PrivateKey.generate()))
     return path
-
-
-@pytest.fixture
-def lab_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Profile:
-    """The lab profile of the profile tests, with the hardware revision images need."""
-    monkeypatch.setenv("PUMP_SSH_PASSWORD", "unused")
-    shutil.copy(DATA / "lab-signing-key.pem", tmp_path / "lab-signing-key.pem")
-    text = (DATA / "lab-pump.yaml").read_text()
-    text = text.replace(
-        "../../profiles/threat-models/infusion-pump.yaml",
-        str(REPO / "profiles" / "threat-models" / "infusion-pump.yaml"),
-    ).replace("  image_format: medsec-v1\n", "  image_format: medsec-v1\n  hardware: '1.0'\n")
-    path = tmp_path / "pump.yaml"
-    path.write_text(text)
-    return load_profile(path)
 
 
 # --- the registry ---------------------------------------------------------------------------
