@@ -38,6 +38,10 @@ from harness.updates.attacks import UpdateImage
 
 WRONG_PASSWORD = "medsec-wrong-" + "password"
 IDLE_WAIT_S = 3.0
+SWUPDATE_UPLOAD_PATH = "/upload"  # SWUpdate's web server takes images here
+# Words of a device message that carry its verdict or an error, and how many such to show.
+VERDICT_WORDS = ("ERROR", "error", "successful", "invalid", "refused", "failed", "Not installing")
+VERDICT_MESSAGES_SHOWN = 12
 
 
 class AuthMode(str, enum.Enum):
@@ -74,6 +78,12 @@ class DeliveryReply:
     @property
     def claims_accepted(self) -> bool:
         return self.accepted is True
+
+    @property
+    def verdict_messages(self) -> tuple[str, ...]:
+        """The device's messages worth reading in a summary: its errors and its outcome."""
+        said = [m for m in self.messages if any(word in m for word in VERDICT_WORDS)]
+        return tuple(said[:VERDICT_MESSAGES_SHOWN])
 
     def summary(self) -> str:
         verdict = {True: "accepted", False: "refused", None: "no verdict"}[self.accepted]
@@ -323,7 +333,7 @@ class SwupdateChannel:
         credentials = _credentials(auth, self.credentials)
         progress = self._open_progress(credentials, transcript)
         try:
-            upload_url = self._endpoint("/upload")
+            upload_url = self._endpoint(SWUPDATE_UPLOAD_PATH)
             headers = authorization(
                 self.scope,
                 credentials,
