@@ -115,7 +115,7 @@ class UpdateSteps:
         reply = trial.reply
         if reply.body.strip():
             self.evidence.note(f"  device reply: {reply.body.strip()[:300]}")
-        for message in _verdict_messages(reply.messages):
+        for message in reply.verdict_messages:
             self.evidence.note(f"  device message: {message[:300]}")
 
     def liveness(self) -> liveness.Liveness:
@@ -125,12 +125,6 @@ class UpdateSteps:
         self.evidence.json("liveness.json", asdict(alive), "liveness after the deliveries")
         self.evidence.note(alive.summary())
         return alive
-
-
-def _verdict_messages(messages: tuple[str, ...]) -> list[str]:
-    """The device's messages worth reading in the summary: errors and the outcome."""
-    keep = ("ERROR", "error", "successful", "invalid", "refused", "failed", "Not installing")
-    return [m for m in messages if any(k in m for k in keep)][:12]
 
 
 def dead_services(alive: liveness.Liveness) -> str:

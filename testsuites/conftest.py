@@ -24,7 +24,8 @@ from harness.probes.update.trial import UpdateLedger
 from harness.transports import net
 from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
-from harness.updates.kit import ImageKit, kit_for
+from harness.updates.kit import ImageKit
+from harness.updates.registry import kit_for
 
 SCAN_BUDGET_S = 540.0  # below the plugin's 600 s watchdog
 

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from harness.config.profile import Profile
-from harness.core.errors import DeviceError, not_applicable
+from harness.core.errors import not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
+from harness.probes.update import cleartext
 from harness.probes.update.delivery import AuthMode
 from harness.probes.update.target import UpdateTarget
 from harness.probes.update.trial import UpdateLedger, UpdateOutcome, UpdateTrial, wait_for_version
-from harness.transports import http_upload
 from harness.updates.attacks import Attack
 from harness.updates.kit import ImageKit
 from harness.updates.versions import newer_than, older_than
@@ -164,50 +164,22 @@ def test_update_channel_encrypted(steps: UpdateSteps, profile: Profile, scope: S
         )
         return
     assert update.url is not None
-    path = "/upload" if update.channel == "swupdate" else ""
-    found = [http_upload_probe(steps, scope, url) for url in _cleartext_urls(update.url, path)]
-    for line in found:
-        steps.evidence.note(line)
-    cleartext = [line for line in found if line.startswith("CLEARTEXT")]
-    assert update.url.startswith("https://"), f"update.url {update.url} is not https"
-    assert not cleartext, "a cleartext endpoint answers update uploads: " + "; ".join(cleartext)
+    found = cleartext.channel_encryption(
+        scope,
+        update.url,
+        update.channel,
+        timeout=profile.policy.timeout_s,
+        transcript=steps.transcript,
+    )
+    for endpoint in found.endpoints:
+        steps.evidence.note(endpoint.note)
+    assert found.https, f"update.url {update.url} is not https"
+    assert not found.cleartext, "a cleartext endpoint answers update uploads: " + "; ".join(
+        endpoint.note for endpoint in found.cleartext
+    )
     steps.evidence.reason = (
         f"{update.url} is https; no cleartext HTTP endpoint answered on its port or port 80"
     )
-
-
-def _cleartext_urls(url: str, path: str) -> list[str]:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
-    full = (parts.path.rstrip("/") + path) or "/"
-    ports = [parts.port or (443 if parts.scheme == "https" else 80), 80]
-    return [f"http://{host}:{port}{full}" for port in dict.fromkeys(ports)]
-
-
-def http_upload_probe(steps: UpdateSteps, scope: Scope, url: str) -> str:
-    """One empty POST over plain HTTP; what answered."""
-    try:
-        result = http_upload.upload(
-            scope,
-            "POST",
-            url,
-            length=0,
-            chunks=[],
-            headers={"Content-Type": "application/octet-stream"},
-            timeout=steps.profile.policy.timeout_s,
-            transcript=steps.transcript,
-        )
-    except DeviceError as exc:
-        return f"{url}: no cleartext listener ({exc})"
-    response = result.response
-    if response is None:
-        return f"{url}: no HTTP answer in cleartext ({result.lost or 'connection closed'})"
-    location = response.header("Location") or ""
-    if 300 <= response.status < 400 and location.startswith("https://"):
-        return f"{url}: redirect to {location} (no image accepted in cleartext)"
-    return f"CLEARTEXT {url}: answered HTTP {response.status} {response.reason}"
 
 
 @pytest.mark.check("UPDATE-006")

@@ -2,13 +2,12 @@
 
 Each `network.services` entry must complete the handshake of its protocol (SSH key
 exchange, TLS handshake, an HTTP answer, or a TCP connect for the others), and the
-serial console, if the profile has one, must show its login or shell prompt.
+serial console, if the profile has one, must show its login or shell prompt. Every
+exchange goes through a transport, into the liveness transcript.
 """
 
 from __future__ import annotations
 
-import socket
-import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from harness.core.errors import DeviceError
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.probes.console import ConsolePrompts
-from harness.transports import http
+from harness.transports import http, net
 from harness.transports.serial import Console
 from harness.transports.ssh import SshSession
 
@@ -57,9 +56,10 @@ class Liveness:
         return "liveness: " + "; ".join(parts)
 
 
-def _service(scope: Scope, host: str, service: Service, timeout: float) -> Answer:
+def _service(
+    scope: Scope, host: str, service: Service, timeout: float, transcript: Transcript
+) -> Answer:
     started = time.monotonic()
-    transcript = Transcript(f"liveness {service.name}")
     try:
         if service.protocol == "ssh":
             with SshSession(
@@ -67,7 +67,10 @@ def _service(scope: Scope, host: str, service: Service, timeout: float) -> Answe
             ) as session:
                 detail = f"SSH key exchange with {session.server_version}"
         elif service.tls:
-            detail = _tls_handshake(scope, host, service.port, timeout)
+            version = net.tls_handshake(
+                scope, host, service.port, timeout=timeout, transcript=transcript
+            )
+            detail = f"TLS handshake, {version}"
         elif service.protocol == "http":
             answer = http.request(
                 scope,
@@ -78,31 +81,15 @@ def _service(scope: Scope, host: str, service: Service, timeout: float) -> Answe
             )
             detail = f"HTTP {answer.status}"
         else:
-            address = str(scope.resolve(host))
-            with socket.create_connection((address, service.port), timeout=timeout):
+            with net.connect(scope, host, service.port, timeout=timeout, transcript=transcript):
                 detail = "TCP connect"
-    except (DeviceError, OSError) as exc:
+    except DeviceError as exc:
         return Answer(service.name, False, str(exc), time.monotonic() - started)
     return Answer(service.name, True, detail, time.monotonic() - started)
 
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def _tls_handshake(scope: Scope, host: str, port: int, timeout: float) -> str:
-    address = str(scope.resolve(host))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # liveness, not certificate judgement (CRYPTO's)
-    with socket.create_connection((address, port), timeout=timeout) as raw:
-        try:
-            with context.wrap_socket(raw) as tls:
-                return f"TLS handshake, {tls.version()}"
-        except ssl.SSLError as exc:
-            raise DeviceError(
-                f"{host}:{port}", f"TLS handshake failed: {exc.reason or exc}"
-            ) from None
 
 
 def _console(profile: Profile, scope: Scope, transcript: Transcript) -> Answer:
@@ -145,7 +132,9 @@ def confirm(profile: Profile, scope: Scope, transcript: Transcript) -> Liveness:
         assert profile.network is not None
         host = profile.network.host
         with ThreadPoolExecutor(min(8, len(services))) as pool:
-            answers = list(pool.map(lambda s: _service(scope, host, s, timeout), services))
+            answers = list(
+                pool.map(lambda s: _service(scope, host, s, timeout, transcript), services)
+            )
     if profile.serial is not None:
         answers.append(_console(profile, scope, transcript))
     for answer in answers:

@@ -271,3 +271,19 @@ def udp_query(
             transcript.received(data)
             answers.append(data)
     return answers
+
+
+def tls_handshake(
+    scope: Scope, host: str, port: int, *, timeout: float, transcript: Transcript
+) -> str:
+    """Connect and complete a TLS handshake, judging no certificate; the TLS version agreed.
+
+    For "does it still answer": whether the certificate deserves trust is CRYPTO's question.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
+        start_tls(conn, context, None)
+        assert isinstance(conn._sock, ssl.SSLSocket)  # start_tls wrapped it or raised
+        return str(conn._sock.version())

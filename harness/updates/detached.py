@@ -9,36 +9,21 @@ synthetic stand-in naming the version and hardware revision.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from harness.core.errors import MedsecError
 from harness.updates import payloads
 from harness.updates.attacks import Attack, Unsupported, UpdateImage, flip_byte
-from harness.updates.kit import ImageKit
+from harness.updates.keys import PrivateKey, load_private_key
+from harness.updates.kit import ImageKit, derives
+from harness.updates.registry import register_kit
 from harness.updates.versions import bump_patch
 
-PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
-
-
-def load_key(path: Path) -> PrivateKey:
-    """An Ed25519, EC or RSA private key from PEM."""
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise MedsecError(f"{path}: cannot load the signing key: {exc}") from None
-    if not isinstance(
-        key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-    ):
-        raise MedsecError(f"{path}: detached signatures need an Ed25519, EC or RSA key")
-    return key
 
 
 def sign(data: bytes, key: PrivateKey) -> bytes:
@@ -73,10 +58,10 @@ def fresh_key_like(key: PrivateKey) -> PrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=key.key_size)
 
 
+@register_kit("detached")
 class DetachedKit(ImageKit):
     """The file is the image; the signature travels beside it."""
 
-    format = "detached"
     carries_model = False
 
     def _file(self, version: str, hardware: str) -> bytes:
@@ -101,7 +86,7 @@ class DetachedKit(ImageKit):
         if model is not None:
             raise Unsupported("a detached image does not name the device model")
         data = self._file(version, hardware or self.spec.hardware)
-        signature = sign(data, key or load_key(self.spec.signing_key))
+        signature = sign(data, key or load_private_key(self.spec.signing_key))
         return UpdateImage(
             Attack.VALID.value,
             data,
@@ -125,18 +110,11 @@ class DetachedKit(ImageKit):
             signature=cut,
         )
 
-    def _derivations(self) -> dict[Attack, Callable[[UpdateImage], UpdateImage]]:
-        return {
-            **super()._derivations(),
-            Attack.UNSIGNED: lambda v: v.derived(
-                Attack.UNSIGNED, v.data, "no signature sent", signature=None
-            ),
-            Attack.MALFORMED_SIGNATURE: self._malformed_signature,
-            Attack.MIXED_SIGNATURE: self._mixed_signature,
-            Attack.ALTERED_PAYLOAD: self._altered_payload,
-            Attack.UNTRUSTED_KEY: self._untrusted_key,
-        }
+    @derives(Attack.UNSIGNED)
+    def _unsigned(self, valid: UpdateImage) -> UpdateImage:
+        return valid.derived(Attack.UNSIGNED, valid.data, "no signature sent", signature=None)
 
+    @derives(Attack.MALFORMED_SIGNATURE)
     def _malformed_signature(self, valid: UpdateImage) -> UpdateImage:
         noise = os.urandom(len(valid.signature or b""))
         return valid.derived(
@@ -146,6 +124,7 @@ class DetachedKit(ImageKit):
             signature=noise,
         )
 
+    @derives(Attack.MIXED_SIGNATURE)
     def _mixed_signature(self, valid: UpdateImage) -> UpdateImage:
         other_version = bump_patch(valid.version)
         other = self.build(other_version)
@@ -158,12 +137,14 @@ class DetachedKit(ImageKit):
             signature=other.signature,
         )
 
+    @derives(Attack.ALTERED_PAYLOAD)
     def _altered_payload(self, valid: UpdateImage) -> UpdateImage:
         data, note = flip_byte(valid.data, len(valid.data) // 2)
         return valid.derived(Attack.ALTERED_PAYLOAD, data, f"{note} after signing")
 
+    @derives(Attack.UNTRUSTED_KEY)
     def _untrusted_key(self, valid: UpdateImage) -> UpdateImage:
-        key = fresh_key_like(load_key(self.spec.signing_key))
+        key = fresh_key_like(load_private_key(self.spec.signing_key))
         return valid.derived(
             Attack.UNTRUSTED_KEY,
             valid.data,

@@ -3,7 +3,8 @@
 Each format (`medsec-v1`, `swupdate`, `detached`) is an `ImageKit`. The kit builds the
 valid image of a version with the profile's trusted key; every attack changes exactly one
 thing of it and says what, so the evidence can show the change next to the device's
-answer. Attacks a format cannot express raise `Unsupported` with the reason.
+answer. A kit marks the method that makes each of its own attacks with `@derives(attack)`;
+attacks a format cannot express raise `Unsupported` with the reason.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from harness.config.profile import Profile
 from harness.updates.attacks import Attack, Unsupported, UpdateImage
@@ -24,6 +25,19 @@ TRUNCATIONS = {
     Attack.TRUNCATED_PAYLOAD: "payload",
     Attack.TRUNCATED_SIGNATURE: "signature",
 }
+_DERIVES = "derives_attack"  # the attribute @derives sets on a method
+
+Method = TypeVar("Method", bound=Callable[..., UpdateImage])
+
+
+def derives(attack: Attack) -> Callable[[Method], Method]:
+    """Mark a kit method `(self, valid) -> image` as the one that makes `attack`."""
+
+    def mark(method: Method) -> Method:
+        setattr(method, _DERIVES, attack)
+        return method
+
+    return mark
 
 
 @dataclass(frozen=True)
@@ -48,8 +62,18 @@ class KitSpec:
 class ImageKit(abc.ABC):
     """Builds valid images of one format and derives the attack images from them."""
 
-    format: ClassVar[str]
+    format: ClassVar[str]  # set by @register_kit
     carries_model: ClassVar[bool] = True  # whether an image names the device model
+    derivers: ClassVar[dict[Attack, str]] = {}  # attack -> the @derives method's name
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.derivers = {
+            getattr(member, _DERIVES): name
+            for klass in reversed(cls.__mro__)
+            for name, member in vars(klass).items()
+            if hasattr(member, _DERIVES)
+        }
 
     def __init__(self, spec: KitSpec) -> None:
         self.spec = spec
@@ -107,14 +131,11 @@ class ImageKit(abc.ABC):
         valid = self.build(version)
         if attack in TRUNCATIONS:
             return self.truncated(valid, attack)
-        derive = self._derivations().get(attack)
-        if derive is None:
+        name = self.derivers.get(attack)
+        if name is None:
             raise Unsupported(f"the {self.format} format cannot express {attack.value}")
+        derive: Callable[[UpdateImage], UpdateImage] = getattr(self, name)
         return derive(valid)
-
-    def _derivations(self) -> dict[Attack, Callable[[UpdateImage], UpdateImage]]:
-        """The format's own attacks (signature, payload, metadata, key, length, size)."""
-        return {Attack.OVERSIZED: self.oversized}
 
     def truncated(self, valid: UpdateImage, attack: Attack) -> UpdateImage:
         """The image cut in the middle of one region; nothing after it is sent."""
@@ -131,6 +152,7 @@ class ImageKit(abc.ABC):
             f"(bytes {start}-{end})",
         )
 
+    @derives(Attack.OVERSIZED)
     def oversized(self, valid: UpdateImage) -> UpdateImage:
         """The valid image followed by endless filler, past update.max_size."""
         filler = max(0, self.spec.oversize - len(valid.data))
@@ -161,17 +183,3 @@ def spec_for(profile: Profile) -> KitSpec:
         description_template=update.description_template,
         payload=update.payload_files,
     )
-
-
-def kit_for(profile: Profile) -> ImageKit:
-    """The image kit of the profile's `update.image_format`."""
-    from harness.updates import detached, medsec_kit, swupdate
-
-    spec = spec_for(profile)
-    assert profile.update is not None
-    kits: dict[str, type[ImageKit]] = {
-        medsec_kit.MedsecV1Kit.format: medsec_kit.MedsecV1Kit,
-        swupdate.SwupdateKit.format: swupdate.SwupdateKit,
-        detached.DetachedKit.format: detached.DetachedKit,
-    }
-    return kits[profile.update.image_format](spec)

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness.evidence.manifest import load_signing_key
 from harness.updates import medsec_v1, payloads
 from harness.updates.attacks import Attack, UpdateImage, flip_byte
-from harness.updates.kit import ImageKit
+from harness.updates.keys import load_ed25519_key
+from harness.updates.kit import ImageKit, derives
+from harness.updates.registry import register_kit
 from harness.updates.versions import bump_patch
 
 
+@register_kit(medsec_v1.FORMAT)
 class MedsecV1Kit(ImageKit):
     """Header (JSON) + payload + Ed25519 signature over the header."""
-
-    format = medsec_v1.FORMAT
 
     def _payload(self, version: str) -> bytes:
         if self.spec.payload:
@@ -39,7 +38,7 @@ class MedsecV1Kit(ImageKit):
             version=version,
             model=model or self.spec.model,
             hardware=hardware or self.spec.hardware,
-            key=key or load_signing_key(self.spec.signing_key),
+            key=key or load_ed25519_key(self.spec.signing_key),
             embed_public_key=embed_public_key,
         )
         return UpdateImage(
@@ -54,19 +53,7 @@ class MedsecV1Kit(ImageKit):
             "signature": (parsed.signature_offset, len(image.data)),
         }
 
-    def _derivations(self) -> dict[Attack, Callable[[UpdateImage], UpdateImage]]:
-        return {
-            **super()._derivations(),
-            Attack.UNSIGNED: self._unsigned,
-            Attack.MALFORMED_SIGNATURE: self._malformed_signature,
-            Attack.MIXED_SIGNATURE: self._mixed_signature,
-            Attack.ALTERED_PAYLOAD: self._altered_payload,
-            Attack.ALTERED_METADATA: self._altered_metadata,
-            Attack.UNTRUSTED_KEY: self._untrusted_key,
-            Attack.EMBEDDED_KEY: self._embedded_key,
-            Attack.LENGTH_MISMATCH: self._length_mismatch,
-        }
-
+    @derives(Attack.UNSIGNED)
     def _unsigned(self, valid: UpdateImage) -> UpdateImage:
         parsed = medsec_v1.parse(valid.data)
         data = medsec_v1.assemble(parsed.signed_region, parsed.payload, b"")
@@ -76,6 +63,7 @@ class MedsecV1Kit(ImageKit):
             f"signature block removed (sig_len 0, {len(parsed.signature)} signature bytes dropped)",
         )
 
+    @derives(Attack.MALFORMED_SIGNATURE)
     def _malformed_signature(self, valid: UpdateImage) -> UpdateImage:
         parsed = medsec_v1.parse(valid.data)
         noise = os.urandom(len(parsed.signature))
@@ -86,6 +74,7 @@ class MedsecV1Kit(ImageKit):
             f"signature replaced by {len(noise)} random bytes ({noise[:8].hex()}...)",
         )
 
+    @derives(Attack.MIXED_SIGNATURE)
     def _mixed_signature(self, valid: UpdateImage) -> UpdateImage:
         parsed = medsec_v1.parse(valid.data)
         other_version = bump_patch(valid.version)
@@ -98,6 +87,7 @@ class MedsecV1Kit(ImageKit):
             "(trusted key, another header)",
         )
 
+    @derives(Attack.ALTERED_PAYLOAD)
     def _altered_payload(self, valid: UpdateImage) -> UpdateImage:
         parsed = medsec_v1.parse(valid.data)
         offset = parsed.payload_offset + len(parsed.payload) // 2
@@ -108,6 +98,7 @@ class MedsecV1Kit(ImageKit):
             f"{note} (payload offset {offset - parsed.payload_offset}) after signing",
         )
 
+    @derives(Attack.ALTERED_METADATA)
     def _altered_metadata(self, valid: UpdateImage) -> UpdateImage:
         parsed = medsec_v1.parse(valid.data)
         claimed = bump_patch(valid.version)
@@ -126,6 +117,7 @@ class MedsecV1Kit(ImageKit):
             version=claimed,
         )
 
+    @derives(Attack.UNTRUSTED_KEY)
     def _untrusted_key(self, valid: UpdateImage) -> UpdateImage:
         image = self.build(valid.version, key=Ed25519PrivateKey.generate())
         return valid.derived(
@@ -134,6 +126,7 @@ class MedsecV1Kit(ImageKit):
             "signed correctly by a freshly generated Ed25519 key the device has never seen",
         )
 
+    @derives(Attack.EMBEDDED_KEY)
     def _embedded_key(self, valid: UpdateImage) -> UpdateImage:
         key = Ed25519PrivateKey.generate()
         image = self.build(valid.version, key=key, embed_public_key=True)
@@ -145,6 +138,7 @@ class MedsecV1Kit(ImageKit):
             f"header (signer_public_key {shown})",
         )
 
+    @derives(Attack.LENGTH_MISMATCH)
     def _length_mismatch(self, valid: UpdateImage) -> UpdateImage:
         parsed = medsec_v1.parse(valid.data)
         data = medsec_v1.assemble(parsed.signed_region, parsed.payload, parsed.signature, 0xFFFF)

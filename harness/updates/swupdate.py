@@ -10,22 +10,23 @@ payload against the digest the description gives.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 
 from harness.updates import cms, cpio, payloads
 from harness.updates.attacks import Attack, Unsupported, UpdateImage, flip_byte
-from harness.updates.kit import ImageKit, KitSpec
+from harness.updates.kit import ImageKit, KitSpec, derives
+from harness.updates.registry import register_kit
 from harness.updates.versions import bump_patch
 
 DESCRIPTION = "sw-description"
 SIGNATURE = "sw-description.sig"
 
 
+@register_kit("swupdate")
 class SwupdateKit(ImageKit):
     """sw-description + CMS signature + payload files, in a CPIO archive."""
 
-    format = "swupdate"
     carries_model = False  # the template names the board; the harness fills only {hardware}
 
     def __init__(self, spec: KitSpec) -> None:
@@ -80,24 +81,13 @@ class SwupdateKit(ImageKit):
             "payload": (payload.data_offset, payload.end),
         }
 
-    def _derivations(self) -> dict[Attack, Callable[[UpdateImage], UpdateImage]]:
-        return {
-            **super()._derivations(),
-            Attack.UNSIGNED: self._unsigned,
-            Attack.MALFORMED_SIGNATURE: self._malformed_signature,
-            Attack.MIXED_SIGNATURE: self._mixed_signature,
-            Attack.ALTERED_PAYLOAD: self._altered_payload,
-            Attack.ALTERED_METADATA: self._altered_metadata,
-            Attack.UNTRUSTED_KEY: self._untrusted_key,
-            Attack.EMBEDDED_KEY: self._embedded_chain,
-            Attack.LENGTH_MISMATCH: self._length_mismatch,
-        }
-
+    @derives(Attack.UNSIGNED)
     def _unsigned(self, valid: UpdateImage) -> UpdateImage:
         description, files = self.parts(valid.version)
         data = cpio.write([cpio.Entry(DESCRIPTION, description), *_entries(files)])
         return valid.derived(Attack.UNSIGNED, data, f"{SIGNATURE} left out of the archive")
 
+    @derives(Attack.MALFORMED_SIGNATURE)
     def _malformed_signature(self, valid: UpdateImage) -> UpdateImage:
         description, files = self.parts(valid.version)
         size = len(cms.sign(description, self.signer))
@@ -108,6 +98,7 @@ class SwupdateKit(ImageKit):
             f"{SIGNATURE} replaced by {size} random bytes ({noise[:8].hex()}...)",
         )
 
+    @derives(Attack.MIXED_SIGNATURE)
     def _mixed_signature(self, valid: UpdateImage) -> UpdateImage:
         description, files = self.parts(valid.version)
         other_version = bump_patch(valid.version)
@@ -118,6 +109,7 @@ class SwupdateKit(ImageKit):
             f"{SIGNATURE} taken from the validly signed sw-description of {other_version}",
         )
 
+    @derives(Attack.ALTERED_PAYLOAD)
     def _altered_payload(self, valid: UpdateImage) -> UpdateImage:
         start, end = self.regions(valid)["payload"]
         offset = start + (end - start) // 2
@@ -127,6 +119,7 @@ class SwupdateKit(ImageKit):
             Attack.ALTERED_PAYLOAD, data, f"{note} (in payload file {name}) after signing"
         )
 
+    @derives(Attack.ALTERED_METADATA)
     def _altered_metadata(self, valid: UpdateImage) -> UpdateImage:
         description, files = self.parts(valid.version)
         claimed = bump_patch(valid.version)
@@ -142,6 +135,7 @@ class SwupdateKit(ImageKit):
             version=claimed,
         )
 
+    @derives(Attack.UNTRUSTED_KEY)
     def _untrusted_key(self, valid: UpdateImage) -> UpdateImage:
         signer = cms.self_signed_lookalike(self.signer.certificate)
         image = self.build(valid.version, signer=signer)
@@ -152,6 +146,7 @@ class SwupdateKit(ImageKit):
             f"{signer.subject!r} (the trusted signer's name), shipped in the CMS",
         )
 
+    @derives(Attack.EMBEDDED_KEY)
     def _embedded_chain(self, valid: UpdateImage) -> UpdateImage:
         signer = cms.chain_lookalike(self.signer.certificate)
         image = self.build(valid.version, signer=signer)
@@ -163,6 +158,7 @@ class SwupdateKit(ImageKit):
             "carried inside the package's CMS",
         )
 
+    @derives(Attack.LENGTH_MISMATCH)
     def _length_mismatch(self, valid: UpdateImage) -> UpdateImage:
         located = cpio.parse(valid.data)
         victim = next(e for e in located if e.name not in (DESCRIPTION, SIGNATURE))

@@ -10,7 +10,7 @@
 
 Every adapter can send with the profile's credentials, with none, or with wrong ones
 (UPDATE-008), and can cut a transfer at a chosen byte (UPDATE-011). Reading the running
-version back is `harness.updates.version_readers`' job.
+version back is `version_readers`' job.
 """
 
 from __future__ import annotations
@@ -32,12 +32,16 @@ from harness.core.errors import DeviceError, ProtocolViolation
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.transports import http, http_upload
-from harness.transports.ssh import SshSession
+from harness.transports.ssh import SshSession, SshTarget
 from harness.transports.websocket import MessageSocket
 from harness.updates.attacks import UpdateImage
 
 WRONG_PASSWORD = "medsec-wrong-" + "password"
 IDLE_WAIT_S = 3.0
+SWUPDATE_UPLOAD_PATH = "/upload"  # SWUpdate's web server takes images here
+# Words of a device message that carry its verdict or an error, and how many such to show.
+VERDICT_WORDS = ("ERROR", "error", "successful", "invalid", "refused", "failed", "Not installing")
+VERDICT_MESSAGES_SHOWN = 12
 
 
 class AuthMode(str, enum.Enum):
@@ -74,6 +78,12 @@ class DeliveryReply:
     @property
     def claims_accepted(self) -> bool:
         return self.accepted is True
+
+    @property
+    def verdict_messages(self) -> tuple[str, ...]:
+        """The device's messages worth reading in a summary: its errors and its outcome."""
+        said = [m for m in self.messages if any(word in m for word in VERDICT_WORDS)]
+        return tuple(said[:VERDICT_MESSAGES_SHOWN])
 
     def summary(self) -> str:
         verdict = {True: "accepted", False: "refused", None: "no verdict"}[self.accepted]
@@ -323,7 +333,7 @@ class SwupdateChannel:
         credentials = _credentials(auth, self.credentials)
         progress = self._open_progress(credentials, transcript)
         try:
-            upload_url = self._endpoint("/upload")
+            upload_url = self._endpoint(SWUPDATE_UPLOAD_PATH)
             headers = authorization(
                 self.scope,
                 credentials,
@@ -404,31 +414,17 @@ class SwupdateChannel:
 
 
 @dataclass(frozen=True)
-class SshLogin:
-    """Where to log in over SSH, and with what."""
-
-    host: str
-    port: int
-    username: str
-    password: str | None
-    key_file: Path | None
-
-
-@dataclass(frozen=True)
 class SshChannel:
     """SFTP upload to `upload_path`, then `install_command` ({image}, {signature})."""
 
-    scope: Scope
-    login: SshLogin
+    target: SshTarget  # the profiled account logs in; UPDATE-008 tries no or a wrong password
     upload_path: str
     install_command: str
-    timeout: float
     install_timeout: float
 
     @property
     def description(self) -> str:
-        where = f"{self.login.host}:{self.login.port}{self.upload_path}"
-        return f"SFTP to {where}, then {self.install_command!r}"
+        return f"SFTP to {self.target}{self.upload_path}, then {self.install_command!r}"
 
     def deliver(
         self,
@@ -439,17 +435,9 @@ class SshChannel:
         cut_at: int | None = None,
     ) -> DeliveryReply:
         started = time.monotonic()
-        login = self.login
-        session = SshSession(
-            self.scope, login.host, login.port, timeout=self.timeout, transcript=transcript
-        )
+        session = self.target.connect(transcript)
         try:
-            if auth is AuthMode.PROFILE:
-                ok = session.login(login.username, password=login.password, key_file=login.key_file)
-            else:
-                password = "" if auth is AuthMode.NONE else WRONG_PASSWORD
-                ok = session.login(login.username, password=password)
-            if not ok:
+            if not self._log_in(session, auth):
                 return DeliveryReply(
                     False,
                     None,
@@ -479,6 +467,16 @@ class SshChannel:
             output,
             elapsed_s=time.monotonic() - started,
             sent=image.size,
+        )
+
+    def _log_in(self, session: SshSession, auth: AuthMode) -> bool:
+        target = self.target
+        if auth is AuthMode.PROFILE:
+            return session.login(
+                target.username, password=target.password, key_file=target.key_file
+            )
+        return session.login(
+            target.username, password="" if auth is AuthMode.NONE else WRONG_PASSWORD
         )
 
     def _put(

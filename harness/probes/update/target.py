@@ -17,7 +17,6 @@ from harness.probes.update.delivery import (
     HttpAuth,
     HttpChannel,
     SshChannel,
-    SshLogin,
     SwupdateChannel,
     UpdateChannel,
 )
@@ -27,6 +26,7 @@ from harness.probes.update.version_readers import (
     UrlVersion,
     VersionReader,
 )
+from harness.transports.ssh import SshTarget
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,18 @@ def _http_auth(profile: Profile) -> HttpAuth | None:
     return HttpAuth(update.auth, update.username, password)
 
 
-def _ssh_login(profile: Profile) -> SshLogin | None:
+def _ssh_target(profile: Profile, scope: Scope) -> SshTarget | None:
     if profile.ssh is None:
         return None
     password = profile.ssh.password.get_secret_value() if profile.ssh.password else None
-    return SshLogin(
-        profile.ssh_host, profile.ssh.port, profile.ssh.username, password, profile.ssh.key_file
+    return SshTarget(
+        scope,
+        profile.ssh_host,
+        profile.ssh.port,
+        profile.policy.timeout_s,
+        profile.ssh.username,
+        profile.ssh.key_file,
+        password,
     )
 
 
@@ -72,11 +78,9 @@ def _readers(profile: Profile, scope: Scope) -> dict[str, VersionReader]:
             profile.tls.ca_file,
             timeout,
         )
-    login = _ssh_login(profile)
-    if update.version_command and login is not None:
-        readers["ssh"] = SshCommandVersion(
-            scope, login, update.version_command, update.version_regex, timeout
-        )
+    ssh = _ssh_target(profile, scope)
+    if update.version_command and ssh is not None:
+        readers["ssh"] = SshCommandVersion(ssh, update.version_command, update.version_regex)
     serial = profile.serial
     if update.version_command and serial is not None and serial.username is not None:
         readers["console"] = ConsoleVersion(
@@ -131,16 +135,11 @@ def build_target(profile: Profile, scope: Scope) -> UpdateTarget:
             profile.policy.update_timeout_s,
         )
     elif update.channel == "ssh":
-        login = _ssh_login(profile)
-        if login is None or update.install_command is None:
+        ssh = _ssh_target(profile, scope)
+        if ssh is None or update.install_command is None:
             raise NotSupported("channel ssh needs an ssh section and update.install_command")
         channel = SshChannel(
-            scope,
-            login,
-            update.upload_path,
-            update.install_command,
-            timeout,
-            profile.policy.update_timeout_s,
+            ssh, update.upload_path, update.install_command, profile.policy.update_timeout_s
         )
     else:
         raise NotSupported(

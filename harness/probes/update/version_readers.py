@@ -19,10 +19,10 @@ from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.probes import console as console_probe
 from harness.probes.console import ConsolePrompts
-from harness.probes.update.delivery import HttpAuth, SshLogin, authorization
+from harness.probes.update.delivery import HttpAuth, authorization
 from harness.transports import http, http_upload
 from harness.transports.serial import Console
-from harness.transports.ssh import SshSession
+from harness.transports.ssh import SshTarget
 
 
 class VersionReader(Protocol):
@@ -110,27 +110,18 @@ class UrlVersion:
 
 @dataclass(frozen=True)
 class SshCommandVersion:
-    """Log in over SSH and run `command`."""
+    """Log in over SSH as the profiled account and run `command`."""
 
-    scope: Scope
-    login: SshLogin
+    target: SshTarget
     command: str
     regex: str
-    timeout: float
 
     @property
     def description(self) -> str:
-        return f"ssh {self.login.username}@{self.login.host}:{self.login.port} {self.command!r}"
+        return f"ssh {self.target.username}@{self.target} {self.command!r}"
 
     def read(self, transcript: Transcript) -> str:
-        login = self.login
-        with SshSession(
-            self.scope, login.host, login.port, timeout=self.timeout, transcript=transcript
-        ) as session:
-            if not session.login(login.username, password=login.password, key_file=login.key_file):
-                raise ProtocolViolation(
-                    session.target, f"the profiled SSH login {login.username!r} was refused"
-                )
+        with self.target.login(transcript) as session:
             status, output = session.run(self.command)
         if status != 0:
             raise ProtocolViolation(session.target, f"{self.command!r} exited with {status}")
