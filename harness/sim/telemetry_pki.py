@@ -17,18 +17,16 @@ CLOUD_NAME = "cloud.ip100.example"  # the name the uplink expects its server to 
 
 
 @dataclass(frozen=True)
-class TelemetryCert:
+class CertificateFiles:
+    """Where a certificate (PEM) and its private key (PKCS #8 PEM, mode 0600) were written."""
+
     cert_path: Path
     key_path: Path
 
 
-@dataclass(frozen=True)
-class CloudCa:
-    cert_path: Path
-    key_path: Path
-
-
-def telemetry_certificate(workdir: Path, keys: PumpKeys, host: str, *, weak: bool) -> TelemetryCert:
+def telemetry_certificate(
+    workdir: Path, keys: PumpKeys, host: str, *, weak: bool
+) -> CertificateFiles:
     """A broker leaf from the pump CA: EC P-256/SHA-256, or (W-06) RSA-1024/SHA-1.
 
     Chain, dates and names are equally valid in both, so only key and hash strength differ.
@@ -49,14 +47,10 @@ def telemetry_certificate(workdir: Path, keys: PumpKeys, host: str, *, weak: boo
         authority_key_id=True,
         signature_hash="sha1" if weak else "sha256",
     )
-    cert_path = workdir / "telemetry-cert.pem"
-    cert_path.write_bytes(leaf.certificate_pem)
-    key_path = workdir / "telemetry-key.pem"
-    write_private(key_path, leaf.key_pem)
-    return TelemetryCert(cert_path, key_path)
+    return _write(leaf, workdir / "telemetry-cert.pem", workdir / "telemetry-key.pem")
 
 
-def cloud_ca(workdir: Path) -> CloudCa:
+def cloud_ca(workdir: Path) -> CertificateFiles:
     """The test CA the uplink trusts; its key goes into the profile so the harness can
     issue a valid control certificate (CRYPTO-012)."""
     ca = certificates.issue(
@@ -66,8 +60,12 @@ def cloud_ca(workdir: Path) -> CloudCa:
         ca=True,
         path_length=0,
     )
-    cert_path = workdir / "cloud-ca.pem"
-    cert_path.write_bytes(ca.certificate_pem)
-    key_path = workdir / "cloud-ca-key.pem"
-    write_private(key_path, ca.key_pem)
-    return CloudCa(cert_path, key_path)
+    return _write(ca, workdir / "cloud-ca.pem", workdir / "cloud-ca-key.pem")
+
+
+def _write(
+    issued: certificates.Issued[certificates.PrivateKey], cert_path: Path, key_path: Path
+) -> CertificateFiles:
+    cert_path.write_bytes(issued.certificate_pem)
+    write_private(key_path, issued.key_pem)
+    return CertificateFiles(cert_path, key_path)

@@ -209,22 +209,28 @@ def test_a_given_serial_is_kept_and_the_default_is_random() -> None:
 
 
 @pytest.mark.parametrize(
-    ("signature_hash", "digest", "oid"),
+    ("family", "signature_hash", "digest", "oid"),
     [
-        ("sha384", hashes.SHA384(), SignatureAlgorithmOID.ECDSA_WITH_SHA384),
-        ("sha1", hashes.SHA1(), SignatureAlgorithmOID.ECDSA_WITH_SHA1),  # noqa: S303
+        ("EC", "sha384", hashes.SHA384(), SignatureAlgorithmOID.ECDSA_WITH_SHA384),
+        ("EC", "sha1", hashes.SHA1(), SignatureAlgorithmOID.ECDSA_WITH_SHA1),  # noqa: S303
+        ("RSA", "sha256", hashes.SHA256(), SignatureAlgorithmOID.RSA_WITH_SHA256),
+        ("RSA", "sha1", hashes.SHA1(), SignatureAlgorithmOID.RSA_WITH_SHA1),  # noqa: S303
+        ("RSA", "md5", hashes.MD5(), SignatureAlgorithmOID.RSA_WITH_MD5),  # noqa: S303
     ],
 )
-def test_an_ec_issuer_signs_with_the_hash_asked_for(
+def test_the_issuer_signs_with_the_hash_asked_for(
     ca: Issued[ec.EllipticCurvePrivateKey],
+    rsa_ca: Issued[rsa.RSAPrivateKey],
+    family: str,
     signature_hash: SignatureHash,
     digest: hashes.HashAlgorithm,
     oid: x509.ObjectIdentifier,
 ) -> None:
+    issuer: Issued[PrivateKey] = ca if family == "EC" else rsa_ca
     leaf = issue(
         key=Rsa(1024),
         subject="h",
-        issuer=ca,
+        issuer=issuer,
         days=1,
         ip_addresses=["127.0.0.1"],
         signature_hash=signature_hash,
@@ -232,36 +238,11 @@ def test_an_ec_issuer_signs_with_the_hash_asked_for(
     assert leaf.signature_algorithm_oid == oid
     assert leaf.signature_hash_algorithm is not None
     assert leaf.signature_hash_algorithm.name == digest.name
-    _verify(leaf, ca.certificate, digest)
-    # the re-signed certificate still carries everything it was built with
-    assert leaf.issuer == ca.certificate.subject
+    _verify(leaf, issuer.certificate, digest)
+    # a re-signed certificate still carries everything it was built with
+    assert leaf.issuer == issuer.certificate.subject
     san = _extension(leaf, ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
     assert san == x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-
-
-@pytest.mark.parametrize(
-    ("signature_hash", "digest", "oid"),
-    [
-        ("sha256", hashes.SHA256(), SignatureAlgorithmOID.RSA_WITH_SHA256),
-        ("sha1", hashes.SHA1(), SignatureAlgorithmOID.RSA_WITH_SHA1),  # noqa: S303
-        ("md5", hashes.MD5(), SignatureAlgorithmOID.RSA_WITH_MD5),  # noqa: S303
-    ],
-)
-def test_an_rsa_issuer_signs_with_the_hash_asked_for(
-    rsa_ca: Issued[rsa.RSAPrivateKey],
-    signature_hash: SignatureHash,
-    digest: hashes.HashAlgorithm,
-    oid: x509.ObjectIdentifier,
-) -> None:
-    leaf = issue(
-        key=Ec(),
-        subject="h",
-        issuer=rsa_ca,
-        days=1,
-        signature_hash=signature_hash,
-    ).certificate
-    assert leaf.signature_algorithm_oid == oid
-    _verify(leaf, rsa_ca.certificate, digest)
 
 
 def test_a_self_signed_weak_certificate_verifies_with_its_own_key() -> None:
