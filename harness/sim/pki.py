@@ -8,19 +8,19 @@ the work folder with mode 0600; the rest stay in memory except the TLS key, whic
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from harness.core import certificates
 
 CA_NAME = "Example Medical Test CA"
 DEVICE_DNS_NAME = "ip100.local"
@@ -44,22 +44,33 @@ class PumpKeys:
 
 def generate(workdir: Path, host: str) -> PumpKeys:
     """Create every key and certificate of one pump start in `workdir`."""
-    now = dt.datetime.now(dt.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _ca_certificate(ca_key, now)
-    tls_key = ec.generate_private_key(ec.SECP256R1())
-    tls_cert = _leaf_certificate(tls_key.public_key(), ca_key, ca_cert, host, now)
-
-    pem = serialization.Encoding.PEM
-    ca_path = workdir / "ca.pem"
-    ca_path.write_bytes(ca_cert.public_bytes(pem))
-    tls_cert_path = workdir / "tls-cert.pem"
-    tls_cert_path.write_bytes(tls_cert.public_bytes(pem))
-    tls_key_path = workdir / "tls-key.pem"
-    write_private(
-        tls_key_path,
-        tls_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    ca = certificates.issue(
+        key=certificates.Ec(),
+        subject=subject_name(CA_NAME),
+        days=3 * 365,
+        ca=True,
+        path_length=0,
+        key_usage={"key_cert_sign", "crl_sign"},
+        subject_key_id=True,
     )
+    tls = certificates.issue(
+        key=certificates.Ec(),
+        subject=subject_name(DEVICE_DNS_NAME),
+        issuer=ca,
+        days=364,
+        ip_addresses=[host],
+        dns_names=[DEVICE_DNS_NAME],
+        key_usage={"digital_signature"},
+        extended_key_usage=[ExtendedKeyUsageOID.SERVER_AUTH],
+        subject_key_id=True,
+        authority_key_id=True,
+    )
+    ca_path = workdir / "ca.pem"
+    ca_path.write_bytes(ca.certificate_pem)
+    tls_cert_path = workdir / "tls-cert.pem"
+    tls_cert_path.write_bytes(tls.certificate_pem)
+    tls_key_path = workdir / "tls-key.pem"
+    write_private(tls_key_path, tls.key_pem)
 
     host_key = _paramiko_key(Ed25519PrivateKey.generate())
     service_private = Ed25519PrivateKey.generate()
@@ -75,7 +86,9 @@ def generate(workdir: Path, host: str) -> PumpKeys:
     write_private(
         signing_key_path,
         signing_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         ),
     )
     return PumpKeys(
@@ -87,7 +100,7 @@ def generate(workdir: Path, host: str) -> PumpKeys:
         host_key=host_key,
         service_public_key=service_public_key,
         update_public_key=signing_key.public_key(),
-        ca_key=ca_key,
+        ca_key=ca.key,
     )
 
 
@@ -111,87 +124,11 @@ def _paramiko_key(key: Ed25519PrivateKey) -> paramiko.Ed25519Key:
     return paramiko.Ed25519Key(file_obj=io.StringIO(_openssh_private(key).decode()))
 
 
-def _name(common_name: str) -> x509.Name:
+def subject_name(common_name: str) -> x509.Name:
+    """The name of a certificate the pump makes: its organisation and `common_name`."""
     return x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
-    )
-
-
-def _ca_certificate(key: ec.EllipticCurvePrivateKey, now: dt.datetime) -> x509.Certificate:
-    name = _name(CA_NAME)
-    public = key.public_key()
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=3 * 365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-
-
-def _leaf_certificate(
-    public: ec.EllipticCurvePublicKey,
-    ca_key: ec.EllipticCurvePrivateKey,
-    ca_cert: x509.Certificate,
-    host: str,
-    now: dt.datetime,
-) -> x509.Certificate:
-    return (
-        x509.CertificateBuilder()
-        .subject_name(_name(DEVICE_DNS_NAME))
-        .issuer_name(ca_cert.subject)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now - dt.timedelta(days=1) + dt.timedelta(days=365))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName(DEVICE_DNS_NAME)]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
     )

@@ -7,7 +7,6 @@ signing certificate, and a look-alike chain under a fresh CA, both shipped insid
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtensionOID
 
+from harness.core import certificates
 from harness.core.errors import MedsecError
 
 SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -59,43 +59,12 @@ def sign(data: bytes, signer: Signer) -> bytes:
     )
 
 
-def _certificate(
-    subject: x509.Name,
-    issuer: x509.Name,
-    public: ec.EllipticCurvePublicKey,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool,
-    like: x509.Certificate | None,
-) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if like is not None:
-        for oid in (ExtensionOID.KEY_USAGE, ExtensionOID.EXTENDED_KEY_USAGE):
-            try:
-                found = like.extensions.get_extension_for_oid(oid)
-            except x509.ExtensionNotFound:
-                continue
-            builder = builder.add_extension(found.value, critical=found.critical)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 def self_signed_lookalike(trusted: x509.Certificate) -> Signer:
     """A fresh key with a self-signed certificate naming the trusted signer's subject."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = _certificate(
-        trusted.subject, trusted.subject, key.public_key(), key, ca=False, like=trusted
+    issued = certificates.issue(
+        key=certificates.Ec(), subject=trusted.subject, days=365, extensions=_usage(trusted)
     )
-    return Signer(certificate, key)
+    return Signer(issued.certificate, issued.key)
 
 
 def chain_lookalike(trusted: x509.Certificate) -> Signer:
@@ -104,12 +73,18 @@ def chain_lookalike(trusted: x509.Certificate) -> Signer:
     Both certificates travel inside the CMS: a verifier that builds trust from what the
     package carries accepts it.
     """
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate(
-        trusted.issuer, trusted.issuer, ca_key.public_key(), ca_key, ca=True, like=None
+    ca = certificates.issue(key=certificates.Ec(), subject=trusted.issuer, days=365, ca=True)
+    leaf = certificates.issue(
+        key=certificates.Ec(),
+        subject=trusted.subject,
+        issuer=ca,
+        days=365,
+        extensions=_usage(trusted),
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = _certificate(
-        trusted.subject, trusted.issuer, key.public_key(), ca_key, ca=False, like=trusted
-    )
-    return Signer(leaf, key, (ca,))
+    return Signer(leaf.certificate, leaf.key, (ca.certificate,))
+
+
+def _usage(trusted: x509.Certificate) -> list[x509.Extension[x509.ExtensionType]]:
+    """The trusted certificate's key usage and extended key usage, as it has them."""
+    wanted = (ExtensionOID.KEY_USAGE, ExtensionOID.EXTENDED_KEY_USAGE)
+    return [e for oid in wanted for e in trusted.extensions if e.oid == oid]

@@ -8,8 +8,6 @@ else `<repo>/.peers/bin` (what `.ci/run` creates), else `/opt/sslyze-venv/bin`.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
 import json
 import os
 import shutil
@@ -18,12 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
-from tests.integration import daemons
+from tests.integration import daemons, pki
 
 REPO = Path(__file__).resolve().parents[2]
 TLS13_ALL = (
@@ -63,45 +58,19 @@ class Pki:
 
 def make_pki(folder: Path, host: str) -> Pki:
     """A test CA with an RSA-2048 and an EC P-256 leaf for `host`."""
-    now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "medsec daemon test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=60))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    ca = pki.certificate("medsec daemon test CA", ca_key, days=60, ca=True, path_length=0)
+    pki.write_certificate(folder / "ca.pem", ca)
     paths = {}
     for label, key in (
         ("rsa", rsa.generate_private_key(65537, 2048)),
         ("ec", ec.generate_private_key(ec.SECP256R1())),
     ):
-        leaf = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=60))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
-                critical=False,
-            )
-            .sign(ca_key, hashes.SHA256())
+        leaf = pki.certificate(
+            host, key, days=60, issuer=pki.Authority(ca, ca_key), ca=None, ip=host
         )
-        (folder / f"{label}.pem").write_bytes(leaf.public_bytes(pem))
-        (folder / f"{label}.key").write_bytes(
-            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        )
+        pki.write_certificate(folder / f"{label}.pem", leaf)
+        pki.write_key(folder / f"{label}.key", key)
         paths[label] = (folder / f"{label}.pem", folder / f"{label}.key")
     return Pki(folder / "ca.pem", *paths["rsa"], *paths["ec"])
 

@@ -12,9 +12,7 @@ authentication on its web server; a weak agent lacks one of the two.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
-import ipaddress
 import os
 import shutil
 import subprocess
@@ -23,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from tests.integration import pki
 from tests.integration.daemons import free_port, random_password, require, wait_listening
 
 RUNNING = "2.0.0"
@@ -116,75 +113,27 @@ class Agent:
         }
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _certificate(
-    subject: str,
-    issuer: str,
-    key: ec.EllipticCurvePrivateKey,
-    signer: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool = False,
-    eku: x509.ObjectIdentifier | None = None,
-    ip: str | None = None,
-) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if eku is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
-    if ip is not None:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False
-        )
-    return builder.sign(signer, hashes.SHA256())
-
-
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
-def _pem(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(serialization.Encoding.PEM)
-
-
 def prepare(folder: Path, host: str, password: str) -> None:
     """Keys, template, payload and the agent's folders."""
     keys = folder / "keys"
     for sub in ("keys", "swu", "www", "scratch", "t"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate("medsec test update CA", "medsec test update CA", ca_key, ca_key, ca=True)
-    (keys / "ca.crt").write_bytes(_pem(ca))
+    ca = pki.certificate("medsec test update CA", ca_key, days=30, ca=True)
+    pki.write_certificate(keys / "ca.crt", ca)
     vendor_key = ec.generate_private_key(ec.SECP256R1())
-    vendor = _certificate(
+    vendor = pki.certificate(
         "Example Medical update signing",
-        "medsec test update CA",
         vendor_key,
-        ca_key,
-        eku=ExtendedKeyUsageOID.EMAIL_PROTECTION,  # SWUpdate's default --cert-purpose
+        days=30,
+        issuer=pki.Authority(ca, ca_key),
+        purpose=ExtendedKeyUsageOID.EMAIL_PROTECTION,  # SWUpdate's default --cert-purpose
     )
-    _write_key(keys / "vendor.key", vendor_key)
-    (keys / "vendor.crt").write_bytes(_pem(vendor))
+    pki.write_key(keys / "vendor.key", vendor_key)
+    pki.write_certificate(keys / "vendor.crt", vendor)
     tls_key = ec.generate_private_key(ec.SECP256R1())
-    _write_key(keys / "tls.key", tls_key)
-    (keys / "tls.crt").write_bytes(_pem(_certificate(host, host, tls_key, tls_key, ip=host)))
+    pki.write_key(keys / "tls.key", tls_key)
+    pki.write_certificate(keys / "tls.crt", pki.certificate(host, tls_key, days=30, ip=host))
     ha1 = hashlib.md5(f"{USER}:{REALM}:{password}".encode(), usedforsecurity=False).hexdigest()
     (keys / "htdigest").write_text(f"{USER}:{REALM}:{ha1}\n")
     (folder / "swu/sw-description.in").write_text(

@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
+from harness.core import certificates
 from harness.core.errors import DeviceTimeout
 from harness.core.transcript import Transcript
 
@@ -74,82 +72,53 @@ def cases(
     """The certificates to serve, control first when the device's test CA is known."""
     name = server_name or listen_host
     now = dt.datetime.now(dt.timezone.utc)
-    stranger_key = ec.generate_private_key(ec.SECP256R1())
-    stranger = _ca("medsec untrusted test CA", stranger_key, now)
-    signer_key: CertificateIssuerPrivateKeyTypes = stranger_key
-    signer = stranger
+    stranger = certificates.issue(
+        key=certificates.Ec(), subject="medsec untrusted test CA", days=30, ca=True, path_length=0
+    )
+    signer: certificates.Issued[certificates.PrivateKey] = stranger
     found: list[Case] = []
     conclusive = trusted_ca is not None
     if trusted_ca is not None:
-        signer = x509.load_pem_x509_certificate(trusted_ca[0])
+        ca_cert = x509.load_pem_x509_certificate(trusted_ca[0])
         loaded = serialization.load_pem_private_key(trusted_ca[1], None)
-        signer_key = loaded  # type: ignore[assignment]
-        found.append(
-            _case("control", name, signer, signer_key, now, True, "signed by the device's test CA")
-        )
-    found.append(
-        _case("untrusted", name, stranger, stranger_key, now, False, "issuer unknown to the device")
-    )
+        signer = certificates.Issued(ca_cert, loaded)  # type: ignore[arg-type]
+        found.append(_case("control", name, signer, now, True, "signed by the device's test CA"))
+    found.append(_case("untrusted", name, stranger, now, False, "issuer unknown to the device"))
     extra = "" if conclusive else " (also untrusted: no tls_client.ca_key, so not conclusive alone)"
     found.append(
-        _case("expired", name, signer, signer_key, now - dt.timedelta(days=400), False,
+        _case("expired", name, signer, now - dt.timedelta(days=400), False,
               "validity ended more than a month ago" + extra)
     )  # fmt: skip
     found.append(
-        _case("wrong-name", WRONG_NAME, signer, signer_key, now, False,
+        _case("wrong-name", WRONG_NAME, signer, now, False,
               f"names {WRONG_NAME} instead of {name}" + extra)
     )  # fmt: skip
     return found
 
 
-def _ca(common_name: str, key: ec.EllipticCurvePrivateKey, now: dt.datetime) -> x509.Certificate:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-
-
 def _case(
     case: str,
     name: str,
-    issuer: x509.Certificate,
-    issuer_key: CertificateIssuerPrivateKeyTypes,
+    issuer: certificates.Issued[certificates.PrivateKey],
     start: dt.datetime,
     should_accept: bool,
     note: str,
 ) -> Case:
-    key = ec.generate_private_key(ec.SECP256R1())
     try:
-        alt: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(name))
+        ip_addresses, dns_names = [str(ipaddress.ip_address(name))], []
     except ValueError:
-        alt = x509.DNSName(name)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(issuer.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start - dt.timedelta(days=1))
-        .not_valid_after(start + dt.timedelta(days=364))
-        .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(issuer_key, hashes.SHA256())
+        ip_addresses, dns_names = [], [name]
+    leaf = certificates.issue(
+        key=certificates.Ec(),
+        subject=name,
+        issuer=issuer,
+        not_before=start - dt.timedelta(days=1),
+        not_after=start + dt.timedelta(days=364),
+        ip_addresses=ip_addresses,
+        dns_names=dns_names,
     )
-    pem = serialization.Encoding.PEM
     return Case(
-        case,
-        cert.public_bytes(pem) + issuer.public_bytes(pem),
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-        should_accept,
-        note,
+        case, leaf.certificate_pem + issuer.certificate_pem, leaf.key_pem, should_accept, note
     )
 
 
