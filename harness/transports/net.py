@@ -90,6 +90,29 @@ class TcpConnection:
         self.close()
 
 
+def tcp_socket(
+    scope: Scope,
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    transcript: Transcript,
+    label: str = "connect",
+    purpose: str = "",
+) -> socket.socket:
+    """A socket connected to an in-scope address (checked before any packet), the connect
+    recorded as `label address:port purpose`; for transports that wrap the socket."""
+    address = scope.resolve(host)
+    target = f"{host}:{port}"
+    transcript.event(f"{label} {address}:{port}" + (f" {purpose}" if purpose else ""))
+    try:
+        return socket.create_connection((str(address), port), timeout=timeout)
+    except TimeoutError:
+        raise DeviceTimeout(target, "connect timed out") from None
+    except OSError as exc:
+        raise DeviceUnreachable(target, f"connect failed: {exc.strerror or exc}") from None
+
+
 def connect(
     scope: Scope,
     host: str,
@@ -100,16 +123,9 @@ def connect(
     transcript: Transcript | None = None,
 ) -> TcpConnection:
     """Open a TCP connection to an in-scope address (checked before any packet)."""
-    address = scope.resolve(host)
     target = f"{host}:{port}"
     transcript = transcript or Transcript(f"tcp {target}")
-    transcript.event(f"connect {address}:{port}")
-    try:
-        sock = socket.create_connection((str(address), port), timeout=connect_timeout or timeout)
-    except TimeoutError:
-        raise DeviceTimeout(target, "connect timed out") from None
-    except OSError as exc:
-        raise DeviceUnreachable(target, f"connect failed: {exc.strerror or exc}") from None
+    sock = tcp_socket(scope, host, port, timeout=connect_timeout or timeout, transcript=transcript)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return TcpConnection(sock, target, timeout, transcript)
 
