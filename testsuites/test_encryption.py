@@ -15,6 +15,7 @@ from harness.config.crypto_policy import SshPolicy, TlsPolicy
 from harness.config.profile import Policy, Profile, Service
 from harness.core.errors import DeviceError, ProtocolViolation, not_applicable
 from harness.core.scope import Scope
+from harness.core.transcript import Transcript
 from harness.evidence.recorder import EvidenceRecorder
 from harness.probes.crypto import certs, cleartext, tls, tls_client
 from harness.probes.crypto.attempt import PartialAudit
@@ -397,25 +398,39 @@ def test_tls_service_refuses_cleartext(
     problems = []
     if plain.answers_in_the_clear:
         problems.append(f"answered a cleartext request: {plain.detail}")
-    if mqtt:
-        try:
-            broker = cleartext.mqtt_over_tls(
-                scope, host, tls_service.port,
-                server_name=tls.default_server_name(host, profile.tls.server_name),
-                timeout=policy.timeout_s, transcript=transcript,
-            )  # fmt: skip
-        except DeviceError as exc:
-            evidence.note(f"MQTT over TLS without a client certificate: refused ({exc})")
-        else:
-            evidence.note(f"MQTT over TLS, CONNECT without credentials: {broker.summary()}")
-            if broker.connack is cleartext.ConnackCode.ACCEPTED:
-                problems.append("the broker accepts a CONNECT without credentials or certificate")
-            elif broker.speaks not in (cleartext.Speaks.MQTT, cleartext.Speaks.CLOSED):
-                raise ProtocolViolation(tls_service.name, f"no CONNACK: {broker.detail}")
+    if mqtt and _broker_accepts_anonymous(tls_service, profile, scope, transcript, evidence):
+        problems.append("the broker accepts a CONNECT without credentials or certificate")
     assert not problems, f"{tls_service.name}: " + "; ".join(problems)
     evidence.reason = "cleartext request got no application answer" + (
         "; unauthenticated CONNECT refused" if mqtt else ""
     )
+
+
+def _broker_accepts_anonymous(
+    service: Service,
+    profile: Profile,
+    scope: Scope,
+    transcript: Transcript,
+    evidence: EvidenceRecorder,
+) -> bool:
+    """MQTT over TLS without a client certificate, CONNECT without credentials: accepted?"""
+    assert profile.network is not None
+    host = profile.network.host
+    try:
+        broker = cleartext.mqtt_over_tls(
+            scope, host, service.port,
+            server_name=tls.default_server_name(host, profile.tls.server_name),
+            timeout=profile.policy.timeout_s, transcript=transcript,
+        )  # fmt: skip
+    except DeviceError as exc:
+        evidence.note(f"MQTT over TLS without a client certificate: refused ({exc})")
+        return False
+    evidence.note(f"MQTT over TLS, CONNECT without credentials: {broker.summary()}")
+    if broker.connack is cleartext.ConnackCode.ACCEPTED:
+        return True
+    if broker.speaks not in (cleartext.Speaks.MQTT, cleartext.Speaks.CLOSED):
+        raise ProtocolViolation(service.name, f"no CONNACK: {broker.detail}")
+    return False
 
 
 # --- the device as a TLS client ---------------------------------------------------------------
@@ -432,7 +447,7 @@ def test_device_validates_its_tls_server(profile: Profile, evidence: EvidenceRec
     address = setting.address
     trial_cases = tls_client.cases(setting.server_name, address[0], trusted)
     transcript = evidence.new_transcript("device-as-client", f"TLS server at {setting.listen}")
-    with tls_client.listening(address) as listener:
+    with net.listen(address) as listener:
         trials = tls_client.serve(
             listener, trial_cases, wait_s=setting.wait_s, timeout=profile.policy.timeout_s,
             transcript=transcript,

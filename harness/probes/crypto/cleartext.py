@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import re
-import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -259,11 +258,8 @@ def mqtt_over_tls(
     transcript: Transcript,
 ) -> PortFinding:
     """A TLS connection without a client certificate, then a CONNECT without credentials."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # the broker's authentication of us is the question
     with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
-        net.start_tls(conn, context, server_name)
+        net.start_tls(conn, server_name)  # the broker's authentication of us is the question
         conn.send(mqtt_connect("medsec-probe"), "MQTT CONNECT without credentials")
         try:
             answer = conn.recv_until(lambda d: len(d) >= 4, Deadline(timeout), limit=4096)
