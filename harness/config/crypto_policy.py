@@ -65,6 +65,8 @@ class SuiteFacts(Protocol):
 
 
 class Labelled(Protocol):
+    """Anything with a display label, such as a protocol version."""
+
     @property
     def label(self) -> str: ...
 
