@@ -1,5 +1,5 @@
 """Evidence files for the CRYPTO checks: handshakes as JSON with hex and as a pcap,
-certificate chains as PEM, algorithm lists as JSON."""
+certificate chains as PEM, accepted suites, key exchange and port answers as JSON."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from harness.core.transcript import Transcript
 from harness.evidence.recorder import EvidenceRecorder
 from harness.probes.crypto import tls_suites
 from harness.probes.crypto.certs import CertInfo
+from harness.probes.crypto.cleartext import PortFinding
+from harness.probes.crypto.tls import TlsVersion
+from harness.probes.crypto.tls_audit import TlsPosture
 from harness.probes.crypto.tls_wire import Flight
 
 PCAP_CLIENT = "192.0.2.1"  # TEST-NET-1: the pcap's stand-in for the harness side
@@ -126,3 +129,36 @@ def record_chain(evidence: EvidenceRecorder, index: int, infos: Sequence[CertInf
         [{k: v for k, v in vars(i).items() if k != "pem"} for i in infos],
         f"certificate chain {index}",
     )
+
+
+def suites_record(posture: TlsPosture) -> dict[str, Any]:
+    """Per version: the accepted suites, whether the server imposes its order, EtM suites."""
+    return {
+        scan.version.label: {
+            "accepted": scan.names(),
+            "server_order": scan.server_order,
+            "encrypt_then_mac": [tls_suites.suite(c).name for c in scan.etm_suites],
+        }
+        for scan in posture.versions
+    }
+
+
+def key_exchange_record(posture: TlsPosture, minimum: TlsVersion) -> dict[str, Any]:
+    """Groups, DH prime sizes and each judged version's key exchanges."""
+    return {
+        "groups": [group.name for group in posture.named_groups()],
+        "groups_version": posture.groups_version.label if posture.groups_version else None,
+        "dh_bits": {tls_suites.suite(c).name: b for c, b in posture.dh_bits.items()},
+        "suites": {
+            v.label: [tls_suites.suite(c).key_exchange for c in s]
+            for v, s in posture.suites(minimum).items()
+        },
+    }
+
+
+def port_records(findings: Sequence[PortFinding]) -> list[dict[str, Any]]:
+    """What each port answered, with the answer in hex."""
+    return [
+        {"port": f.port, "speaks": f.speaks.value, "detail": f.detail, "answer_hex": f.answer.hex()}
+        for f in findings
+    ]

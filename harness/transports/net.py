@@ -7,9 +7,11 @@ import errno
 import selectors
 import socket
 import ssl
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceTimeout, DeviceUnreachable
@@ -90,6 +92,29 @@ class TcpConnection:
         self.close()
 
 
+def tcp_socket(
+    scope: Scope,
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    transcript: Transcript,
+    label: str = "connect",
+    purpose: str = "",
+) -> socket.socket:
+    """A socket connected to an in-scope address (checked before any packet), the connect
+    recorded as `label address:port purpose`; for transports that wrap the socket."""
+    address = scope.resolve(host)
+    target = f"{host}:{port}"
+    transcript.event(f"{label} {address}:{port}" + (f" {purpose}" if purpose else ""))
+    try:
+        return socket.create_connection((str(address), port), timeout=timeout)
+    except TimeoutError:
+        raise DeviceTimeout(target, "connect timed out") from None
+    except OSError as exc:
+        raise DeviceUnreachable(target, f"connect failed: {exc.strerror or exc}") from None
+
+
 def connect(
     scope: Scope,
     host: str,
@@ -100,16 +125,9 @@ def connect(
     transcript: Transcript | None = None,
 ) -> TcpConnection:
     """Open a TCP connection to an in-scope address (checked before any packet)."""
-    address = scope.resolve(host)
     target = f"{host}:{port}"
     transcript = transcript or Transcript(f"tcp {target}")
-    transcript.event(f"connect {address}:{port}")
-    try:
-        sock = socket.create_connection((str(address), port), timeout=connect_timeout or timeout)
-    except TimeoutError:
-        raise DeviceTimeout(target, "connect timed out") from None
-    except OSError as exc:
-        raise DeviceUnreachable(target, f"connect failed: {exc.strerror or exc}") from None
+    sock = tcp_socket(scope, host, port, timeout=connect_timeout or timeout, transcript=transcript)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return TcpConnection(sock, target, timeout, transcript)
 
@@ -216,8 +234,13 @@ def parse_port_ranges(spec: str) -> list[int]:
     return ports
 
 
-def start_tls(conn: TcpConnection, context: ssl.SSLContext, server_name: str | None) -> None:
-    """Run a TLS handshake on `conn` (in place); the transcript then shows plaintext."""
+def start_tls(conn: TcpConnection, server_name: str | None) -> str | None:
+    """Run a TLS handshake on `conn` (in place) without verifying the server: the callers
+    ask what the server does once connected, its certificate is judged elsewhere. The
+    transcript then shows plaintext. Returns the TLS version agreed."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
     conn.transcript.event(f"TLS handshake (SNI {server_name or 'none'})")
     conn._sock.settimeout(conn.timeout)
     try:
@@ -230,6 +253,88 @@ def start_tls(conn: TcpConnection, context: ssl.SSLContext, server_name: str | N
         raise DeviceUnreachable(conn.target, f"TLS handshake failed: {exc}") from None
     version = conn._sock.version() if isinstance(conn._sock, ssl.SSLSocket) else None
     conn.transcript.event(f"TLS established: {version}")
+    return version
+
+
+class Listener:
+    """A listening TCP socket the device connects to: the harness as a server."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.address = "{}:{}".format(*sock.getsockname()[:2])
+
+    def accept(
+        self, wait_s: float, *, timeout: float, transcript: Transcript, waiting_for: str
+    ) -> TcpConnection:
+        """The next connection (its target is the peer); DeviceTimeout if none comes."""
+        self._sock.settimeout(wait_s)
+        transcript.event(f"waiting up to {wait_s:.0f}s for the device ({waiting_for})")
+        try:
+            sock, peer = self._sock.accept()
+        except TimeoutError:
+            raise DeviceTimeout(
+                self.address, f"the device did not connect within {wait_s:.0f}s ({waiting_for})"
+            ) from None
+        return TcpConnection(sock, "{}:{}".format(*peer[:2]), timeout, transcript)
+
+
+@contextlib.contextmanager
+def listen(address: tuple[str, int]) -> Iterator[Listener]:
+    """Listen at the address the device connects to, for as long as the block runs."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(4)
+        yield Listener(sock)
+    finally:
+        sock.close()
+
+
+@dataclass(frozen=True)
+class TlsServed:
+    """What a TLS client did on a connection the harness served with one certificate."""
+
+    client_hello: bytes  # the first bytes the client sent, as sent
+    handshake_completed: bool
+    detail: str  # the version and suite, or why the handshake failed
+    application_data: bytes  # what the client sent once the handshake completed
+
+
+def serve_tls(
+    conn: TcpConnection, cert_pem: bytes, key_pem: bytes, *, application_wait_s: float
+) -> TlsServed:
+    """Answer the client on `conn` as a TLS server with this certificate chain and key, then
+    read what it sends within `application_wait_s`; a refused handshake is a finding."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory(prefix="medsec-tls-server-") as folder:
+        cert, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+        cert.write_bytes(cert_pem)
+        key.write_bytes(key_pem)
+        context.load_cert_chain(cert, key)
+    sock = conn._sock
+    sock.settimeout(conn.timeout)
+    hello = b""
+    with contextlib.suppress(OSError):
+        hello = sock.recv(16384, socket.MSG_PEEK)
+    conn.transcript.received(hello, "the device's ClientHello")
+    try:
+        tls = context.wrap_socket(sock, server_side=True)
+    except (ssl.SSLError, OSError) as exc:
+        detail = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+        return TlsServed(hello, False, f"handshake failed: {detail}", b"")
+    data = b""
+    tls.settimeout(application_wait_s)
+    with contextlib.suppress(OSError, TimeoutError):
+        data = tls.recv(4096)
+    if data:
+        conn.transcript.received(data, "application data from the device")
+    cipher = tls.cipher()
+    detail = f"{tls.version()} {cipher[0] if cipher else ''}".strip()
+    with contextlib.suppress(OSError):
+        tls.close()
+    return TlsServed(hello, True, detail, data)
 
 
 def udp_query(
@@ -280,10 +385,5 @@ def tls_handshake(
 
     For "does it still answer": whether the certificate deserves trust is CRYPTO's question.
     """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
     with connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
-        start_tls(conn, context, None)
-        assert isinstance(conn._sock, ssl.SSLSocket)  # start_tls wrapped it or raised
-        return str(conn._sock.version())
+        return str(start_tls(conn, None))

@@ -19,6 +19,7 @@ from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable, P
 from harness.core.redact import shown
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
+from harness.transports import net
 
 
 @dataclass(frozen=True)
@@ -42,23 +43,8 @@ class SshSession:
         self.target = f"{host}:{port}"
         self.timeout = timeout
         self.transcript = transcript
-        address = scope.resolve(host)
-        transcript.event(f"ssh connect {address}:{port}")
-        try:
-            sock = socket.create_connection((str(address), port), timeout=timeout)
-        except TimeoutError:
-            raise DeviceTimeout(self.target, "connect timed out") from None
-        except OSError as exc:
-            raise DeviceUnreachable(self.target, f"connect failed: {exc.strerror or exc}") from None
-        self._transport = paramiko.Transport(sock)
-        self._transport.banner_timeout = timeout
-        self._transport.handshake_timeout = timeout
-        self._transport.auth_timeout = timeout
-        try:
-            self._transport.start_client(timeout=timeout)
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            self._transport.close()
-            raise _convert(self.target, exc, "SSH handshake") from None
+        self._transport = open_transport(scope, host, port, timeout=timeout, transcript=transcript)
+        start_client(self._transport, self.target, timeout=timeout)
         self.server_version = str(self._transport.remote_version)
         key = self._transport.get_remote_server_key()
         self.host_key = f"{key.get_name()} {key.fingerprint}"
@@ -256,6 +242,31 @@ class SshTarget:
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
+
+
+def open_transport(
+    scope: Scope, host: str, port: int, *, timeout: float, transcript: Transcript, purpose: str = ""
+) -> paramiko.Transport:
+    """A paramiko Transport on a connection to an in-scope address, its banner, handshake
+    and auth timeouts set; not started, so the caller may narrow its algorithms first."""
+    sock = net.tcp_socket(
+        scope, host, port, timeout=timeout, transcript=transcript, label="ssh connect",
+        purpose=purpose,
+    )  # fmt: skip
+    transport = paramiko.Transport(sock)
+    transport.banner_timeout = transport.handshake_timeout = transport.auth_timeout = timeout
+    return transport
+
+
+def start_client(
+    transport: paramiko.Transport, target: str, *, timeout: float, during: str = "SSH handshake"
+) -> None:
+    """The client handshake; on failure the transport is closed and a DeviceError raised."""
+    try:
+        transport.start_client(timeout=timeout)
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        transport.close()
+        raise _convert(target, exc, during) from None
 
 
 def _convert(target: str, exc: BaseException, during: str) -> DeviceError:

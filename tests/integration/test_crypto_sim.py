@@ -14,6 +14,7 @@ from harness.core.transcript import Transcript
 from harness.probes.crypto import cleartext, tls_client
 from harness.sim.pump import EmulatedPump, SimConfig
 from harness.sim.telemetry_pki import CLOUD_NAME
+from harness.transports import net
 from harness.transports.ssh_legacy import enable_group14_sha1
 
 TIMEOUT = 5.0
@@ -99,7 +100,7 @@ def test_uplink_reports_only_to_a_trusted_server(
     host, _, port = profile["listen"].rpartition(":")
     trusted = (Path(profile["ca_cert"]).read_bytes(), Path(profile["ca_key"]).read_bytes())
     cases = tls_client.cases(CLOUD_NAME, host, trusted)
-    with tls_client.listening((host, int(port))) as listener:
+    with net.listen((host, int(port))) as listener:
         trials = tls_client.serve(
             listener, cases, wait_s=10, timeout=TIMEOUT, transcript=Transcript("t")
         )

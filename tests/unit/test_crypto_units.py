@@ -11,10 +11,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from harness.config.crypto_policy import load
+from harness.config.crypto_policy import CipherClass, load
 from harness.core.errors import MedsecError, ProtocolViolation
 from harness.probes.crypto import certs, cleartext, ssh_algos, tls_suites
-from harness.probes.crypto.tls_suites import CipherClass
 from harness.sim import pki
 from harness.sim.telemetry_pki import telemetry_certificate
 from harness.sim.telemetry_service import _credentials

@@ -3,7 +3,7 @@ chain reaches the profile's trust anchor.
 
 The chain is built by hand from the certificates as sent (leaf first) plus the anchors,
 each link checked with the issuer's key, so a report can say exactly which link fails.
-Key strength, dates and names are read here and judged by the checks.
+Key strength, dates and names are read here; `cert_rules` and the crypto policy judge them.
 """
 
 from __future__ import annotations

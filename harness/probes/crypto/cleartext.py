@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from scapy.asn1.asn1 import ASN1_OID
@@ -31,10 +30,27 @@ SYS_DESCR = "1.3.6.1.2.1.1.1.0"
 COMMON_COMMUNITIES = ("public", "private")
 WELL_KNOWN_CLEARTEXT = (21, 23, 80, 1883, 8080)
 CONNACK = 0x20
-CONNACK_CODES = {
-    0: "accepted", 1: "unacceptable protocol version", 2: "identifier rejected",
-    3: "server unavailable", 4: "bad user name or password", 5: "not authorized",
-}  # fmt: skip
+HTTP_ERROR = 400  # a status from here on refuses the request
+
+
+class ConnackCode(enum.IntEnum):
+    """MQTT 3.1.1 CONNACK return codes (section 3.2.2.3); 6 to 255 are reserved."""
+
+    ACCEPTED = 0
+    UNACCEPTABLE_PROTOCOL_VERSION = 1
+    IDENTIFIER_REJECTED = 2
+    SERVER_UNAVAILABLE = 3
+    BAD_USER_NAME_OR_PASSWORD = 4
+    NOT_AUTHORIZED = 5
+    RESERVED = 256  # stands for any of 6-255
+
+    @classmethod
+    def _missing_(cls, value: object) -> ConnackCode | None:
+        return cls.RESERVED if isinstance(value, int) and 6 <= value <= 255 else None
+
+    @property
+    def meaning(self) -> str:
+        return "unknown" if self is ConnackCode.RESERVED else self.name.lower().replace("_", " ")
 
 
 class Speaks(str, enum.Enum):
@@ -62,15 +78,44 @@ class Speaks(str, enum.Enum):
 
 @dataclass(frozen=True)
 class PortFinding:
-    """What one port answered, with the bytes."""
+    """What one port answered, with the bytes and the status an HTTP or MQTT answer gave."""
 
     port: int
     speaks: Speaks
     detail: str
     answer: bytes
+    http_status: int | None = None  # the status code of an HTTP answer, if it had one
+    connack: ConnackCode | None = None  # the return code of an MQTT CONNACK
+
+    @classmethod
+    def of(cls, port: int, answer: bytes) -> PortFinding:
+        """What `answer` says, named and with its status."""
+        speaks, detail = classify(answer)
+        return cls(port, speaks, detail, answer, _http_status(answer), parse_connack(answer))
+
+    @property
+    def answers_in_the_clear(self) -> bool:
+        """An application answer to a cleartext request: any MQTT, HTTP other than an error."""
+        if self.speaks is Speaks.MQTT:
+            return True
+        refused = self.http_status is not None and self.http_status >= HTTP_ERROR
+        return self.speaks is Speaks.HTTP and not refused
 
     def summary(self) -> str:
         return f"{self.port}/tcp: {self.speaks.value} ({self.detail})"
+
+
+def cleartext_problems(findings: Sequence[PortFinding], *, redirect_allowed: bool) -> list[str]:
+    """CRYPTO-010: ports that speak a cleartext protocol, then HTTP redirects to HTTPS
+    unless the profile allows them."""
+    problems = [f.summary() for f in findings if f.speaks.cleartext]
+    if not redirect_allowed:
+        problems += [
+            f.summary() + " (http_redirect_allowed is false)"
+            for f in findings
+            if f.speaks is Speaks.HTTP_REDIRECT
+        ]
+    return problems
 
 
 def mqtt_connect(client_id: str, username: str | None = None, password: str | None = None) -> bytes:
@@ -98,10 +143,10 @@ def _remaining_length(length: int) -> bytes:
             return bytes(out)
 
 
-def parse_connack(data: bytes) -> int | None:
+def parse_connack(data: bytes) -> ConnackCode | None:
     """The return code of a CONNACK at the start of `data`, None if it is not one."""
     if len(data) >= 4 and data[0] == CONNACK and data[1] == 2:
-        return data[3]
+        return ConnackCode(data[3])
     return None
 
 
@@ -115,9 +160,9 @@ def classify(data: bytes) -> tuple[Speaks, str]:
         return Speaks.SSH, data.split(b"\n", 1)[0].decode("ascii", "replace").strip()
     if data[:1] in (b"\x15", b"\x16") and data[1:2] == b"\x03":
         return Speaks.TLS, "TLS record"
-    if parse_connack(data) is not None:
-        code = parse_connack(data) or 0
-        return Speaks.MQTT, f"CONNACK {code} ({CONNACK_CODES.get(code, 'unknown')})"
+    connack = parse_connack(data)
+    if connack is not None:
+        return Speaks.MQTT, f"CONNACK {data[3]} ({connack.meaning})"
     if data.startswith(b"HTTP/"):
         return _http(data)
     first = data.split(b"\n", 1)[0].decode("latin-1", "replace").strip()
@@ -126,12 +171,19 @@ def classify(data: bytes) -> tuple[Speaks, str]:
     return Speaks.UNKNOWN, f"{len(data)} bytes: {data[:24].hex()}"
 
 
+def _http_status(data: bytes) -> int | None:
+    """The status code of an HTTP response at the start of `data`."""
+    if not data.startswith(b"HTTP/"):
+        return None
+    parts = data.split(b"\r\n", 1)[0].split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
 def _http(data: bytes) -> tuple[Speaks, str]:
     head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1", "replace")
     lines = head.split("\r\n")
     status_line = lines[0]
-    parts = status_line.split(" ", 2)
-    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    status = _http_status(data)
     location = next(
         (
             line.split(":", 1)[1].strip()
@@ -157,8 +209,7 @@ def identify(
                 conn.send(HTTP_REQUEST % host.encode(), "HTTP request")
                 greeting = _read(conn, wait)
         if greeting is not None and greeting:
-            speaks, detail = classify(greeting)
-            return PortFinding(port, speaks, detail, greeting)
+            return PortFinding.of(port, greeting)
         with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
             conn.send(mqtt_connect("medsec-probe"), "MQTT CONNECT (no credentials)")
             answer = _read(conn, wait)
@@ -166,8 +217,7 @@ def identify(
         return PortFinding(port, Speaks.CLOSED, str(exc), b"")
     if answer is None:
         return PortFinding(port, Speaks.SILENT, "no answer to a greeting, HTTP or MQTT", b"")
-    speaks, detail = classify(answer)
-    return PortFinding(port, speaks, detail, answer)
+    return PortFinding.of(port, answer)
 
 
 def _read(conn: net.TcpConnection, wait: float) -> bytes | None:
@@ -195,8 +245,7 @@ def plaintext_on_tls_port(
             answer = conn.recv_until(lambda d: len(d) >= 4, Deadline(timeout), limit=1 << 16)
         except DeviceError as exc:
             return PortFinding(port, Speaks.SILENT, f"no answer ({exc})", b"")
-    speaks, detail = classify(answer)
-    return PortFinding(port, speaks, detail, answer)
+    return PortFinding.of(port, answer)
 
 
 def mqtt_over_tls(
@@ -209,18 +258,14 @@ def mqtt_over_tls(
     transcript: Transcript,
 ) -> PortFinding:
     """A TLS connection without a client certificate, then a CONNECT without credentials."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # the broker's authentication of us is the question
     with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
-        net.start_tls(conn, context, server_name)
+        net.start_tls(conn, server_name)  # the broker's authentication of us is the question
         conn.send(mqtt_connect("medsec-probe"), "MQTT CONNECT without credentials")
         try:
             answer = conn.recv_until(lambda d: len(d) >= 4, Deadline(timeout), limit=4096)
         except DeviceError as exc:
             return PortFinding(port, Speaks.SILENT, f"no CONNACK ({exc})", b"")
-    speaks, detail = classify(answer)
-    return PortFinding(port, speaks, detail, answer)
+    return PortFinding.of(port, answer)
 
 
 def snmp_communities(

@@ -11,30 +11,30 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from harness.config.profile import Profile, Service
-from harness.core.errors import DeviceError
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.probes.crypto import ssh_algos, tls_audit
+from harness.probes.crypto.attempt import Attempt
 from harness.probes.crypto.tls import TlsVersion, default_server_name
 
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(frozen=True)
 class SshAudit:
-    """The SSH service's algorithms (one connection) and host keys (one per family)."""
+    """The SSH service's algorithms (one connection) and host keys (one per family); the
+    host keys are not attempted when the algorithms could not be read."""
 
-    algorithms: ssh_algos.ServerAlgorithms | None
-    keys: ssh_algos.HostKeyAudit | None
+    algorithms: Attempt[ssh_algos.ServerAlgorithms]
+    keys: Attempt[ssh_algos.HostKeyAudit]
     transcript: Transcript
-    errors: list[DeviceError] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TlsAudit:
     """One TLS service's posture and the transcript of every connection."""
 
@@ -99,32 +99,28 @@ class DeviceCryptoAudit:
     def _audit_ssh(self) -> SshAudit:
         profile = self.profile
         assert profile.ssh is not None
-        host, port = profile.ssh_host, profile.ssh.port
+        host, port, username = profile.ssh_host, profile.ssh.port, profile.ssh.username
         transcript = Transcript(f"SSH audit of {host}:{port}")
-        audit = SshAudit(None, None, transcript)
         timeout = profile.policy.timeout_s
-        try:
-            audit.algorithms = self._slot(
+        algorithms = Attempt.run(
+            lambda: self._slot(
                 lambda: ssh_algos.read_kexinit(
                     self.scope, host, port, timeout=timeout, transcript=transcript
                 )
             )
-        except DeviceError as exc:
-            audit.errors.append(exc)
-            return audit
-        algorithms = audit.algorithms
-        audit.keys = self._slot(
-            lambda: ssh_algos.host_keys(
-                self.scope,
-                host,
-                port,
-                algorithms.kexinit.host_keys,
-                username=profile.ssh.username if profile.ssh else "medsec",
-                timeout=timeout,
-                transcript=transcript,
-            )
         )
-        return audit
+        if algorithms.error is not None:
+            return SshAudit(algorithms, Attempt.failed(algorithms.error), transcript)
+        offered = algorithms.result_or_raise().kexinit.host_keys
+        keys = Attempt.run(
+            lambda: self._slot(
+                lambda: ssh_algos.host_keys(
+                    self.scope, host, port, offered, username=username, timeout=timeout,
+                    transcript=transcript,
+                )
+            )
+        )  # fmt: skip
+        return SshAudit(algorithms, keys, transcript)
 
     def _slot(self, action: Callable[[], T]) -> T:
         with self.slots:

@@ -12,11 +12,10 @@ authentication so the server lists the methods it allows.
 from __future__ import annotations
 
 import re
-import socket
 import struct
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import paramiko
 
@@ -24,7 +23,8 @@ from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, ProtocolViolation
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
-from harness.transports import net
+from harness.probes.crypto.attempt import PartialAudit
+from harness.transports import net, ssh
 from harness.transports.ssh_legacy import enable_group14_sha1
 
 CLIENT_IDENT = b"SSH-2.0-medsec_harness\r\n"
@@ -217,14 +217,16 @@ class HostKey:
 
 
 @dataclass(frozen=True)
-class HostKeyAudit:
-    """Every host key family, and the authentication methods offered to `none`."""
+class HostKeyAudit(PartialAudit):
+    """Every host key family, and the authentication methods offered to `none`.
+
+    Incomplete when a fetch erred, or when a key was offered that paramiko cannot verify
+    (a ProtocolViolation naming them comes after the fetch faults)."""
 
     keys: tuple[HostKey, ...]
     auth_methods: tuple[str, ...] | None  # None: not learnt (the server closed first)
     none_accepted: bool
     connections: int
-    errors: tuple[DeviceError, ...] = field(default=())
 
 
 _FAMILIES = {
@@ -262,6 +264,7 @@ def host_keys(
         families.setdefault(key_family(algorithm), []).append(algorithm)
     keys: list[HostKey] = []
     errors: list[DeviceError] = []
+    unverifiable: list[str] = []
     methods: tuple[str, ...] | None = None
     none_accepted = False
     connections = 0
@@ -274,6 +277,7 @@ def host_keys(
             keys.append(
                 HostKey(algorithms[0], family, None, "", False, "paramiko cannot verify it")
             )
+            unverifiable.append(algorithms[0])
             continue
         connections += 1
         try:
@@ -286,7 +290,13 @@ def host_keys(
         if learnt is not None and methods is None:
             methods, none_accepted = learnt
         keys.append(HostKey(usable[0], key.get_name(), key.get_bits(), key.fingerprint, True))
-    return HostKeyAudit(tuple(keys), methods, none_accepted, connections, tuple(errors))
+    if unverifiable:
+        errors.append(
+            ProtocolViolation(
+                f"{host}:{port}", f"host keys offered but not fetched: {', '.join(unverifiable)}"
+            )
+        )
+    return HostKeyAudit(tuple(keys), methods, none_accepted, connections, errors=tuple(errors))
 
 
 def _fetch(
@@ -299,32 +309,24 @@ def _fetch(
     timeout: float,
     transcript: Transcript,
 ) -> tuple[paramiko.PKey, tuple[tuple[str, ...], bool] | None]:
-    from harness.transports.ssh import _convert
-
-    target = f"{host}:{port}"
-    address = scope.resolve(host)
-    transcript.event(f"ssh connect {address}:{port} for host key {', '.join(algorithms)}")
-    try:
-        sock = socket.create_connection((str(address), port), timeout=timeout)
-    except OSError as exc:
-        raise _convert(target, exc, "connect") from None
-    transport = paramiko.Transport(sock)
+    transport = ssh.open_transport(
+        scope, host, port, timeout=timeout, transcript=transcript,
+        purpose=f"for host key {', '.join(algorithms)}",
+    )  # fmt: skip
     try:
         enable_group14_sha1(transport)
-        transport.banner_timeout = transport.handshake_timeout = timeout
-        transport.auth_timeout = timeout
         options = transport.get_security_options()
         options.key_types = tuple(algorithms)
         options.kex = (*options.kex, "diffie-hellman-group14-sha1")
-        transport.start_client(timeout=timeout)
+        ssh.start_client(
+            transport, f"{host}:{port}", timeout=timeout, during="SSH handshake for the host key"
+        )
         key = transport.get_remote_server_key()
         transcript.event(f"host key {key.get_name()} {key.get_bits()} bits {key.fingerprint}")
         learnt = None
         if username is not None:
             learnt = _none_auth(transport, username, transcript)
         return key, learnt
-    except (paramiko.SSHException, EOFError, OSError) as exc:
-        raise _convert(target, exc, "SSH handshake for the host key") from None
     finally:
         transport.close()
 

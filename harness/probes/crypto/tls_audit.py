@@ -15,22 +15,26 @@ Versions are enumerated concurrently; every connection takes a slot of the devic
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TypeVar
 
 from harness.core.errors import DeviceError, ProtocolViolation
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.probes.crypto import tls_full, tls_suites
+from harness.probes.crypto.attempt import PartialAudit
 from harness.probes.crypto.tls import TlsVersion
 from harness.probes.crypto.tls_wire import (
     DEFLATE,
     EXT_ENCRYPT_THEN_MAC,
     EXT_RENEGOTIATION_INFO,
+    INAPPROPRIATE_FALLBACK,
     X25519,
     Flight,
     Offer,
@@ -60,6 +64,16 @@ class VersionScan:
 
 
 @dataclass(frozen=True)
+class AcceptedSuite:
+    """One suite a version accepted, with what its handshakes showed."""
+
+    version: TlsVersion
+    suite: tls_suites.Suite
+    encrypt_then_mac: bool
+    dh_bits: int | None  # the DH prime of a DHE suite, when its ServerKeyExchange was read
+
+
+@dataclass(frozen=True)
 class Fallback:
     """The answer to a lower-version hello that carries TLS_FALLBACK_SCSV."""
 
@@ -68,27 +82,41 @@ class Fallback:
     alert: int | None
     detail: str
 
+    @property
+    def refused_as_inappropriate_fallback(self) -> bool:
+        """Refused with the alert RFC 7507 asks for, not merely refused."""
+        return self.alert == INAPPROPRIATE_FALLBACK
 
-@dataclass
-class TlsPosture:
-    """Everything the CRYPTO TLS checks judge for one service."""
+
+@dataclass(frozen=True)
+class _Extras:
+    """What the handshakes after the version enumeration found."""
+
+    groups: tuple[int, ...] = ()
+    groups_version: TlsVersion | None = None
+    fallback: Fallback | None = None
+    renegotiation: tls_full.Renegotiation | None = None
+
+
+@dataclass(frozen=True)
+class TlsPosture(PartialAudit):
+    """Everything the CRYPTO TLS checks judge for one service, and the faults met on the way."""
 
     host: str
     port: int
-    versions: list[VersionScan] = field(default_factory=list)
-    groups: list[int] = field(default_factory=list)
+    versions: tuple[VersionScan, ...] = ()
+    groups: tuple[int, ...] = ()
     groups_version: TlsVersion | None = None
-    dh_bits: dict[int, int] = field(default_factory=dict)  # DHE suite -> prime bits
-    chains: list[tuple[bytes, ...]] = field(default_factory=list)
+    dh_bits: Mapping[int, int] = field(default_factory=dict)  # DHE suite -> prime bits
+    chains: tuple[tuple[bytes, ...], ...] = ()
     compression_accepted: bool = False
-    insecure_renegotiation_suites: list[int] = field(default_factory=list)
+    insecure_renegotiation_suites: tuple[int, ...] = ()
     fallback: Fallback | None = None
     renegotiation: tls_full.Renegotiation | None = None
-    flights: list[tuple[str, Flight]] = field(default_factory=list)
-    errors: list[DeviceError] = field(default_factory=list)
+    flights: tuple[tuple[str, Flight], ...] = ()
     connections: int = 0
     duration_s: float = 0.0
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
 
     def scan(self, version: TlsVersion) -> VersionScan | None:
         return next((v for v in self.versions if v.version is version), None)
@@ -99,6 +127,42 @@ class TlsPosture:
 
     def suites(self, minimum: TlsVersion = TlsVersion.SSL3) -> dict[TlsVersion, tuple[int, ...]]:
         return {v.version: v.accepted for v in self.versions if v.version >= minimum}
+
+    def accepted(self, minimum: TlsVersion) -> tuple[AcceptedSuite, ...]:
+        """Every suite accepted at `minimum` or above, version by version in server order."""
+        return tuple(
+            AcceptedSuite(
+                scan.version,
+                tls_suites.suite(code),
+                code in scan.etm_suites,
+                self.dh_bits.get(code),
+            )
+            for scan in self.versions
+            if scan.version >= minimum
+            for code in scan.accepted
+        )
+
+    def named_groups(self) -> tuple[tls_suites.NamedGroup, ...]:
+        return tuple(tls_suites.named_group(code) for code in self.groups)
+
+    def protocol_problems(self) -> list[str]:
+        """CRYPTO-007: compression, no secure renegotiation indication, client renegotiation
+        accepted, a downgrade not refused with inappropriate_fallback."""
+        problems = []
+        if self.compression_accepted:
+            problems.append("DEFLATE compression accepted")
+        if self.insecure_renegotiation_suites:
+            problems.append("no secure renegotiation indication (RFC 5746) in the ServerHello")
+        reneg = self.renegotiation
+        if reneg is not None and reneg.outcome is tls_full.RenegotiationOutcome.ACCEPTED:
+            problems.append("client-initiated renegotiation accepted")
+        fallback = self.fallback
+        if fallback is not None and not fallback.refused_as_inappropriate_fallback:
+            problems.append(
+                f"{fallback.version.label} hello with TLS_FALLBACK_SCSV {fallback.detail}, "
+                "not inappropriate_fallback"
+            )
+        return problems
 
     def summary(self) -> list[str]:
         lines = []
@@ -123,7 +187,10 @@ class TlsPosture:
 
 
 class TlsAuditor:
-    """Runs the handshakes for one service; thread-safe, bounded by `slots`."""
+    """Runs the handshakes for one service; thread-safe, bounded by `slots`.
+
+    What every flight shows (chains, DH sizes, compression, the renegotiation indication)
+    and every fault is gathered here; `posture` freezes it with what the steps returned."""
 
     def __init__(
         self,
@@ -143,15 +210,55 @@ class TlsAuditor:
         self.server_name = server_name
         self.slots = slots
         self.transcript = transcript
-        self.posture = TlsPosture(host, port)
         self._lock = threading.Lock()
+        self._flights: list[tuple[str, Flight]] = []
+        self._chains: list[tuple[bytes, ...]] = []
+        self._dh_bits: dict[int, int] = {}
+        self._compression_accepted = False
+        self._insecure: list[int] = []
+        self._connections = 0
+        self._notes: list[str] = []
+        self._errors: list[DeviceError] = []
+
+    def posture(
+        self, versions: tuple[VersionScan, ...], extras: _Extras, duration_s: float = 0.0
+    ) -> TlsPosture:
+        """What has been found so far, frozen."""
+        with self._lock:
+            return TlsPosture(
+                self.host,
+                self.port,
+                versions,
+                groups=extras.groups,
+                groups_version=extras.groups_version,
+                dh_bits=MappingProxyType(dict(self._dh_bits)),
+                chains=tuple(self._chains),
+                compression_accepted=self._compression_accepted,
+                insecure_renegotiation_suites=tuple(self._insecure),
+                fallback=extras.fallback,
+                renegotiation=extras.renegotiation,
+                flights=tuple(self._flights),
+                connections=self._connections,
+                duration_s=duration_s,
+                notes=tuple(self._notes),
+                errors=tuple(self._errors),
+            )
+
+    def settled(self, step: Callable[[], T], default: T) -> T:
+        """The step's result; its fault is kept and `default` stands in."""
+        try:
+            return step()
+        except DeviceError as exc:
+            with self._lock:
+                self._errors.append(exc)
+            return default
 
     # -- one connection ------------------------------------------------------------------
 
     def _connection(self, action: Callable[[], T]) -> T:
         with self.slots:
             with self._lock:
-                self.posture.connections += 1
+                self._connections += 1
             return action()
 
     def _exchange(self, offer: Offer, purpose: str) -> Flight:
@@ -167,7 +274,7 @@ class TlsAuditor:
             )
         )
         with self._lock:
-            self.posture.flights.append((purpose, flight))
+            self._flights.append((purpose, flight))
             self._learn(flight)
         if flight.fault is not None:
             raise flight.fault
@@ -175,19 +282,18 @@ class TlsAuditor:
 
     def _learn(self, flight: Flight) -> None:
         """Facts every accepted flight gives for free (lock held)."""
-        hello, posture = flight.server_hello, self.posture
+        hello = flight.server_hello
         if hello is None or not flight.accepted:
             return
-        if flight.certificates and flight.certificates not in posture.chains:
-            posture.chains.append(flight.certificates)
+        if flight.certificates and flight.certificates not in self._chains:
+            self._chains.append(flight.certificates)
         if flight.dh_bits and flight.suite is not None:
-            posture.dh_bits[flight.suite] = flight.dh_bits
+            self._dh_bits[flight.suite] = flight.dh_bits
         if hello.version <= int(TlsVersion.TLS1_2):
             if hello.compression != 0:
-                posture.compression_accepted = True
-            insecure = posture.insecure_renegotiation_suites
-            if EXT_RENEGOTIATION_INFO not in hello.extensions and hello.suite not in insecure:
-                insecure.append(hello.suite)
+                self._compression_accepted = True
+            if EXT_RENEGOTIATION_INFO not in hello.extensions and hello.suite not in self._insecure:
+                self._insecure.append(hello.suite)
 
     def _offer(self, version: TlsVersion, suites: Iterable[int], **extra: object) -> Offer:
         legacy = version <= TlsVersion.TLS1_2
@@ -239,10 +345,10 @@ class TlsAuditor:
                 server_order = check.suite == accepted[0] if check.accepted else None
         except DeviceError as exc:
             with self._lock:
-                self.posture.errors.append(exc)
+                self._errors.append(exc)
         return VersionScan(version, tuple(accepted), server_order, tuple(etm))
 
-    def enumerate_groups(self, posture: TlsPosture) -> None:
+    def enumerate_groups(self, posture: TlsPosture) -> tuple[tuple[int, ...], TlsVersion | None]:
         """Groups the server accepts, in its order, at the highest version that shows them."""
         tls13 = posture.scan(TlsVersion.TLS1_3)
         tls12 = posture.scan(TlsVersion.TLS1_2)
@@ -254,7 +360,7 @@ class TlsAuditor:
             version = TlsVersion.TLS1_2
             suites = tuple(s for s in tls12.accepted if tls_suites.suite(s).key_exchange == "ECDHE")
         else:
-            return
+            return (), None
         for _ in range(len(remaining) + 1):
             flight = self._exchange(
                 self._offer(version, suites, groups=tuple(remaining), key_shares=()),
@@ -268,13 +374,13 @@ class TlsAuditor:
                 break
             found.append(group)
             remaining.remove(group)
-        posture.groups, posture.groups_version = found, version
+        return tuple(found), version
 
-    def fallback(self, posture: TlsPosture, minimum: TlsVersion) -> None:
+    def fallback(self, posture: TlsPosture, minimum: TlsVersion) -> Fallback | None:
         """A hello one supported version lower, with TLS_FALLBACK_SCSV."""
         versions = [v for v in posture.supported if v >= minimum]
         if len(versions) < 2:
-            return
+            return None
         lower = sorted(versions)[-2]
         scan = posture.scan(lower)
         assert scan is not None
@@ -286,9 +392,11 @@ class TlsAuditor:
         detail = "accepted the downgraded hello" if not refused else "refused"
         if flight.alert is not None:
             detail = f"alert {flight.alert}"
-        posture.fallback = Fallback(lower, refused, flight.alert, detail)
+        return Fallback(lower, refused, flight.alert, detail)
 
-    def renegotiation(self, posture: TlsPosture, minimum: TlsVersion) -> None:
+    def renegotiation(
+        self, posture: TlsPosture, minimum: TlsVersion
+    ) -> tls_full.Renegotiation | None:
         """One full handshake, then a ClientHello inside it."""
         for version in (TlsVersion.TLS1_2, TlsVersion.TLS1_1, TlsVersion.TLS1_0):
             scan = posture.scan(version)
@@ -296,22 +404,18 @@ class TlsAuditor:
                 continue
             usable = [s for s in scan.accepted if _completable(s)]
             if not usable:
-                posture.notes.append(
-                    f"renegotiation not tried: no {version.label} suite the probe can complete"
-                )
-                return
+                with self._lock:
+                    self._notes.append(
+                        f"renegotiation not tried: no {version.label} suite the probe can complete"
+                    )
+                return None
             offer = self._offer(version, usable[:1])
-            posture.renegotiation = self._connection(
-                lambda offer=offer: tls_full.client_renegotiation(  # type: ignore[misc]
-                    self.scope,
-                    self.host,
-                    self.port,
-                    offer,
-                    timeout=self.timeout,
-                    transcript=self.transcript,
-                )
-            )
-            return
+            renegotiate = functools.partial(
+                tls_full.client_renegotiation, self.scope, self.host, self.port, offer,
+                timeout=self.timeout, transcript=self.transcript,
+            )  # fmt: skip
+            return self._connection(renegotiate)
+        return None
 
     def tls13_chain(self, posture: TlsPosture) -> None:
         """For a server whose certificate only TLS 1.3 shows: decrypt it from one handshake."""
@@ -329,7 +433,8 @@ class TlsAuditor:
             )
         )  # fmt: skip
         if chain:
-            posture.chains.append(chain)
+            with self._lock:
+                self._chains.append(chain)
 
 
 def _completable(code: int) -> bool:
@@ -362,27 +467,25 @@ def audit(
         scope, host, port, timeout=timeout, server_name=server_name, slots=slots,
         transcript=transcript,
     )  # fmt: skip
-    posture = auditor.posture
     started = time.monotonic()
     wanted = sorted(set(versions))
     with ThreadPoolExecutor(max_workers=max(1, len(wanted)), thread_name_prefix="tls") as pool:
-        futures = [pool.submit(auditor.enumerate_version, v) for v in wanted]
-        posture.versions = [future.result() for future in futures]
-    if extras and not posture.errors:
-        steps: list[Callable[[], None]] = [
-            lambda: auditor.enumerate_groups(posture),
-            lambda: auditor.fallback(posture, minimum),
-            lambda: auditor.renegotiation(posture, minimum),
-        ]
-        with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="tls") as pool:
-            for future in [pool.submit(step) for step in steps]:
-                try:
-                    future.result()
-                except DeviceError as exc:
-                    posture.errors.append(exc)
-        try:
-            auditor.tls13_chain(posture)
-        except DeviceError as exc:
-            posture.errors.append(exc)
-    posture.duration_s = time.monotonic() - started
-    return posture
+        scans = tuple(pool.map(auditor.enumerate_version, wanted))
+    found = _Extras()
+    scanned = auditor.posture(scans, found)
+    if extras and not scanned.errors:
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tls") as pool:
+            groups = pool.submit(auditor.enumerate_groups, scanned)
+            fallback = pool.submit(auditor.fallback, scanned, minimum)
+            renegotiation = pool.submit(auditor.renegotiation, scanned, minimum)
+            no_groups: tuple[tuple[int, ...], TlsVersion | None] = ((), None)
+            accepted_groups, groups_version = auditor.settled(groups.result, no_groups)
+            found = _Extras(
+                accepted_groups,
+                groups_version,
+                auditor.settled(fallback.result, None),
+                auditor.settled(renegotiation.result, None),
+            )
+        with_extras = auditor.posture(scans, found)
+        auditor.settled(lambda: auditor.tls13_chain(with_extras), None)
+    return auditor.posture(scans, found, time.monotonic() - started)

@@ -9,23 +9,18 @@ other handshake without sending application data.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import ipaddress
-import socket
-import ssl
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from harness.core import certificates
-from harness.core.errors import DeviceTimeout
 from harness.core.transcript import Transcript
+from harness.transports import net
 
 WRONG_NAME = "wrong-name.invalid"
 APPLICATION_WAIT_S = 1.0
@@ -122,22 +117,8 @@ def _case(
     )
 
 
-@contextlib.contextmanager
-def listening(address: tuple[str, int]) -> Iterator[socket.socket]:
-    """The harness's listening socket at the address the device connects to."""
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(4)
-        yield sock
-    finally:
-        sock.close()
-
-
 def serve(
-    listener: socket.socket,
+    listener: net.Listener,
     trial_cases: Sequence[Case],
     *,
     wait_s: float,
@@ -146,59 +127,22 @@ def serve(
 ) -> list[ClientTrial]:
     """Answer one device connection per case; DeviceTimeout if the device never comes."""
     trials = []
-    target = "{}:{}".format(*listener.getsockname()[:2])
-    with tempfile.TemporaryDirectory(prefix="medsec-tls-client-") as folder:
-        for case in trial_cases:
-            context = _context(Path(folder), case)
-            listener.settimeout(wait_s)
-            transcript.event(f"waiting up to {wait_s:.0f}s for the device ({case.name} case)")
-            try:
-                conn, peer = listener.accept()
-            except TimeoutError:
-                raise DeviceTimeout(
-                    target, f"the device did not connect within {wait_s:.0f}s ({case.name} case)"
-                ) from None
-            transcript.event(f"device connected from {peer[0]}:{peer[1]}: serving {case.name}")
-            with conn:
-                trials.append(_one(conn, context, case, timeout, transcript))
-            transcript.event(trials[-1].summary())
+    for case in trial_cases:
+        conn = listener.accept(
+            wait_s, timeout=timeout, transcript=transcript, waiting_for=f"{case.name} case"
+        )
+        transcript.event(f"device connected from {conn.target}: serving {case.name}")
+        started = time.monotonic()
+        with conn:
+            served = net.serve_tls(
+                conn, case.cert_pem, case.key_pem, application_wait_s=APPLICATION_WAIT_S
+            )
+        trials.append(
+            ClientTrial(
+                case.name, case.should_accept, served.handshake_completed,
+                served.application_data, served.detail, served.client_hello,
+                time.monotonic() - started,
+            )
+        )  # fmt: skip
+        transcript.event(trials[-1].summary())
     return trials
-
-
-def _context(folder: Path, case: Case) -> ssl.SSLContext:
-    cert, key = folder / f"{case.name}.pem", folder / f"{case.name}.key"
-    cert.write_bytes(case.cert_pem)
-    key.write_bytes(case.key_pem)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    return context
-
-
-def _one(
-    conn: socket.socket, context: ssl.SSLContext, case: Case, timeout: float, transcript: Transcript
-) -> ClientTrial:
-    started = time.monotonic()
-    conn.settimeout(timeout)
-    hello = b""
-    with contextlib.suppress(OSError):
-        hello = conn.recv(16384, socket.MSG_PEEK)
-    transcript.received(hello, "the device's ClientHello")
-    try:
-        tls = context.wrap_socket(conn, server_side=True)
-    except (ssl.SSLError, OSError) as exc:
-        detail = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-        return ClientTrial(case.name, case.should_accept, False, b"", f"handshake failed: {detail}",
-                           hello, time.monotonic() - started)  # fmt: skip
-    data = b""
-    tls.settimeout(APPLICATION_WAIT_S)
-    with contextlib.suppress(OSError, TimeoutError):
-        data = tls.recv(4096)
-    if data:
-        transcript.received(data, "application data from the device")
-    cipher = tls.cipher()
-    detail = f"{tls.version()} {cipher[0] if cipher else ''}".strip()
-    with contextlib.suppress(OSError):
-        tls.close()
-    return ClientTrial(
-        case.name, case.should_accept, True, data, detail, hello, time.monotonic() - started
-    )

@@ -18,6 +18,8 @@ from types import MappingProxyType
 from scapy.layers.tls.crypto.groups import _tls_named_groups
 from scapy.layers.tls.crypto.suites import _tls_cipher_suites
 
+from harness.config.crypto_policy import CipherClass
+
 SCSV_RENEGOTIATION = 0x00FF
 SCSV_FALLBACK = 0x5600
 _SIGNALLING = frozenset({SCSV_RENEGOTIATION, SCSV_FALLBACK})
@@ -58,18 +60,6 @@ class TlsVersion(enum.IntEnum):
     def from_policy(cls, text: str) -> TlsVersion:
         """`"1.2"` -> TLS1_2."""
         return cls(0x0301 + int(text.split(".")[1]))
-
-
-class CipherClass(str, enum.Enum):
-    """How a suite's bulk encryption is judged."""
-
-    AEAD = "aead"
-    CBC = "cbc"
-    NULL = "null"
-    EXPORT = "export"
-    RC4 = "rc4"
-    DES = "des"  # single DES and 3DES
-    OTHER = "other"  # RC2, IDEA, GOST stream ciphers, ...
 
 
 @dataclass(frozen=True)
@@ -173,6 +163,19 @@ def legacy_suites() -> tuple[int, ...]:
 def group_name(code: int) -> str:
     name: str | None = _tls_named_groups.get(code)
     return name or f"group_0x{code:04x}"
+
+
+@dataclass(frozen=True)
+class NamedGroup:
+    """A key-exchange group by its code, with its prime size when it is finite-field DH."""
+
+    code: int
+    name: str
+    ffdhe_bits: int | None
+
+
+def named_group(code: int) -> NamedGroup:
+    return NamedGroup(code, group_name(code), FFDHE_BITS.get(code))
 
 
 # Groups offered in supported_groups, weakest included so a server's choice is seen;
