@@ -28,6 +28,7 @@ from harness.probes.auth.http_auth import HttpApi
 from harness.probes.console import ConsolePrompts
 from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
+from testsuites._auth_steps import judge, record_attempts
 
 TELNET_PORT = 23
 
@@ -43,38 +44,6 @@ def _pairs(
         not_applicable("lockout_after_failures is 1: any wrong attempt would lock the account")
     spent = ledger.spent(interface) if ledger is not None else None
     return credentials.candidate_pairs(profiled, per_account, spent)
-
-
-def _judge(
-    evidence: EvidenceRecorder,
-    trial: credentials.Trial,
-    where: str,
-    reveal: SecretReveal | None = None,
-) -> None:
-    """Record every attempt; fail on an accepted pair, error if the trial was cut short."""
-    _record(evidence, trial)
-    accepted = [a.username + " / " + a.password_shown for a in trial.accepted]
-    if accepted and reveal is not None:
-        written = reveal.pairs(evidence.check_id, where, trial.hits)
-        if written is not None:
-            evidence.note(f"full pairs written to {written} (--reveal-secrets; not in this run)")
-    assert not accepted, f"{where} accepted default credentials: {', '.join(accepted)}"
-    if trial.error is not None:
-        raise trial.error
-    undecided = [f"{a.username} / {a.password_shown}: {a.detail}" for a in trial.undecided]
-    if undecided:
-        pytest.fail(f"{where} gave answers that are neither refusals nor sessions: {undecided}")
-    evidence.reason = f"all {len(trial.attempts)} default pairs refused by {where}"
-
-
-def _record(evidence: EvidenceRecorder, trial: credentials.Trial) -> None:
-    evidence.json("attempts.json", [asdict(a) for a in trial.attempts], "every attempt", show=True)
-    for a in trial.attempts:
-        verdict = "ACCEPTED" if a.accepted else ("refused" if a.decided else "UNCLEAR")
-        evidence.note(
-            f"{a.interface:6} {a.username} / {a.password_shown:9} {verdict:8} "
-            f"{a.latency_s:6.3f}s  {a.detail} [{a.source}]"
-        )
 
 
 @pytest.mark.check("AUTH-001")
@@ -103,7 +72,7 @@ def test_default_credentials_refused_over_ssh(
     login_ledger.record("ssh", "AUTH-001", trial.attempts)
     if trial.server_banner:
         observe("ssh_identification", trial.server_banner)
-    _judge(evidence, trial, "SSH", reveal)
+    judge(evidence, trial, "SSH", reveal)
 
 
 @pytest.mark.check("AUTH-002")
@@ -121,7 +90,7 @@ def test_default_credentials_refused_on_serial_console(
         console, console_prompts, pairs, deadline=Deadline(policy.timeout_s * (len(pairs) + 2))
     )
     login_ledger.record("serial", "AUTH-002", trial.attempts)
-    _judge(evidence, trial, "the serial console", reveal)
+    judge(evidence, trial, "the serial console", reveal)
 
 
 @pytest.mark.check("AUTH-003")
@@ -158,7 +127,7 @@ def test_default_credentials_refused_by_http_api(
     )
     evidence.redactor.add(seen)
     login_ledger.record("http", "AUTH-003", trial.attempts)
-    _judge(evidence, trial, f"the HTTP API ({login.style} login at {login.path})", reveal)
+    judge(evidence, trial, f"the HTTP API ({login.style} login at {login.path})", reveal)
 
 
 @pytest.mark.check("AUTH-004")
@@ -211,7 +180,7 @@ def test_default_credentials_refused_over_telnet(
         hits += trial.hits
         error = error or trial.error
     combined = credentials.Trial(tuple(attempts), error, hits=tuple(hits))
-    _judge(evidence, combined, f"telnet on port(s) {telnet_ports}", reveal)
+    judge(evidence, combined, f"telnet on port(s) {telnet_ports}", reveal)
 
 
 @pytest.mark.check("AUTH-005")
@@ -326,7 +295,7 @@ def test_root_login_over_ssh_refused(
         evidence.note(
             f"{spent} root password(s) already refused earlier in this run (not repeated)"
         )
-    _record(evidence, found.trial)
+    record_attempts(evidence, found.trial)
     if found.uid:
         evidence.note(f"id -u in the root session: {found.uid}")
     got_in = [f"{a.username} / {a.password_shown} [{a.source}]" for a in found.trial.accepted]
