@@ -18,6 +18,7 @@ from harness.probes.auth import (
     console_access,
     credentials,
     http_auth,
+    idle,
     lockout,
     password_change,
     ssh_auth,
@@ -191,8 +192,8 @@ def test_serial_console_requires_login(
     evidence.json("keys.json", [asdict(o) for o in outcomes], "what each key brought up")
     for o in outcomes:
         after = " (after typing a test command)" if o.test_command else ""
-        evidence.note(f"{o.key:7} at the {o.where:15} -> {o.shown}{after}")
-    let_in = [f"{o.key} at the {o.where} ({o.shown})" for o in outcomes if o.shell]
+        evidence.note(f"{o.key:7} at the {o.where.value:15} -> {o.shown.value}{after}")
+    let_in = [f"{o.key} at the {o.where.value} ({o.shown.value})" for o in outcomes if o.shell]
     assert not let_in, f"the console gave a shell without a login: {', '.join(let_in)}"
     evidence.reason = f"{len(outcomes)} key presses; only login and password prompts were shown"
 
@@ -223,7 +224,7 @@ def test_bootloader_interrupt_refused(
     completed = "completed" if finding.booted_after else "did NOT complete"
     evidence.note(
         f"{finding.keys_sent} presses of {serial.bootloader.interrupt!r} over "
-        f"{finding.boot_s:.1f}s: {finding.outcome}; boot {completed}"
+        f"{finding.boot_s:.1f}s: {finding.outcome.value}; boot {completed}"
     )
     assert not finding.interrupted, (
         f"{serial.bootloader.name} stopped at its prompt after the interrupt keys "
@@ -231,7 +232,7 @@ def test_bootloader_interrupt_refused(
     )
     if not finding.booted_after:
         pytest.fail("the device did not boot to its login prompt after the reset")
-    evidence.reason = f"{serial.bootloader.name}: {finding.outcome}; the device booted"
+    evidence.reason = f"{serial.bootloader.name}: {finding.outcome.value}; the device booted"
 
 
 @pytest.mark.check("AUTH-007")
@@ -468,8 +469,7 @@ def test_idle_session_timeout(
     if interface == "ssh":
         target: SshTarget = request.getfixturevalue("ssh_target")
         transcript = evidence.new_transcript("ssh", f"idle shell on {target.host}")
-        ssh_finding = ssh_auth.idle_session(target, idle_s, transcript)
-        closed, answer = ssh_finding.closed, ssh_finding.answer
+        finding = idle.idle_ssh(target, idle_s, transcript)
     else:
         serial = profile.serial
         if serial is None:
@@ -478,16 +478,15 @@ def test_idle_session_timeout(
             not_applicable("an idle console session needs serial.username and serial.password")
         port: Console = request.getfixturevalue("console")
         prompts: ConsolePrompts = request.getfixturevalue("console_prompts")
-        console_finding = console_access.idle_console(
+        finding = idle.idle_console(
             port,
             prompts,
             (serial.username, serial.password.get_secret_value()),
             idle_s,
             Deadline(idle_s + policy.timeout_s * 8),
         )
-        closed, answer = console_finding.closed, console_finding.answer
-    evidence.note(f"{interface}: idle {idle_s:.1f}s, then `id`: {answer.strip()[-200:]!r}")
-    assert closed, (
+    evidence.note(f"{interface}: idle {idle_s:.1f}s, then `id`: {finding.answer.strip()[-200:]!r}")
+    assert finding.closed, (
         f"the {interface} session still ran a command after {idle_s:.0f}s idle "
         f"(policy.session_idle_timeout_s {policy.session_idle_timeout_s:.0f}s)"
     )

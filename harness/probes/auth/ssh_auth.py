@@ -1,4 +1,4 @@
-"""SSH authentication posture: methods offered, root login, privileges, idle sessions, lockout.
+"""SSH authentication posture: methods offered, root login, privileges, lockout attempts.
 
 Every function opens its own connection(s) through `SshSession`, which checks scope and
 bounds each I/O by the profile's timeout.
@@ -20,8 +20,6 @@ from harness.core.transcript import Transcript
 from harness.probes.auth.credentials import Attempt, Pair, Trial
 from harness.probes.auth.lockout import LoginTry
 from harness.transports.ssh import SshSession, SshTarget
-
-READ_POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -162,58 +160,6 @@ def _uid(output: str) -> str:
     """The numeric uid from `id -u` output, or from `uid=N(...)` if the shell ignored `-u`."""
     found = re.search(r"uid=(\d+)", output)
     return found.group(1) if found else output.strip()
-
-
-@dataclass(frozen=True)
-class IdleFinding:
-    """A logged-in shell left idle, then asked to run a command."""
-
-    idle_s: float
-    closed: bool
-    answer: str
-
-
-def idle_session(target: SshTarget, idle_s: float, transcript: Transcript) -> IdleFinding:
-    """Open a shell, read its prompt, idle `idle_s`, send `id`: did the device end the session?"""
-    with target.login(transcript) as session:
-        channel = session.open_shell()
-        _read_for(channel, 1.0, transcript)
-        transcript.event(f"idle for {idle_s:.1f}s")
-        time.sleep(idle_s)
-        if channel.closed or channel.exit_status_ready() or not session.active:
-            transcript.event("the device closed the session while idle")
-            return IdleFinding(idle_s, True, "")
-        try:
-            channel.sendall(b"id\r")
-            transcript.sent(b"id\r", "command after the idle time")
-        except (OSError, EOFError, paramiko.SSHException):
-            return IdleFinding(idle_s, True, "")
-        answer, eof = _read_for(channel, min(target.timeout, 3.0), transcript)
-        closed = eof or channel.closed or not session.active
-        return IdleFinding(idle_s, closed and "uid=" not in answer, answer)
-
-
-def _read_for(
-    channel: paramiko.Channel, seconds: float, transcript: Transcript
-) -> tuple[str, bool]:
-    """What the channel sends within `seconds`; (text, whether it reached end of file)."""
-    end = time.monotonic() + seconds
-    data = b""
-    channel.settimeout(READ_POLL_S)
-    while time.monotonic() < end and len(data) < 65536:
-        try:
-            chunk = channel.recv(4096)
-        except TimeoutError:
-            continue
-        except (OSError, EOFError, paramiko.SSHException):
-            return data.decode("utf-8", "replace"), True
-        if not chunk:
-            transcript.received(data, "end of file")
-            return data.decode("utf-8", "replace"), True
-        data += chunk
-    if data:
-        transcript.received(data)
-    return data.decode("utf-8", "replace"), False
 
 
 class PasswordLogins:
