@@ -1,17 +1,24 @@
-"""Steps the AUTH checks share: credential attempts as evidence, and their verdict.
+"""Steps the AUTH checks share: credential attempts as evidence and their verdict, the login
+attempts of the lockout trial.
 
 Kept out of the check module so each check reads: ask the probe and the ledger, record, assert.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 
 import pytest
 
+from harness.core.deadline import Deadline
 from harness.evidence.recorder import EvidenceRecorder
 from harness.evidence.reveal import SecretReveal
-from harness.probes.auth import credentials
+from harness.probes.auth import console_access, credentials, http_auth, lockout, ssh_auth
+from harness.probes.console import ConsolePrompts
+from harness.transports.serial import Console
+from harness.transports.ssh import SshTarget
 
 
 def record_attempts(evidence: EvidenceRecorder, trial: credentials.Trial) -> None:
@@ -45,3 +52,44 @@ def judge(
     if undecided:
         pytest.fail(f"{where} gave answers that are neither refusals nor sessions: {undecided}")
     evidence.reason = f"all {len(trial.attempts)} default pairs refused by {where}"
+
+
+@contextmanager
+def lockout_logins(
+    interface: str,
+    username: str,
+    request: pytest.FixtureRequest,
+    evidence: EvidenceRecorder,
+    deadline: Deadline,
+) -> Iterator[lockout.TryLogin]:
+    """Login attempts for `username` on `interface` (ssh, http or serial), for AUTH-009."""
+    if interface == "ssh":
+        transcript = evidence.new_transcript("ssh", "SSH password attempts")
+        target: SshTarget = request.getfixturevalue("ssh_target")
+        with ssh_auth.PasswordLogins(target, username, transcript) as logins:
+            yield logins
+    elif interface == "http":
+        transcript = evidence.new_transcript("http", "HTTP login attempts")
+        api: http_auth.HttpApi = request.getfixturevalue("http_api")
+        yield http_auth.password_logins(
+            api, username, transcript, lambda secret: evidence.redactor.add([secret])
+        )
+    else:
+        port: Console = request.getfixturevalue("console")
+        prompts: ConsolePrompts = request.getfixturevalue("console_prompts")
+        yield console_access.password_logins(port, prompts, username, deadline)
+
+
+def record_lockout(evidence: EvidenceRecorder, trial: lockout.LockoutTrial, delay_s: float) -> None:
+    """The timed attempts as JSON, one line each, and whether the account recovered."""
+    evidence.json("attempts.json", asdict(trial), "every timed attempt", show=True)
+    for a in trial.attempts:
+        verdict = "ACCEPTED" if a.accepted else "refused"
+        evidence.note(
+            f"{a.step:10} {a.password_shown:10} {verdict:8} {a.latency_s:7.3f}s  {a.detail}"
+        )
+    if trial.recovered is not None:
+        evidence.note(
+            f"after waiting out {delay_s:.1f}s: "
+            f"{'the account works again' if trial.recovered else 'still locked'}"
+        )

@@ -29,7 +29,7 @@ from harness.probes.auth.http_auth import HttpApi
 from harness.probes.console import ConsolePrompts
 from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
-from testsuites._auth_steps import judge, record_attempts
+from testsuites._auth_steps import judge, lockout_logins, record_attempts, record_lockout
 
 TELNET_PORT = 23
 
@@ -325,23 +325,7 @@ def test_lockout_or_rate_limit_after_failures(
         not_applicable(f"the profile has no {interface} section")
     failures = policy.lockout_after_failures
     deadline = Deadline(policy.timeout_s * (failures + 6) + policy.lockout_delay_s * 3)
-    ssh_logins: ssh_auth.PasswordLogins | None = None
-    try_login: lockout.TryLogin
-    if interface == "ssh":
-        transcript = evidence.new_transcript("ssh", "SSH password attempts")
-        target: SshTarget = request.getfixturevalue("ssh_target")
-        try_login = ssh_logins = ssh_auth.PasswordLogins(target, account.username, transcript)
-    elif interface == "http":
-        transcript = evidence.new_transcript("http", "HTTP login attempts")
-        api: HttpApi = request.getfixturevalue("http_api")
-        try_login = http_auth.password_logins(
-            api, account.username, transcript, lambda secret: evidence.redactor.add([secret])
-        )
-    else:
-        port: Console = request.getfixturevalue("console")
-        prompts: ConsolePrompts = request.getfixturevalue("console_prompts")
-        try_login = console_access.password_logins(port, prompts, account.username, deadline)
-    try:
+    with lockout_logins(interface, account.username, request, evidence, deadline) as try_login:
         trial = lockout.measure(
             interface,
             account.username,
@@ -351,20 +335,7 @@ def test_lockout_or_rate_limit_after_failures(
             delay_s=policy.lockout_delay_s,
             deadline=deadline,
         )
-    finally:
-        if ssh_logins is not None:
-            ssh_logins.close()
-    evidence.json("attempts.json", asdict(trial), "every timed attempt", show=True)
-    for a in trial.attempts:
-        verdict = "ACCEPTED" if a.accepted else "refused"
-        evidence.note(
-            f"{a.step:10} {a.password_shown:10} {verdict:8} {a.latency_s:7.3f}s  {a.detail}"
-        )
-    if trial.recovered is not None:
-        evidence.note(
-            f"after waiting out {policy.lockout_delay_s:.1f}s: "
-            f"{'the account works again' if trial.recovered else 'still locked'}"
-        )
+    record_lockout(evidence, trial, policy.lockout_delay_s)
     if not trial.control_ok:
         if trial.error is not None:
             raise trial.error

@@ -31,7 +31,7 @@ from harness.probes.auth.lockout import LoginTry, TryLogin
 from harness.transports import http as http_transport
 from harness.transports.http import HttpResponse
 
-REFUSALS = frozenset({401, 403, 429})
+LOGIN_REFUSALS = frozenset({401, 403, 429})
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,6 @@ class LoginResult:
     """One login attempt as the device answered it."""
 
     verdict: LoginVerdict
-    status: int
     latency_s: float
     detail: str
     session: Session | None = field(default=None, repr=False)
@@ -107,24 +106,14 @@ def login(api: HttpApi, username: str, password: str, transcript: Transcript) ->
     transcript.send_secret(f"login {username!r} / {shown(password)} ({spec.style})")
     if spec.style == "basic":
         reply = api.send(spec.method, spec.path, transcript, basic_auth=(username, password))
-    elif spec.style == "json":
-        body = json.dumps({spec.username_field: username, spec.password_field: password})
-        reply = api.send(
-            spec.method,
-            spec.path,
-            transcript,
-            headers={"Content-Type": "application/json"},
-            body=body.encode(),
-        )
     else:
-        form = urlencode({spec.username_field: username, spec.password_field: password})
-        reply = api.send(
-            spec.method,
-            spec.path,
-            transcript,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            body=form.encode(),
-        )
+        fields = {spec.username_field: username, spec.password_field: password}
+        if spec.style == "json":
+            content_type, body = "application/json", json.dumps(fields)
+        else:
+            content_type, body = "application/x-www-form-urlencoded", urlencode(fields)
+        headers = {"Content-Type": content_type}
+        reply = api.send(spec.method, spec.path, transcript, headers=headers, body=body.encode())
     return _judge_login(api.http, reply, username, password)
 
 
@@ -137,14 +126,14 @@ def _judge_login(http: Http, reply: HttpResponse, username: str, password: str) 
         session = Session("basic", "Authorization", f"Basic {value}")
     if session is not None and (ok_status or session.kind == "bearer"):
         detail = f"HTTP {reply.status}; {session.kind} session issued"
-        return LoginResult(LoginVerdict.ACCEPTED, reply.status, reply.elapsed_s, detail, session)
-    if reply.status in REFUSALS:
+        return LoginResult(LoginVerdict.ACCEPTED, reply.elapsed_s, detail, session)
+    if reply.status in LOGIN_REFUSALS:
         detail = f"HTTP {reply.status}"
         if reply.header("Retry-After"):
             detail += f" (Retry-After {reply.header('Retry-After')})"
-        return LoginResult(LoginVerdict.REFUSED, reply.status, reply.elapsed_s, detail)
+        return LoginResult(LoginVerdict.REFUSED, reply.elapsed_s, detail)
     detail = f"HTTP {reply.status} {reply.reason}: neither a refusal nor a session"
-    return LoginResult(LoginVerdict.UNDECIDED, reply.status, reply.elapsed_s, detail)
+    return LoginResult(LoginVerdict.UNDECIDED, reply.elapsed_s, detail)
 
 
 def _token_session(reply: HttpResponse, token_field: str) -> Session | None:
@@ -210,11 +199,9 @@ def try_pairs(
             if accepted:
                 hits.append(pair)
             attempts.append(
-                Attempt(
+                Attempt.of(
                     "http",
-                    pair.username,
-                    shown(pair.password),
-                    pair.source,
+                    pair,
                     accepted,
                     result.latency_s,
                     result.detail,

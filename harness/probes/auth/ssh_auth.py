@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import paramiko
 
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable
+from harness.core.errors import DeviceError, DeviceTimeout
 from harness.core.redact import shown
 from harness.core.transcript import Transcript
 from harness.probes.auth.credentials import Attempt, Pair, Trial
 from harness.probes.auth.lockout import LoginTry
+from harness.probes.auth.ssh_passwords import PasswordConnection
 from harness.transports.ssh import SshSession, SshTarget
 
 
@@ -163,37 +164,22 @@ def _uid(output: str) -> str:
 
 
 class PasswordLogins:
-    """Password attempts for one user over SSH, for the lockout trial.
+    """Password attempts for one user over SSH, for the lockout trial, on a reused connection.
 
-    One connection is reused until the server closes it or an attempt succeeds (an
-    authenticated connection cannot authenticate again).
+    A context manager: leaving it closes the connection.
     """
 
     def __init__(self, target: SshTarget, username: str, transcript: Transcript) -> None:
-        self._target = target
         self._username = username
-        self._transcript = transcript
-        self._session: SshSession | None = None
+        self._connection = PasswordConnection(lambda: target.connect(transcript))
 
     def __call__(self, password: str, redacted: str) -> LoginTry:
-        reused = self._session is not None and self._session.active
-        if self._session is None or not self._session.active:
-            self.close()
-            self._session = self._target.connect(self._transcript)
-        try:
-            result = self._session.try_password(self._username, password, redacted)
-        except DeviceUnreachable:
-            if not reused:
-                raise
-            self.close()  # closed after the last attempt: this one again on a fresh connection
-            self._session = self._target.connect(self._transcript)
-            result = self._session.try_password(self._username, password, redacted)
-        if result.accepted:
-            self.close()
+        result = self._connection.try_password(self._username, password, redacted)
         detail = result.detail or ("accepted" if result.accepted else "refused")
         return LoginTry(result.accepted, result.latency_s, detail)
 
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+    def __enter__(self) -> PasswordLogins:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._connection.close()

@@ -12,14 +12,14 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout
 from harness.core.redact import shown
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
-from harness.probes.auth.credentials import Attempt, Pair, Trial
+from harness.probes.auth.credentials import Attempt, Pair, Trial, by_user
 from harness.transports.net import TcpConnection, connect
 
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
@@ -152,24 +152,17 @@ def try_pairs(
     transcript: Transcript,
 ) -> Trial:
     """Each pair at the login prompt: one connection per user name, a few users at once."""
-    by_user: dict[str, list[Pair]] = {}
-    for pair in pairs:
-        by_user.setdefault(pair.username, []).append(pair)
     started = time.monotonic()
     with ThreadPoolExecutor(CONCURRENT_USERS) as pool:
-        results = list(
+        per_user = Trial.joined(
             pool.map(
                 lambda user_pairs: _try_user(
                     scope, host, port, user_pairs, timeout, deadline, transcript, started
                 ),
-                by_user.values(),
+                by_user(pairs).values(),
             )
         )
-    attempts = [a for found, _, _ in results for a in found]
-    hits = tuple(p for _, found_hits, _ in results for p in found_hits)
-    errors = [e for _, _, e in results if e is not None]
-    attempts.sort(key=lambda a: a.at_s)
-    return Trial(tuple(attempts), errors[0] if errors else None, hits=hits)
+    return replace(per_user, attempts=tuple(sorted(per_user.attempts, key=lambda a: a.at_s)))
 
 
 def _try_user(
@@ -181,7 +174,7 @@ def _try_user(
     deadline: Deadline,
     transcript: Transcript,
     started: float,
-) -> tuple[list[Attempt], list[Pair], DeviceError | None]:
+) -> Trial:
     attempts: list[Attempt] = []
     hits: list[Pair] = []
     session: TelnetSession | None = None
@@ -192,16 +185,10 @@ def _try_user(
                 session = TelnetSession(conn)
                 index, _ = session.expect([LOGIN, SHELL], Deadline(deadline.step(timeout)))
                 if index == 1:
-                    attempts.append(
-                        _attempt(
-                            Pair("(no login)", "", "none"),
-                            True,
-                            0.0,
-                            "shell prompt at connect",
-                            started,
-                        )
-                    )
-                    return attempts, hits, None
+                    no_login = Pair("(no login)", "", "none")
+                    detail = "shell prompt at connect"
+                    attempts.append(_attempt(no_login, True, 0.0, detail, started))
+                    return Trial(tuple(attempts), hits=tuple(hits))
             session.line(pair.username.encode(), "user name")
             at = time.monotonic()
             index, _ = session.expect([PASSWORD, SHELL, LOGIN], Deadline(deadline.step(timeout)))
@@ -222,21 +209,12 @@ def _try_user(
                 session.conn.close()
                 session = None
     except DeviceError as exc:
-        return attempts, hits, exc
+        return Trial(tuple(attempts), exc, hits=tuple(hits))
     finally:
         if session is not None:
             session.conn.close()
-    return attempts, hits, None
+    return Trial(tuple(attempts), hits=tuple(hits))
 
 
 def _attempt(pair: Pair, accepted: bool, latency: float, detail: str, started: float) -> Attempt:
-    return Attempt(
-        "telnet",
-        pair.username,
-        shown(pair.password),
-        pair.source,
-        accepted,
-        latency,
-        detail,
-        time.monotonic() - started,
-    )
+    return Attempt.of("telnet", pair, accepted, latency, detail, time.monotonic() - started)
