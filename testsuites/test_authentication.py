@@ -31,21 +31,6 @@ from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
 from testsuites._auth_steps import judge, lockout_logins, record_attempts, record_lockout
 
-TELNET_PORT = 23
-
-
-def _pairs(
-    policy: Policy,
-    profiled: list[credentials.Pair],
-    ledger: LoginLedger | None = None,
-    interface: str = "",
-) -> list[credentials.Pair]:
-    per_account = policy.lockout_after_failures - 1
-    if per_account < 1:
-        not_applicable("lockout_after_failures is 1: any wrong attempt would lock the account")
-    spent = ledger.spent(interface) if ledger is not None else None
-    return credentials.candidate_pairs(profiled, per_account, spent)
-
 
 @pytest.mark.check("AUTH-001")
 def test_default_credentials_refused_over_ssh(
@@ -58,8 +43,8 @@ def test_default_credentials_refused_over_ssh(
     evidence: EvidenceRecorder,
     observe: Callable[[str, Any], None],
 ) -> None:
-    pairs = _pairs(policy, default_pairs, login_ledger, "ssh")
-    users = {p.username for p in pairs}
+    pairs = login_ledger.candidates("ssh", default_pairs, policy.lockout_after_failures)
+    connections = len(credentials.by_user(pairs))
     transcript = evidence.new_transcript("ssh", f"SSH password attempts on {ssh_target}")
     trial = credentials.try_ssh(
         scope,
@@ -67,7 +52,7 @@ def test_default_credentials_refused_over_ssh(
         ssh_target.port,
         pairs,
         timeout=policy.timeout_s,
-        deadline=Deadline(policy.timeout_s * (len(pairs) + len(users))),
+        deadline=Deadline(policy.timeout_s * (len(pairs) + connections)),
         transcript=transcript,
     )
     login_ledger.record("ssh", "AUTH-001", trial.attempts)
@@ -86,7 +71,7 @@ def test_default_credentials_refused_on_serial_console(
     reveal: SecretReveal,
     evidence: EvidenceRecorder,
 ) -> None:
-    pairs = _pairs(policy, default_pairs, login_ledger, "serial")
+    pairs = login_ledger.candidates("serial", default_pairs, policy.lockout_after_failures)
     trial = credentials.try_console(
         console, console_prompts, pairs, deadline=Deadline(policy.timeout_s * (len(pairs) + 2))
     )
@@ -119,7 +104,7 @@ def test_default_credentials_refused_by_http_api(
                 f"the login endpoint refused the profiled account too ({control.detail}); "
                 "its refusals of default pairs prove nothing"
             )
-    pairs = _pairs(policy, default_pairs, login_ledger, "http")
+    pairs = login_ledger.candidates("http", default_pairs, policy.lockout_after_failures)
     trial, seen = http_auth.try_pairs(
         http_api,
         pairs,
@@ -141,47 +126,28 @@ def test_default_credentials_refused_over_telnet(
     reveal: SecretReveal,
     evidence: EvidenceRecorder,
 ) -> None:
-    assert profile.network is not None
     network = profile.network
-    declared = {s.port: s.protocol for s in network.services}
-    candidates = sorted(
-        {p for p, proto in declared.items() if proto == "telnet"}
-        | {p for p in (TELNET_PORT, *network.expected_tcp) if declared.get(p, "other") == "other"}
-    )
+    assert network is not None
     transcript = evidence.new_transcript("telnet", f"telnet on {network.host}")
-    found = [
-        telnet.identify(
-            scope, network.host, port, timeout=policy.connect_timeout_s, transcript=transcript
-        )
-        for port in candidates
-    ]
-    for looked in found:
+    survey = telnet.survey(scope, network, timeout=policy.connect_timeout_s, transcript=transcript)
+    for looked in survey.looked:
         kind = "telnet" if looked.telnet else "not telnet"
         evidence.note(f"port {looked.port}: {kind} ({looked.evidence})")
-    telnet_ports = [p.port for p in found if p.telnet]
-    if not telnet_ports:
-        not_applicable(f"no port speaks telnet (looked at {candidates or 'no candidate port'})")
-    attempts: list[credentials.Attempt] = []
-    hits: list[credentials.Pair] = []
-    error = None
-    for telnet_port in telnet_ports:
-        interface = f"telnet:{telnet_port}"
-        pairs = _pairs(policy, default_pairs, login_ledger, interface)
-        trial = telnet.try_pairs(
-            scope,
-            network.host,
-            telnet_port,
-            pairs,
-            timeout=policy.timeout_s,
-            deadline=Deadline(policy.timeout_s * (len(pairs) + 2)),
-            transcript=transcript,
-        )
-        login_ledger.record(interface, "AUTH-004", trial.attempts)
-        attempts += trial.attempts
-        hits += trial.hits
-        error = error or trial.error
-    combined = credentials.Trial(tuple(attempts), error, hits=tuple(hits))
-    judge(evidence, combined, f"telnet on port(s) {telnet_ports}", reveal)
+    if not survey.telnet_ports:
+        looked_at = list(survey.candidates) or "no candidate port"
+        not_applicable(f"no port speaks telnet (looked at {looked_at})")
+    trial = telnet.try_ports(
+        scope,
+        network.host,
+        survey.telnet_ports,
+        login_ledger,
+        default_pairs,
+        check_id="AUTH-004",
+        lockout_after_failures=policy.lockout_after_failures,
+        timeout=policy.timeout_s,
+        transcript=transcript,
+    )
+    judge(evidence, trial, f"telnet on port(s) {survey.telnet_ports}", reveal)
 
 
 @pytest.mark.check("AUTH-005")
@@ -275,32 +241,30 @@ def test_root_login_over_ssh_refused(
     reveal: SecretReveal,
     evidence: EvidenceRecorder,
 ) -> None:
-    per_account = policy.lockout_after_failures - 1
-    earlier = login_ledger.accepted("ssh", "root")
-    spent = login_ledger.spent("ssh").get("root", 0)
-    budget = per_account - spent - (1 if ssh_target.password else 0)
-    root_pairs = [
-        p for p in credentials.candidate_pairs(default_pairs, per_account) if p.username == "root"
-    ]
-    tried_before = root_pairs[: min(spent, len(root_pairs))]
-    pairs = root_pairs[len(tried_before) :][: max(0, budget)]
+    budget = login_ledger.remaining(
+        "ssh",
+        "root",
+        default_pairs,
+        policy.lockout_after_failures,
+        profiled_password=bool(ssh_target.password),
+    )
     transcript = evidence.new_transcript("ssh", f"root logins on {ssh_target.host}")
     found = ssh_auth.try_root(
         ssh_target,
-        pairs,
-        deadline=Deadline(policy.timeout_s * (len(pairs) + 4)),
+        budget.pairs,
+        deadline=Deadline(policy.timeout_s * (len(budget.pairs) + 4)),
         transcript=transcript,
     )
     login_ledger.record("ssh", "AUTH-008", found.trial.attempts)
-    if spent:
+    if budget.spent:
         evidence.note(
-            f"{spent} root password(s) already refused earlier in this run (not repeated)"
+            f"{budget.spent} root password(s) already refused earlier in this run (not repeated)"
         )
     record_attempts(evidence, found.trial)
     if found.uid:
         evidence.note(f"id -u in the root session: {found.uid}")
     got_in = [f"{a.username} / {a.password_shown} [{a.source}]" for a in found.trial.accepted]
-    got_in += [f"{e} (earlier check)" for e in earlier]
+    got_in += [f"{e} (earlier check)" for e in budget.earlier_accepted]
     if found.trial.hits:
         reveal.pairs("AUTH-008", "SSH root", found.trial.hits)
     assert not got_in, f"SSH opened a session as root: {', '.join(got_in)}"

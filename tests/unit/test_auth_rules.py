@@ -1,16 +1,21 @@
-"""AUTH rules the checks ask for, called directly: how trials join and SSH connections are
-reused, and the typed judgements of the probe findings."""
+"""AUTH rules the checks ask for, called directly: the lockout budget of the login ledger,
+telnet candidate ports, how trials join and SSH connections are reused, and the typed
+judgements of the probe findings."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.core.errors import DeviceTimeout, DeviceUnreachable
+from harness.config.profile import Network
+from harness.core.errors import DeviceTimeout, DeviceUnreachable, NotApplicable
+from harness.probes.auth import credentials, telnet
 from harness.probes.auth.console_access import BootFinding, BootOutcome, KeyOutcome
-from harness.probes.auth.credentials import Attempt, Pair, Trial
+from harness.probes.auth.credentials import Attempt, LoginLedger, Pair, Trial
 from harness.probes.auth.ssh_passwords import PasswordConnection
 from harness.probes.console import ConsoleState
 from harness.transports.ssh import AuthResult
+
+ROOT_CANDIDATES = ["vendor", "root", "", "toor", "12345"]  # the profile's, then built-in order
 
 
 def refused(interface: str, username: str, n: int) -> list[Attempt]:
@@ -18,6 +23,81 @@ def refused(interface: str, username: str, n: int) -> list[Attempt]:
         Attempt(interface, username, f"x{i}***", "built-in", False, 0.1, "", float(i))
         for i in range(n)
     ]
+
+
+def root_budget(
+    ledger: LoginLedger, lockout_after_failures: int = 6, *, profiled_password: bool = False
+) -> credentials.AccountBudget:
+    return ledger.remaining(
+        "ssh",
+        "root",
+        [Pair("root", "vendor", "profile")],
+        lockout_after_failures,
+        profiled_password=profiled_password,
+    )
+
+
+def test_a_fresh_ledger_leaves_the_whole_budget_to_the_account() -> None:
+    budget = root_budget(LoginLedger())
+    assert [p.password for p in budget.pairs] == ROOT_CANDIDATES[:5]
+    assert budget.spent == 0
+    assert budget.earlier_accepted == ()
+
+
+def test_pairs_an_earlier_check_tried_are_skipped_and_counted() -> None:
+    ledger = LoginLedger()
+    ledger.record("ssh", "AUTH-001", refused("ssh", "root", 2))
+    ledger.record("http", "AUTH-003", refused("http", "root", 3))  # another interface: not counted
+    budget = root_budget(ledger)
+    assert budget.spent == 2
+    assert [p.password for p in budget.pairs] == ROOT_CANDIDATES[2:5]
+
+
+def test_the_profiled_password_keeps_one_failure_back() -> None:
+    ledger = LoginLedger()
+    ledger.record("ssh", "AUTH-001", refused("ssh", "root", 2))
+    with_password = root_budget(ledger, profiled_password=True)
+    assert [p.password for p in with_password.pairs] == ROOT_CANDIDATES[2:4]
+    assert len(root_budget(ledger).pairs) == len(with_password.pairs) + 1
+
+
+def test_nothing_is_left_once_the_failures_reach_the_threshold() -> None:
+    ledger = LoginLedger()
+    ledger.record("ssh", "AUTH-001", refused("ssh", "root", 4))
+    assert root_budget(ledger, 5).pairs == ()
+    assert root_budget(ledger, 5, profiled_password=True).pairs == ()
+    assert root_budget(LoginLedger(), 1).pairs == ()  # a single failure locks: nothing to try
+
+
+def test_the_budget_names_pairs_earlier_checks_got_in_with() -> None:
+    ledger = LoginLedger()
+    ledger.record(
+        "ssh", "AUTH-001", [Attempt("ssh", "root", "ro***", "built-in", True, 0.1, "", 0.0)]
+    )
+    budget = root_budget(ledger)
+    assert budget.earlier_accepted == ("AUTH-001: root / ro***",)
+    assert budget.spent == 0
+    assert root_budget(LoginLedger()).earlier_accepted == ()
+
+
+def test_candidates_stay_below_the_lockout_threshold_per_user() -> None:
+    ledger = LoginLedger()
+    ledger.record("ssh", "AUTH-008", refused("ssh", "root", 3))
+    pairs = ledger.candidates("ssh", [Pair("admin", "vendor", "profile")], 5)
+    by_user = credentials.by_user(pairs)
+    assert [p.password for p in by_user["admin"]] == ["vendor", "admin", "password", "1234"]
+    assert [p.password for p in by_user["root"]] == ["root"]  # 3 of 4 already spent
+    assert [p.password for p in ledger.candidates("http", [], 5) if p.username == "root"] == [
+        "root",
+        "",
+        "toor",
+        "12345",
+    ]
+
+
+def test_no_candidates_when_a_single_failure_locks_the_account() -> None:
+    with pytest.raises(NotApplicable, match="lockout_after_failures is 1"):
+        LoginLedger().candidates("ssh", [], 1)
 
 
 def test_a_joined_trial_keeps_every_attempt_and_the_first_error() -> None:
@@ -76,6 +156,43 @@ def test_a_fresh_connection_that_fails_is_not_retried() -> None:
     with pytest.raises(DeviceUnreachable):
         connection.try_password("root", "a", "x")
     assert len(connects) == 1
+
+
+def _network(expected: tuple[int, ...], services: dict[int, str]) -> Network:
+    return Network.model_validate(
+        {
+            "host": "192.0.2.10",
+            "expected_tcp": expected,
+            "services": [
+                {"name": f"s{port}", "port": port, "protocol": protocol}
+                for port, protocol in services.items()
+            ],
+        }
+    )
+
+
+def test_telnet_candidates_are_23_undeclared_expected_ports_and_declared_telnet() -> None:
+    network = _network(
+        (22, 443, 2323, 8080), {22: "ssh", 443: "https", 8080: "other", 9999: "telnet"}
+    )
+    assert telnet.candidate_ports(network) == [23, 2323, 8080, 9999]
+
+
+def test_a_port_declared_as_another_protocol_is_not_a_telnet_candidate() -> None:
+    network = _network((23, 22), {23: "ssh", 22: "ssh"})
+    assert telnet.candidate_ports(network) == []
+
+
+def test_a_survey_keeps_only_the_ports_that_speak_telnet() -> None:
+    survey = telnet.TelnetSurvey(
+        (23, 2323),
+        (
+            telnet.TelnetPort(23, True, "telnet option negotiation"),
+            telnet.TelnetPort(2323, False, "silent"),
+        ),
+    )
+    assert survey.telnet_ports == [23]
+    assert telnet.TelnetSurvey((), ()).telnet_ports == []
 
 
 def test_console_states_that_mean_a_shell() -> None:

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceError, DeviceTimeout
+from harness.core.errors import DeviceError, DeviceTimeout, not_applicable
 from harness.core.redact import shown
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
@@ -168,6 +168,15 @@ class Trial:
         )
 
 
+@dataclass(frozen=True)
+class AccountBudget:
+    """What one account may still be tried with on one interface, below the lockout threshold."""
+
+    pairs: tuple[Pair, ...]  # not tried earlier in the run, as many as the budget allows
+    spent: int  # failures earlier checks of the run caused on the account
+    earlier_accepted: tuple[str, ...]  # `CHECK: user / pa***` of earlier checks that got in
+
+
 class LoginLedger:
     """Login attempts the checks of one run made, per interface and user name.
 
@@ -201,6 +210,42 @@ class LoginLedger:
         """Pairs earlier checks got in with, as `CHECK: user / pa***`."""
         with self._lock:
             return tuple(self._accepted.get((interface, username), ()))
+
+    def candidates(
+        self, interface: str, extra: Iterable[Pair], lockout_after_failures: int
+    ) -> list[Pair]:
+        """The pairs `interface` can still take per user name without locking an account.
+
+        Not applicable (raises NotApplicable) when the threshold is a single failure.
+        """
+        per_account = lockout_after_failures - 1
+        if per_account < 1:
+            not_applicable("lockout_after_failures is 1: any wrong attempt would lock the account")
+        return candidate_pairs(extra, per_account, self.spent(interface))
+
+    def remaining(
+        self,
+        interface: str,
+        username: str,
+        extra: Iterable[Pair],
+        lockout_after_failures: int,
+        *,
+        profiled_password: bool = False,
+    ) -> AccountBudget:
+        """The candidate pairs of `username` that earlier checks have not tried, within budget.
+
+        Earlier checks tried the candidates in order, so as many as they failed with are
+        skipped; `profiled_password` keeps one failure back for the profiled password,
+        which the caller tries too.
+        """
+        per_account = lockout_after_failures - 1
+        spent = self.spent(interface).get(username, 0)
+        left = per_account - spent - (1 if profiled_password else 0)
+        own = [p for p in candidate_pairs(extra, per_account) if p.username == username]
+        untried = own[min(spent, len(own)) :]
+        return AccountBudget(
+            tuple(untried[: max(0, left)]), spent, self.accepted(interface, username)
+        )
 
 
 def try_ssh(

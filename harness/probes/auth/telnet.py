@@ -14,14 +14,16 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from harness.config.profile import Network
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout
 from harness.core.redact import shown
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
-from harness.probes.auth.credentials import Attempt, Pair, Trial, by_user
+from harness.probes.auth.credentials import Attempt, LoginLedger, Pair, Trial, by_user
 from harness.transports.net import TcpConnection, connect
 
+TELNET_PORT = 23
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 ECHO, SUPPRESS_GO_AHEAD = 1, 3
 LOGIN = re.compile(rb"(?i)(login|username|user name)\s*:\s*$")
@@ -108,6 +110,16 @@ class TelnetSession:
         self.conn.send_secret(text.replace(bytes((IAC,)), bytes((IAC, IAC))) + b"\r\n", redacted)
 
 
+def candidate_ports(network: Network) -> list[int]:
+    """Ports that may speak telnet: those declared telnet, and 23 and every expected TCP port
+    that no service declares as another protocol."""
+    declared = {s.port: s.protocol for s in network.services}
+    return sorted(
+        {p for p, protocol in declared.items() if protocol == "telnet"}
+        | {p for p in (TELNET_PORT, *network.expected_tcp) if declared.get(p, "other") == "other"}
+    )
+
+
 @dataclass(frozen=True)
 class TelnetPort:
     """Whether a port speaks telnet, and why we think so."""
@@ -115,6 +127,30 @@ class TelnetPort:
     port: int
     telnet: bool
     evidence: str
+
+
+@dataclass(frozen=True)
+class TelnetSurvey:
+    """The candidate ports of a device and what each turned out to be."""
+
+    candidates: tuple[int, ...]
+    looked: tuple[TelnetPort, ...]
+
+    @property
+    def telnet_ports(self) -> list[int]:
+        return [p.port for p in self.looked if p.telnet]
+
+
+def survey(
+    scope: Scope, network: Network, *, timeout: float, transcript: Transcript
+) -> TelnetSurvey:
+    """`identify` each of the network's candidate ports."""
+    candidates = candidate_ports(network)
+    looked = tuple(
+        identify(scope, network.host, port, timeout=timeout, transcript=transcript)
+        for port in candidates
+    )
+    return TelnetSurvey(tuple(candidates), looked)
 
 
 def identify(
@@ -139,6 +175,42 @@ def identify(
             return TelnetPort(port, True, "a login prompt without negotiation")
         first = data[:40].decode("utf-8", "replace")
         return TelnetPort(port, False, f"first bytes {first!r}" if data else "silent")
+
+
+def try_ports(
+    scope: Scope,
+    host: str,
+    ports: Iterable[int],
+    ledger: LoginLedger,
+    extra: Iterable[Pair],
+    *,
+    check_id: str,
+    lockout_after_failures: int,
+    timeout: float,
+    transcript: Transcript,
+) -> Trial:
+    """`try_pairs` on each port, with the pairs the ledger still allows there; one trial of all.
+
+    Each port is its own interface in the ledger (`telnet:PORT`): an account locks per
+    service. Every port is tried even after a device error on an earlier one.
+    """
+    extra = list(extra)
+    trials = []
+    for port in ports:
+        interface = f"telnet:{port}"
+        pairs = ledger.candidates(interface, extra, lockout_after_failures)
+        trial = try_pairs(
+            scope,
+            host,
+            port,
+            pairs,
+            timeout=timeout,
+            deadline=Deadline(timeout * (len(pairs) + 2)),
+            transcript=transcript,
+        )
+        ledger.record(interface, check_id, trial.attempts)
+        trials.append(trial)
+    return Trial.joined(trials)
 
 
 def try_pairs(
