@@ -1,21 +1,24 @@
-"""Steps the AUTH checks share: credential attempts as evidence and their verdict, the login
-attempts of the lockout trial.
+"""Steps the AUTH checks share: credential attempts as evidence and their verdict, HTTP logins
+with a profiled account, the login attempts of the lockout trial.
 
 Kept out of the check module so each check reads: ask the probe and the ledger, record, assert.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 
 import pytest
 
+from harness.config.profile import Credential, HttpAccount
 from harness.core.deadline import Deadline
+from harness.core.transcript import Transcript
 from harness.evidence.recorder import EvidenceRecorder
 from harness.evidence.reveal import SecretReveal
 from harness.probes.auth import console_access, credentials, http_auth, lockout, ssh_auth
+from harness.probes.auth.password_change import ChangeTrial
 from harness.probes.console import ConsolePrompts
 from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
@@ -52,6 +55,19 @@ def judge(
     if undecided:
         pytest.fail(f"{where} gave answers that are neither refusals nor sessions: {undecided}")
     evidence.reason = f"all {len(trial.attempts)} default pairs refused by {where}"
+
+
+def http_login(
+    api: http_auth.HttpApi,
+    account: Credential | HttpAccount,
+    transcript: Transcript,
+    evidence: EvidenceRecorder,
+) -> http_auth.LoginResult:
+    """Log a profiled account in; the session it gets is redacted from the evidence."""
+    result = http_auth.login(api, account.username, account.password.get_secret_value(), transcript)
+    if result.session is not None:
+        evidence.redactor.add([result.session.secret])
+    return result
 
 
 @contextmanager
@@ -93,3 +109,29 @@ def record_lockout(evidence: EvidenceRecorder, trial: lockout.LockoutTrial, dela
             f"after waiting out {delay_s:.1f}s: "
             f"{'the account works again' if trial.recovered else 'still locked'}"
         )
+
+
+def record_access(evidence: EvidenceRecorder, findings: Iterable[http_auth.AccessFinding]) -> None:
+    """Every request to a protected endpoint as JSON, and one line each."""
+    findings = list(findings)
+    evidence.json("access.json", [asdict(f) for f in findings], "every request", show=True)
+    for finding in findings:
+        for a in (*finding.attempts, finding.control):
+            state = (
+                ""
+                if a.state_changed is None
+                else (" STATE CHANGED" if a.state_changed else ", state unchanged")
+            )
+            evidence.note(f"{a.request} with {a.credential}: HTTP {a.status}{state}")
+
+
+def record_changes(evidence: EvidenceRecorder, trial: ChangeTrial) -> None:
+    """Every requested password change as JSON, one line each, and the old password's fate."""
+    evidence.json("changes.json", asdict(trial), "every requested change", show=True)
+    for a in trial.attempts:
+        verdict = "ACCEPTED" if a.accepted else ("refused" if a.decided else "UNCLEAR")
+        restored = "" if a.restored is None else f"; restored: {a.restored}"
+        evidence.note(
+            f"{a.rule:32} {a.password_shown:8} HTTP {a.status} {verdict}{restored}  {a.detail}"
+        )
+    evidence.note(f"old password works afterwards: {trial.old_password_works}")

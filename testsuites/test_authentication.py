@@ -29,7 +29,15 @@ from harness.probes.auth.http_auth import HttpApi
 from harness.probes.console import ConsolePrompts
 from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
-from testsuites._auth_steps import judge, lockout_logins, record_attempts, record_lockout
+from testsuites._auth_steps import (
+    http_login,
+    judge,
+    lockout_logins,
+    record_access,
+    record_attempts,
+    record_changes,
+    record_lockout,
+)
 
 
 @pytest.mark.check("AUTH-001")
@@ -93,11 +101,7 @@ def test_default_credentials_refused_by_http_api(
     account = http_api.http.account
     if account is not None:
         # Positive control: the endpoint logs the profiled account in, so refusals mean something.
-        control = http_auth.login(
-            http_api, account.username, account.password.get_secret_value(), transcript
-        )
-        if control.session is not None:
-            evidence.redactor.add([control.session.secret])
+        control = http_login(http_api, account, transcript, evidence)
         evidence.note(f"positive control {account.username}: {control.detail}")
         if control.verdict is not http_auth.LoginVerdict.ACCEPTED:
             pytest.fail(
@@ -217,17 +221,7 @@ def test_ssh_authentication_methods_match_policy(
             f"a freshly generated key ({finding.untrusted_key}): "
             f"{'ACCEPTED' if finding.untrusted_key_accepted else 'refused'}"
         )
-    problems = []
-    offered = set(finding.offered)
-    if offered != expected:
-        extra, missing = sorted(offered - expected), sorted(expected - offered)
-        problems.append(
-            f"offers {sorted(offered)}, policy wants {sorted(expected)}"
-            + (f" (extra: {extra})" if extra else "")
-            + (f" (missing: {missing})" if missing else "")
-        )
-    if finding.untrusted_key_accepted:
-        problems.append("a key the device has never seen was accepted")
+    problems = finding.problems(expected)
     assert not problems, "; ".join(problems)
     evidence.reason = f"none refused; offers exactly {sorted(expected)}; an unknown key refused"
 
@@ -331,62 +325,37 @@ def test_state_changing_api_needs_authentication(
     if http.account is None:
         not_applicable("the positive control needs http.account")
     transcript = evidence.new_transcript("http", f"protected endpoints of {http.base_url}")
-    control = http_auth.login(
-        http_api, http.account.username, http.account.password.get_secret_value(), transcript
-    )
+    control = http_login(http_api, http.account, transcript, evidence)
     if control.session is None:
         pytest.fail(f"the profiled account cannot log in ({control.detail}): no positive control")
-    evidence.redactor.add([control.session.secret])
-    variants: list[tuple[str, http_auth.Session | None]] = [
-        ("no credentials", None),
-        ("a malformed token", http_auth.malformed_session(control.session)),
-    ]
-    if http.expired_token is not None:
-        variants.append(
-            (
-                "an expired token",
-                http_auth.expired_session(control.session, http.expired_token.get_secret_value()),
-            )
-        )
-    if http.low_privilege_account is not None:
-        low = http.low_privilege_account
-        result = http_auth.login(
-            http_api, low.username, low.password.get_secret_value(), transcript
-        )
+    kinds = http_auth.forged_credentials(control.session, http.expired_token)
+    low = http.low_privilege_account
+    if low is not None:
+        result = http_login(http_api, low, transcript, evidence)
         if result.session is None:
             pytest.fail(
                 f"the low-privilege account {low.username!r} cannot log in ({result.detail})"
             )
-        evidence.redactor.add([result.session.secret])
-        variants.append((f"low-privilege account {low.username}", result.session))
+        kinds.append((f"low-privilege account {low.username}", result.session))
     findings = [
-        http_auth.probe_endpoint(http_api, endpoint, variants, control.session, transcript)
+        http_auth.probe_endpoint(http_api, endpoint, kinds, control.session, transcript)
         for endpoint in http.protected
     ]
-    evidence.json("access.json", [asdict(f) for f in findings], "every request", show=True)
-    problems, dead = [], []
-    for finding in findings:
-        for a in (*finding.attempts, *([finding.control] if finding.control else [])):
-            state = (
-                ""
-                if a.state_changed is None
-                else (" STATE CHANGED" if a.state_changed else ", state unchanged")
-            )
-            evidence.note(f"{a.request} with {a.credential}: HTTP {a.status}{state}")
-        problems += [
-            f"{a.request} with {a.credential}: HTTP {a.status}"
-            + (" and the state changed" if a.state_changed else "")
-            for a in finding.let_through
-        ]
-        if finding.control is not None and finding.control.refused:
-            dead.append(f"{finding.control.request}: HTTP {finding.control.status}")
+    record_access(evidence, findings)
+    problems = [
+        f"{a.request} with {a.credential}: HTTP {a.status}"
+        + (" and the state changed" if a.state_changed else "")
+        for finding in findings
+        for a in finding.let_through
+    ]
     assert not problems, f"protected endpoints let through: {'; '.join(problems)}"
+    dead = [f"{f.control.request}: HTTP {f.control.status}" for f in findings if f.control_failed]
     if dead:
         pytest.fail(
             f"the positive control failed, so the refusals prove nothing: {'; '.join(dead)}"
         )
     evidence.reason = (
-        f"{len(findings)} endpoint(s) refused {len(variants)} credential kinds with 401/403, "
+        f"{len(findings)} endpoint(s) refused {len(kinds)} credential kinds with 401/403, "
         "state unchanged; the profiled account succeeded"
     )
 
@@ -442,27 +411,18 @@ def test_weak_new_passwords_rejected(
     if spec is None:
         not_applicable("the profile has no auth.password_change")
     username = spec.account.username
-    defaults = [
-        p.password for p in (*default_pairs, *credentials.BUILT_IN) if p.username == username
-    ]
-    vendor_default = defaults[0] if defaults else "admin"
     candidates = password_change.weak_candidates(
-        username, policy.password_min_length, vendor_default
+        username,
+        policy.password_min_length,
+        credentials.default_password(username, default_pairs),
     )
     transcript = evidence.new_transcript("http", f"password changes at {spec.path}")
     trial = password_change.try_weak_passwords(http_api, spec, candidates, transcript)
     evidence.redactor.add(trial.session_secrets)
-    evidence.json("changes.json", asdict(trial), "every requested change", show=True)
-    for a in trial.attempts:
-        verdict = "ACCEPTED" if a.accepted else ("refused" if a.decided else "UNCLEAR")
-        restored = "" if a.restored is None else f"; restored: {a.restored}"
-        evidence.note(
-            f"{a.rule:32} {a.password_shown:8} HTTP {a.status} {verdict}{restored}  {a.detail}"
-        )
-    evidence.note(f"old password works afterwards: {trial.old_password_works}")
-    accepted = [a.rule for a in trial.attempts if a.accepted]
+    record_changes(evidence, trial)
+    accepted = [a.rule for a in trial.accepted]
     assert not accepted, f"weak new passwords accepted for {username!r}: {', '.join(accepted)}"
-    undecided = [f"{a.rule}: HTTP {a.status}" for a in trial.attempts if not a.decided]
+    undecided = [f"{a.rule}: HTTP {a.status}" for a in trial.undecided]
     if undecided:
         pytest.fail(f"answers that are neither acceptance nor a policy refusal: {undecided}")
     if not trial.old_password_works:
@@ -478,14 +438,12 @@ def test_privileged_commands_need_elevation(
     if not commands:
         not_applicable("the profile lists no auth.privileged_commands")
     transcript = evidence.new_transcript("ssh", f"commands as {ssh_target.username}")
-    uid, runs = ssh_auth.run_commands(ssh_target, commands, transcript)
-    evidence.json(
-        "commands.json", {"uid": uid, "runs": [asdict(r) for r in runs]}, "what ran", show=True
-    )
-    evidence.note(f"id -u as {ssh_target.username!r}: {uid}")
-    for r in runs:
+    finding = ssh_auth.run_commands(ssh_target, commands, transcript)
+    evidence.json("commands.json", asdict(finding), "what ran", show=True)
+    evidence.note(f"id -u as {ssh_target.username!r}: {finding.uid}")
+    for r in finding.runs:
         evidence.note(f"{r.command!r}: exit {r.status}: {r.output.strip()[:120]!r}")
-    problems = [f"{ssh_target.username!r} is uid 0"] if uid == "0" else []
-    problems += [f"{r.command!r} ran (exit 0)" for r in runs if r.executed]
+    problems = [f"{ssh_target.username!r} is uid 0"] if finding.root else []
+    problems += [f"{r.command!r} ran (exit 0)" for r in finding.runs if r.executed]
     assert not problems, "; ".join(problems)
-    evidence.reason = f"uid {uid}; {len(runs)} privileged command(s) refused"
+    evidence.reason = f"uid {finding.uid}; {len(finding.runs)} privileged command(s) refused"

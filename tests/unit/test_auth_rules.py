@@ -1,16 +1,19 @@
 """AUTH rules the checks ask for, called directly: the lockout budget of the login ledger,
-telnet candidate ports, how trials join and SSH connections are reused, and the typed
-judgements of the probe findings."""
+telnet candidate ports, and the typed judgements of the probe findings."""
 
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from harness.config.profile import Network
 from harness.core.errors import DeviceTimeout, DeviceUnreachable, NotApplicable
-from harness.probes.auth import credentials, telnet
+from harness.probes.auth import credentials, http_auth, telnet
 from harness.probes.auth.console_access import BootFinding, BootOutcome, KeyOutcome
 from harness.probes.auth.credentials import Attempt, LoginLedger, Pair, Trial
+from harness.probes.auth.http_auth import AccessAttempt, AccessFinding, Session
+from harness.probes.auth.password_change import ChangeAttempt, ChangeTrial
+from harness.probes.auth.ssh_auth import CommandRun, MethodsFinding, PrivilegeFinding
 from harness.probes.auth.ssh_passwords import PasswordConnection
 from harness.probes.console import ConsoleState
 from harness.transports.ssh import AuthResult
@@ -98,6 +101,12 @@ def test_candidates_stay_below_the_lockout_threshold_per_user() -> None:
 def test_no_candidates_when_a_single_failure_locks_the_account() -> None:
     with pytest.raises(NotApplicable, match="lockout_after_failures is 1"):
         LoginLedger().candidates("ssh", [], 1)
+
+
+def test_default_password_prefers_the_profile_then_the_built_in_list() -> None:
+    assert credentials.default_password("admin", [Pair("admin", "vendor", "profile")]) == "vendor"
+    assert credentials.default_password("service", []) == "service"
+    assert credentials.default_password("operator", []) == "admin"  # nobody knows one
 
 
 def test_a_joined_trial_keeps_every_attempt_and_the_first_error() -> None:
@@ -210,3 +219,91 @@ def test_a_boot_stopped_at_the_bootloader_prompt_is_interrupted() -> None:
     assert BootFinding(BootOutcome.INTERRUPTED, 40, 4.0, True, "").interrupted
     assert not BootFinding(BootOutcome.LOCKED, 40, 4.0, True, "").interrupted
     assert not BootFinding(BootOutcome.BOOTED, 40, 4.0, True, "").interrupted
+
+
+def _access(credential: str, status: int, refused: bool, changed: bool | None) -> AccessAttempt:
+    return AccessAttempt("dose", "POST /api/dose", credential, status, 0.01, refused, changed)
+
+
+def test_an_endpoint_that_refuses_every_forged_credential_lets_nothing_through() -> None:
+    finding = AccessFinding(
+        "dose",
+        (
+            _access("no credentials", 401, True, False),
+            _access("a malformed token", 403, True, None),
+        ),
+        _access("profiled account (positive control)", 200, False, None),
+    )
+    assert finding.let_through == ()
+    assert not finding.control_failed
+
+
+def test_an_answered_request_or_a_changed_state_is_let_through() -> None:
+    answered = _access("no credentials", 200, False, False)
+    refused_but_changed = _access("an expired token", 401, True, True)
+    finding = AccessFinding(
+        "dose",
+        (answered, refused_but_changed, _access("a malformed token", 403, True, False)),
+        _access("profiled account (positive control)", 500, True, None),
+    )
+    assert finding.let_through == (answered, refused_but_changed)
+    assert finding.control_failed
+
+
+def test_forged_credentials_take_the_shape_of_the_control_session() -> None:
+    cookie = Session("cookie", "Cookie", "sid=real-session-value")
+    kinds = http_auth.forged_credentials(cookie, SecretStr("an-old-token"))
+    assert [label for label, _ in kinds] == [
+        "no credentials",
+        "a malformed token",
+        "an expired token",
+    ]
+    assert kinds[0][1] is None
+    malformed, expired = kinds[1][1], kinds[2][1]
+    assert malformed is not None
+    assert malformed.value.startswith("sid=medsec-malformed-")
+    assert expired is not None
+    assert expired.value == "sid=an-old-token"
+    bearer = Session("bearer", "Authorization", "Bearer real")
+    assert [label for label, _ in http_auth.forged_credentials(bearer, None)] == [
+        "no credentials",
+        "a malformed token",
+    ]
+
+
+def _methods(offered: tuple[str, ...], key_accepted: bool = False) -> MethodsFinding:
+    return MethodsFinding("SSH-2.0-x", False, offered, "publickey" in offered, key_accepted)
+
+
+def test_methods_that_match_the_policy_are_no_problem() -> None:
+    assert _methods(("publickey",)).problems(frozenset({"publickey"})) == ()
+
+
+def test_extra_or_missing_methods_and_an_accepted_unknown_key_are_problems() -> None:
+    problems = _methods(("password", "publickey"), key_accepted=True).problems({"publickey"})
+    assert problems == (
+        "offers ['password', 'publickey'], policy wants ['publickey'] (extra: ['password'])",
+        "a key the device has never seen was accepted",
+    )
+    assert _methods(("password",)).problems({"publickey"}) == (
+        "offers ['password'], policy wants ['publickey'] (extra: ['password']) "
+        "(missing: ['publickey'])",
+    )
+
+
+def test_uid_0_is_root_and_exit_0_means_the_command_ran() -> None:
+    runs = (CommandRun("reboot", 0, ""), CommandRun("cat /etc/shadow", 1, "denied"))
+    assert PrivilegeFinding("0", runs).root
+    assert not PrivilegeFinding("1000", runs).root
+    assert [r.executed for r in runs] == [True, False]
+
+
+def test_a_change_trial_separates_accepted_from_undecided_answers() -> None:
+    ok = ChangeAttempt("too short", "ab***", 204, True, True, "", restored=True)
+    policy = ChangeAttempt("common", "pa***", 422, False, True, "too common")
+    odd = ChangeAttempt("a vendor default", "ad***", 500, False, False, "oops")
+    trial = ChangeTrial((ok, policy, odd), True, ())
+    assert trial.accepted == (ok,)
+    assert trial.undecided == (odd,)
+    assert ChangeTrial((policy,), True, ()).accepted == ()
+    assert ChangeTrial((policy,), True, ()).undecided == ()

@@ -90,6 +90,12 @@ def candidate_pairs(
     return chosen
 
 
+def default_password(username: str, extra: Iterable[Pair]) -> str:
+    """The first default password known for `username` (the profile's, then built-in); "admin"."""
+    known = [p.password for p in (*extra, *BUILT_IN) if p.username == username]
+    return known[0] if known else "admin"
+
+
 def by_user(pairs: Iterable[Pair]) -> dict[str, list[Pair]]:
     """The pairs grouped by user name, in order (a connection per user name)."""
     grouped: dict[str, list[Pair]] = {}

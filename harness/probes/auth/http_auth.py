@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import SecretStr
+
 from harness.config.profile import Http, HttpEndpoint
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout, ProtocolViolation
@@ -32,6 +34,7 @@ from harness.transports import http as http_transport
 from harness.transports.http import HttpResponse
 
 LOGIN_REFUSALS = frozenset({401, 403, 429})
+ACCESS_REFUSALS = frozenset({401, 403})  # a protected endpoint's answer without a valid session
 
 
 @dataclass(frozen=True)
@@ -234,15 +237,37 @@ class AccessFinding:
 
     endpoint: str
     attempts: tuple[AccessAttempt, ...]
-    control: AccessAttempt | None
+    control: AccessAttempt
     state_before: str = ""
 
     @property
     def let_through(self) -> tuple[AccessAttempt, ...]:
+        """Requests without a valid session that were answered, or changed the state."""
         return tuple(a for a in self.attempts if not a.refused or a.state_changed)
 
+    @property
+    def control_failed(self) -> bool:
+        """The profiled account's own request failed, so the refusals prove nothing."""
+        return self.control.refused
 
-def body_bytes(endpoint: HttpEndpoint) -> tuple[bytes | None, dict[str, str]]:
+
+# A credential kind as the evidence names it, and the session sent with it (None: none).
+CredentialKind = tuple[str, Session | None]
+
+
+def forged_credentials(control: Session, expired_token: SecretStr | None) -> list[CredentialKind]:
+    """No credentials, a malformed session like `control`'s, and the profile's expired token."""
+    forged: list[CredentialKind] = [
+        ("no credentials", None),
+        ("a malformed token", _malformed_session(control)),
+    ]
+    if expired_token is not None:
+        expired = _expired_session(control, expired_token.get_secret_value())
+        forged.append(("an expired token", expired))
+    return forged
+
+
+def _body(endpoint: HttpEndpoint) -> tuple[bytes | None, dict[str, str]]:
     """The endpoint's harmless body and its Content-Type."""
     if endpoint.body is None:
         return None, {}
@@ -251,18 +276,18 @@ def body_bytes(endpoint: HttpEndpoint) -> tuple[bytes | None, dict[str, str]]:
     return json.dumps(endpoint.body).encode(), {"Content-Type": "application/json"}
 
 
-def malformed_session(like: Session | None) -> Session:
+def _malformed_session(like: Session) -> Session:
     """A credential of the right shape that no device issued."""
     junk = "medsec-malformed-" + secrets.token_hex(8)
-    if like is not None and like.kind == "cookie":
+    if like.kind == "cookie":
         return Session("cookie", "Cookie", like.value.split("=", 1)[0] + "=" + junk)
-    if like is not None and like.kind == "basic":
+    if like.kind == "basic":
         return Session("basic", "Authorization", "Basic " + junk)
     return Session("bearer", "Authorization", "Bearer " + junk)
 
 
-def expired_session(like: Session | None, token: str) -> Session:
-    if like is not None and like.kind == "cookie":
+def _expired_session(like: Session, token: str) -> Session:
+    if like.kind == "cookie":
         return Session("cookie", "Cookie", like.value.split("=", 1)[0] + "=" + token)
     return Session("bearer", "Authorization", "Bearer " + token)
 
@@ -270,7 +295,7 @@ def expired_session(like: Session | None, token: str) -> Session:
 def probe_endpoint(
     api: HttpApi,
     endpoint: HttpEndpoint,
-    variants: list[tuple[str, Session | None]],
+    variants: list[CredentialKind],
     control: Session,
     transcript: Transcript,
 ) -> AccessFinding:
@@ -279,7 +304,7 @@ def probe_endpoint(
     After each variant the state is read back (with `control`) and compared with the
     state before; the control request must succeed, or the endpoint proves nothing.
     """
-    body, content_type = body_bytes(endpoint)
+    body, content_type = _body(endpoint)
     request = f"{endpoint.method} {endpoint.path}"
     first = before = _state(api, endpoint, control, transcript)
     attempts: list[AccessAttempt] = []
@@ -298,7 +323,7 @@ def probe_endpoint(
                 label,
                 reply.status,
                 reply.elapsed_s,
-                reply.status in (401, 403),
+                reply.status in ACCESS_REFUSALS,
                 changed,
                 reply.text.strip()[:200],
             )

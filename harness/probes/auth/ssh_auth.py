@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import paramiko
@@ -33,6 +34,21 @@ class MethodsFinding:
     untrusted_key_tried: bool
     untrusted_key_accepted: bool
     untrusted_key: str = ""  # type and fingerprint of the fresh key offered
+
+    def problems(self, expected: AbstractSet[str]) -> tuple[str, ...]:
+        """How the offered methods and the untrusted key's fate differ from `expected`."""
+        problems = []
+        offered = set(self.offered)
+        if offered != expected:
+            extra, missing = sorted(offered - expected), sorted(expected - offered)
+            problems.append(
+                f"offers {sorted(offered)}, policy wants {sorted(expected)}"
+                + (f" (extra: {extra})" if extra else "")
+                + (f" (missing: {missing})" if missing else "")
+            )
+        if self.untrusted_key_accepted:
+            problems.append("a key the device has never seen was accepted")
+        return tuple(problems)
 
 
 def auth_methods(target: SshTarget, transcript: Transcript) -> MethodsFinding:
@@ -139,7 +155,7 @@ def try_root(
 @dataclass(frozen=True)
 class CommandRun:
     command: str
-    status: int
+    status: int  # the command's exit status
     output: str
 
     @property
@@ -147,14 +163,26 @@ class CommandRun:
         return self.status == 0
 
 
+@dataclass(frozen=True)
+class PrivilegeFinding:
+    """The profiled account's uid, and what each privileged command did."""
+
+    uid: str  # as `id -u` printed it
+    runs: tuple[CommandRun, ...]
+
+    @property
+    def root(self) -> bool:
+        return self.uid == "0"
+
+
 def run_commands(
     target: SshTarget, commands: Iterable[str], transcript: Transcript
-) -> tuple[str, tuple[CommandRun, ...]]:
-    """`id -u` and each command as the profiled account: (uid printed, each run)."""
+) -> PrivilegeFinding:
+    """`id -u` and each command as the profiled account."""
     with target.login(transcript) as session:
         _, uid = session.run("id -u")
         runs = tuple(CommandRun(c, *session.run(c)) for c in commands)
-    return _uid(uid), runs
+    return PrivilegeFinding(_uid(uid), runs)
 
 
 def _uid(output: str) -> str:
