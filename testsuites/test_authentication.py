@@ -18,6 +18,7 @@ from harness.probes.auth import (
     console_access,
     credentials,
     http_auth,
+    idle,
     lockout,
     password_change,
     ssh_auth,
@@ -28,53 +29,15 @@ from harness.probes.auth.http_auth import HttpApi
 from harness.probes.console import ConsolePrompts
 from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
-
-TELNET_PORT = 23
-
-
-def _pairs(
-    policy: Policy,
-    profiled: list[credentials.Pair],
-    ledger: LoginLedger | None = None,
-    interface: str = "",
-) -> list[credentials.Pair]:
-    per_account = policy.lockout_after_failures - 1
-    if per_account < 1:
-        not_applicable("lockout_after_failures is 1: any wrong attempt would lock the account")
-    spent = ledger.spent(interface) if ledger is not None else None
-    return credentials.candidate_pairs(profiled, per_account, spent)
-
-
-def _judge(
-    evidence: EvidenceRecorder,
-    trial: credentials.Trial,
-    where: str,
-    reveal: SecretReveal | None = None,
-) -> None:
-    """Record every attempt; fail on an accepted pair, error if the trial was cut short."""
-    _record(evidence, trial)
-    accepted = [a.username + " / " + a.password_shown for a in trial.accepted]
-    if accepted and reveal is not None:
-        written = reveal.pairs(evidence.check_id, where, trial.hits)
-        if written is not None:
-            evidence.note(f"full pairs written to {written} (--reveal-secrets; not in this run)")
-    assert not accepted, f"{where} accepted default credentials: {', '.join(accepted)}"
-    if trial.error is not None:
-        raise trial.error
-    undecided = [f"{a.username} / {a.password_shown}: {a.detail}" for a in trial.undecided]
-    if undecided:
-        pytest.fail(f"{where} gave answers that are neither refusals nor sessions: {undecided}")
-    evidence.reason = f"all {len(trial.attempts)} default pairs refused by {where}"
-
-
-def _record(evidence: EvidenceRecorder, trial: credentials.Trial) -> None:
-    evidence.json("attempts.json", [asdict(a) for a in trial.attempts], "every attempt", show=True)
-    for a in trial.attempts:
-        verdict = "ACCEPTED" if a.accepted else ("refused" if a.decided else "UNCLEAR")
-        evidence.note(
-            f"{a.interface:6} {a.username} / {a.password_shown:9} {verdict:8} "
-            f"{a.latency_s:6.3f}s  {a.detail} [{a.source}]"
-        )
+from testsuites._auth_steps import (
+    http_login,
+    judge,
+    lockout_logins,
+    record_access,
+    record_attempts,
+    record_changes,
+    record_lockout,
+)
 
 
 @pytest.mark.check("AUTH-001")
@@ -88,8 +51,8 @@ def test_default_credentials_refused_over_ssh(
     evidence: EvidenceRecorder,
     observe: Callable[[str, Any], None],
 ) -> None:
-    pairs = _pairs(policy, default_pairs, login_ledger, "ssh")
-    users = {p.username for p in pairs}
+    pairs = login_ledger.candidates("ssh", default_pairs, policy.lockout_after_failures)
+    connections = len(credentials.by_user(pairs))
     transcript = evidence.new_transcript("ssh", f"SSH password attempts on {ssh_target}")
     trial = credentials.try_ssh(
         scope,
@@ -97,13 +60,13 @@ def test_default_credentials_refused_over_ssh(
         ssh_target.port,
         pairs,
         timeout=policy.timeout_s,
-        deadline=Deadline(policy.timeout_s * (len(pairs) + len(users))),
+        deadline=Deadline(policy.timeout_s * (len(pairs) + connections)),
         transcript=transcript,
     )
     login_ledger.record("ssh", "AUTH-001", trial.attempts)
     if trial.server_banner:
         observe("ssh_identification", trial.server_banner)
-    _judge(evidence, trial, "SSH", reveal)
+    judge(evidence, trial, "SSH", reveal)
 
 
 @pytest.mark.check("AUTH-002")
@@ -116,12 +79,12 @@ def test_default_credentials_refused_on_serial_console(
     reveal: SecretReveal,
     evidence: EvidenceRecorder,
 ) -> None:
-    pairs = _pairs(policy, default_pairs, login_ledger, "serial")
+    pairs = login_ledger.candidates("serial", default_pairs, policy.lockout_after_failures)
     trial = credentials.try_console(
         console, console_prompts, pairs, deadline=Deadline(policy.timeout_s * (len(pairs) + 2))
     )
     login_ledger.record("serial", "AUTH-002", trial.attempts)
-    _judge(evidence, trial, "the serial console", reveal)
+    judge(evidence, trial, "the serial console", reveal)
 
 
 @pytest.mark.check("AUTH-003")
@@ -138,18 +101,14 @@ def test_default_credentials_refused_by_http_api(
     account = http_api.http.account
     if account is not None:
         # Positive control: the endpoint logs the profiled account in, so refusals mean something.
-        control = http_auth.login(
-            http_api, account.username, account.password.get_secret_value(), transcript
-        )
-        if control.session is not None:
-            evidence.redactor.add([control.session.secret])
+        control = http_login(http_api, account, transcript, evidence)
         evidence.note(f"positive control {account.username}: {control.detail}")
         if control.verdict is not http_auth.LoginVerdict.ACCEPTED:
             pytest.fail(
                 f"the login endpoint refused the profiled account too ({control.detail}); "
                 "its refusals of default pairs prove nothing"
             )
-    pairs = _pairs(policy, default_pairs, login_ledger, "http")
+    pairs = login_ledger.candidates("http", default_pairs, policy.lockout_after_failures)
     trial, seen = http_auth.try_pairs(
         http_api,
         pairs,
@@ -158,7 +117,7 @@ def test_default_credentials_refused_by_http_api(
     )
     evidence.redactor.add(seen)
     login_ledger.record("http", "AUTH-003", trial.attempts)
-    _judge(evidence, trial, f"the HTTP API ({login.style} login at {login.path})", reveal)
+    judge(evidence, trial, f"the HTTP API ({login.style} login at {login.path})", reveal)
 
 
 @pytest.mark.check("AUTH-004")
@@ -171,47 +130,28 @@ def test_default_credentials_refused_over_telnet(
     reveal: SecretReveal,
     evidence: EvidenceRecorder,
 ) -> None:
-    assert profile.network is not None
     network = profile.network
-    declared = {s.port: s.protocol for s in network.services}
-    candidates = sorted(
-        {p for p, proto in declared.items() if proto == "telnet"}
-        | {p for p in (TELNET_PORT, *network.expected_tcp) if declared.get(p, "other") == "other"}
-    )
+    assert network is not None
     transcript = evidence.new_transcript("telnet", f"telnet on {network.host}")
-    found = [
-        telnet.identify(
-            scope, network.host, port, timeout=policy.connect_timeout_s, transcript=transcript
-        )
-        for port in candidates
-    ]
-    for looked in found:
+    survey = telnet.survey(scope, network, timeout=policy.connect_timeout_s, transcript=transcript)
+    for looked in survey.looked:
         kind = "telnet" if looked.telnet else "not telnet"
         evidence.note(f"port {looked.port}: {kind} ({looked.evidence})")
-    telnet_ports = [p.port for p in found if p.telnet]
-    if not telnet_ports:
-        not_applicable(f"no port speaks telnet (looked at {candidates or 'no candidate port'})")
-    attempts: list[credentials.Attempt] = []
-    hits: list[credentials.Pair] = []
-    error = None
-    for telnet_port in telnet_ports:
-        interface = f"telnet:{telnet_port}"
-        pairs = _pairs(policy, default_pairs, login_ledger, interface)
-        trial = telnet.try_pairs(
-            scope,
-            network.host,
-            telnet_port,
-            pairs,
-            timeout=policy.timeout_s,
-            deadline=Deadline(policy.timeout_s * (len(pairs) + 2)),
-            transcript=transcript,
-        )
-        login_ledger.record(interface, "AUTH-004", trial.attempts)
-        attempts += trial.attempts
-        hits += trial.hits
-        error = error or trial.error
-    combined = credentials.Trial(tuple(attempts), error, hits=tuple(hits))
-    _judge(evidence, combined, f"telnet on port(s) {telnet_ports}", reveal)
+    if not survey.telnet_ports:
+        looked_at = list(survey.candidates) or "no candidate port"
+        not_applicable(f"no port speaks telnet (looked at {looked_at})")
+    trial = telnet.try_ports(
+        scope,
+        network.host,
+        survey.telnet_ports,
+        login_ledger,
+        default_pairs,
+        check_id="AUTH-004",
+        lockout_after_failures=policy.lockout_after_failures,
+        timeout=policy.timeout_s,
+        transcript=transcript,
+    )
+    judge(evidence, trial, f"telnet on port(s) {survey.telnet_ports}", reveal)
 
 
 @pytest.mark.check("AUTH-005")
@@ -222,8 +162,8 @@ def test_serial_console_requires_login(
     evidence.json("keys.json", [asdict(o) for o in outcomes], "what each key brought up")
     for o in outcomes:
         after = " (after typing a test command)" if o.test_command else ""
-        evidence.note(f"{o.key:7} at the {o.where:15} -> {o.shown}{after}")
-    let_in = [f"{o.key} at the {o.where} ({o.shown})" for o in outcomes if o.shell]
+        evidence.note(f"{o.key:7} at the {o.where.value:15} -> {o.shown.value}{after}")
+    let_in = [f"{o.key} at the {o.where.value} ({o.shown.value})" for o in outcomes if o.shell]
     assert not let_in, f"the console gave a shell without a login: {', '.join(let_in)}"
     evidence.reason = f"{len(outcomes)} key presses; only login and password prompts were shown"
 
@@ -254,7 +194,7 @@ def test_bootloader_interrupt_refused(
     completed = "completed" if finding.booted_after else "did NOT complete"
     evidence.note(
         f"{finding.keys_sent} presses of {serial.bootloader.interrupt!r} over "
-        f"{finding.boot_s:.1f}s: {finding.outcome}; boot {completed}"
+        f"{finding.boot_s:.1f}s: {finding.outcome.value}; boot {completed}"
     )
     assert not finding.interrupted, (
         f"{serial.bootloader.name} stopped at its prompt after the interrupt keys "
@@ -262,7 +202,7 @@ def test_bootloader_interrupt_refused(
     )
     if not finding.booted_after:
         pytest.fail("the device did not boot to its login prompt after the reset")
-    evidence.reason = f"{serial.bootloader.name}: {finding.outcome}; the device booted"
+    evidence.reason = f"{serial.bootloader.name}: {finding.outcome.value}; the device booted"
 
 
 @pytest.mark.check("AUTH-007")
@@ -281,17 +221,7 @@ def test_ssh_authentication_methods_match_policy(
             f"a freshly generated key ({finding.untrusted_key}): "
             f"{'ACCEPTED' if finding.untrusted_key_accepted else 'refused'}"
         )
-    problems = []
-    offered = set(finding.offered)
-    if offered != expected:
-        extra, missing = sorted(offered - expected), sorted(expected - offered)
-        problems.append(
-            f"offers {sorted(offered)}, policy wants {sorted(expected)}"
-            + (f" (extra: {extra})" if extra else "")
-            + (f" (missing: {missing})" if missing else "")
-        )
-    if finding.untrusted_key_accepted:
-        problems.append("a key the device has never seen was accepted")
+    problems = finding.problems(expected)
     assert not problems, "; ".join(problems)
     evidence.reason = f"none refused; offers exactly {sorted(expected)}; an unknown key refused"
 
@@ -305,32 +235,30 @@ def test_root_login_over_ssh_refused(
     reveal: SecretReveal,
     evidence: EvidenceRecorder,
 ) -> None:
-    per_account = policy.lockout_after_failures - 1
-    earlier = login_ledger.accepted("ssh", "root")
-    spent = login_ledger.spent("ssh").get("root", 0)
-    budget = per_account - spent - (1 if ssh_target.password else 0)
-    root_pairs = [
-        p for p in credentials.candidate_pairs(default_pairs, per_account) if p.username == "root"
-    ]
-    tried_before = root_pairs[: min(spent, len(root_pairs))]
-    pairs = root_pairs[len(tried_before) :][: max(0, budget)]
+    budget = login_ledger.remaining(
+        "ssh",
+        "root",
+        default_pairs,
+        policy.lockout_after_failures,
+        profiled_password=bool(ssh_target.password),
+    )
     transcript = evidence.new_transcript("ssh", f"root logins on {ssh_target.host}")
     found = ssh_auth.try_root(
         ssh_target,
-        pairs,
-        deadline=Deadline(policy.timeout_s * (len(pairs) + 4)),
+        budget.pairs,
+        deadline=Deadline(policy.timeout_s * (len(budget.pairs) + 4)),
         transcript=transcript,
     )
     login_ledger.record("ssh", "AUTH-008", found.trial.attempts)
-    if spent:
+    if budget.spent:
         evidence.note(
-            f"{spent} root password(s) already refused earlier in this run (not repeated)"
+            f"{budget.spent} root password(s) already refused earlier in this run (not repeated)"
         )
-    _record(evidence, found.trial)
+    record_attempts(evidence, found.trial)
     if found.uid:
         evidence.note(f"id -u in the root session: {found.uid}")
     got_in = [f"{a.username} / {a.password_shown} [{a.source}]" for a in found.trial.accepted]
-    got_in += [f"{e} (earlier check)" for e in earlier]
+    got_in += [f"{e} (earlier check)" for e in budget.earlier_accepted]
     if found.trial.hits:
         reveal.pairs("AUTH-008", "SSH root", found.trial.hits)
     assert not got_in, f"SSH opened a session as root: {', '.join(got_in)}"
@@ -355,23 +283,7 @@ def test_lockout_or_rate_limit_after_failures(
         not_applicable(f"the profile has no {interface} section")
     failures = policy.lockout_after_failures
     deadline = Deadline(policy.timeout_s * (failures + 6) + policy.lockout_delay_s * 3)
-    ssh_logins: ssh_auth.PasswordLogins | None = None
-    try_login: lockout.TryLogin
-    if interface == "ssh":
-        transcript = evidence.new_transcript("ssh", "SSH password attempts")
-        target: SshTarget = request.getfixturevalue("ssh_target")
-        try_login = ssh_logins = ssh_auth.PasswordLogins(target, account.username, transcript)
-    elif interface == "http":
-        transcript = evidence.new_transcript("http", "HTTP login attempts")
-        api: HttpApi = request.getfixturevalue("http_api")
-        try_login = http_auth.password_logins(
-            api, account.username, transcript, lambda secret: evidence.redactor.add([secret])
-        )
-    else:
-        port: Console = request.getfixturevalue("console")
-        prompts: ConsolePrompts = request.getfixturevalue("console_prompts")
-        try_login = console_access.password_logins(port, prompts, account.username, deadline)
-    try:
+    with lockout_logins(interface, account.username, request, evidence, deadline) as try_login:
         trial = lockout.measure(
             interface,
             account.username,
@@ -381,20 +293,7 @@ def test_lockout_or_rate_limit_after_failures(
             delay_s=policy.lockout_delay_s,
             deadline=deadline,
         )
-    finally:
-        if ssh_logins is not None:
-            ssh_logins.close()
-    evidence.json("attempts.json", asdict(trial), "every timed attempt", show=True)
-    for a in trial.attempts:
-        verdict = "ACCEPTED" if a.accepted else "refused"
-        evidence.note(
-            f"{a.step:10} {a.password_shown:10} {verdict:8} {a.latency_s:7.3f}s  {a.detail}"
-        )
-    if trial.recovered is not None:
-        evidence.note(
-            f"after waiting out {policy.lockout_delay_s:.1f}s: "
-            f"{'the account works again' if trial.recovered else 'still locked'}"
-        )
+    record_lockout(evidence, trial, policy.lockout_delay_s)
     if not trial.control_ok:
         if trial.error is not None:
             raise trial.error
@@ -426,62 +325,37 @@ def test_state_changing_api_needs_authentication(
     if http.account is None:
         not_applicable("the positive control needs http.account")
     transcript = evidence.new_transcript("http", f"protected endpoints of {http.base_url}")
-    control = http_auth.login(
-        http_api, http.account.username, http.account.password.get_secret_value(), transcript
-    )
+    control = http_login(http_api, http.account, transcript, evidence)
     if control.session is None:
         pytest.fail(f"the profiled account cannot log in ({control.detail}): no positive control")
-    evidence.redactor.add([control.session.secret])
-    variants: list[tuple[str, http_auth.Session | None]] = [
-        ("no credentials", None),
-        ("a malformed token", http_auth.malformed_session(control.session)),
-    ]
-    if http.expired_token is not None:
-        variants.append(
-            (
-                "an expired token",
-                http_auth.expired_session(control.session, http.expired_token.get_secret_value()),
-            )
-        )
-    if http.low_privilege_account is not None:
-        low = http.low_privilege_account
-        result = http_auth.login(
-            http_api, low.username, low.password.get_secret_value(), transcript
-        )
+    kinds = http_auth.forged_credentials(control.session, http.expired_token)
+    low = http.low_privilege_account
+    if low is not None:
+        result = http_login(http_api, low, transcript, evidence)
         if result.session is None:
             pytest.fail(
                 f"the low-privilege account {low.username!r} cannot log in ({result.detail})"
             )
-        evidence.redactor.add([result.session.secret])
-        variants.append((f"low-privilege account {low.username}", result.session))
+        kinds.append((f"low-privilege account {low.username}", result.session))
     findings = [
-        http_auth.probe_endpoint(http_api, endpoint, variants, control.session, transcript)
+        http_auth.probe_endpoint(http_api, endpoint, kinds, control.session, transcript)
         for endpoint in http.protected
     ]
-    evidence.json("access.json", [asdict(f) for f in findings], "every request", show=True)
-    problems, dead = [], []
-    for finding in findings:
-        for a in (*finding.attempts, *([finding.control] if finding.control else [])):
-            state = (
-                ""
-                if a.state_changed is None
-                else (" STATE CHANGED" if a.state_changed else ", state unchanged")
-            )
-            evidence.note(f"{a.request} with {a.credential}: HTTP {a.status}{state}")
-        problems += [
-            f"{a.request} with {a.credential}: HTTP {a.status}"
-            + (" and the state changed" if a.state_changed else "")
-            for a in finding.let_through
-        ]
-        if finding.control is not None and finding.control.refused:
-            dead.append(f"{finding.control.request}: HTTP {finding.control.status}")
+    record_access(evidence, findings)
+    problems = [
+        f"{a.request} with {a.credential}: HTTP {a.status}"
+        + (" and the state changed" if a.state_changed else "")
+        for finding in findings
+        for a in finding.let_through
+    ]
     assert not problems, f"protected endpoints let through: {'; '.join(problems)}"
+    dead = [f"{f.control.request}: HTTP {f.control.status}" for f in findings if f.control_failed]
     if dead:
         pytest.fail(
             f"the positive control failed, so the refusals prove nothing: {'; '.join(dead)}"
         )
     evidence.reason = (
-        f"{len(findings)} endpoint(s) refused {len(variants)} credential kinds with 401/403, "
+        f"{len(findings)} endpoint(s) refused {len(kinds)} credential kinds with 401/403, "
         "state unchanged; the profiled account succeeded"
     )
 
@@ -499,8 +373,7 @@ def test_idle_session_timeout(
     if interface == "ssh":
         target: SshTarget = request.getfixturevalue("ssh_target")
         transcript = evidence.new_transcript("ssh", f"idle shell on {target.host}")
-        ssh_finding = ssh_auth.idle_session(target, idle_s, transcript)
-        closed, answer = ssh_finding.closed, ssh_finding.answer
+        finding = idle.idle_ssh(target, idle_s, transcript)
     else:
         serial = profile.serial
         if serial is None:
@@ -509,16 +382,15 @@ def test_idle_session_timeout(
             not_applicable("an idle console session needs serial.username and serial.password")
         port: Console = request.getfixturevalue("console")
         prompts: ConsolePrompts = request.getfixturevalue("console_prompts")
-        console_finding = console_access.idle_console(
+        finding = idle.idle_console(
             port,
             prompts,
             (serial.username, serial.password.get_secret_value()),
             idle_s,
             Deadline(idle_s + policy.timeout_s * 8),
         )
-        closed, answer = console_finding.closed, console_finding.answer
-    evidence.note(f"{interface}: idle {idle_s:.1f}s, then `id`: {answer.strip()[-200:]!r}")
-    assert closed, (
+    evidence.note(f"{interface}: idle {idle_s:.1f}s, then `id`: {finding.answer.strip()[-200:]!r}")
+    assert finding.closed, (
         f"the {interface} session still ran a command after {idle_s:.0f}s idle "
         f"(policy.session_idle_timeout_s {policy.session_idle_timeout_s:.0f}s)"
     )
@@ -539,27 +411,18 @@ def test_weak_new_passwords_rejected(
     if spec is None:
         not_applicable("the profile has no auth.password_change")
     username = spec.account.username
-    defaults = [
-        p.password for p in (*default_pairs, *credentials.BUILT_IN) if p.username == username
-    ]
-    vendor_default = defaults[0] if defaults else "admin"
     candidates = password_change.weak_candidates(
-        username, policy.password_min_length, vendor_default
+        username,
+        policy.password_min_length,
+        credentials.default_password(username, default_pairs),
     )
     transcript = evidence.new_transcript("http", f"password changes at {spec.path}")
     trial = password_change.try_weak_passwords(http_api, spec, candidates, transcript)
     evidence.redactor.add(trial.session_secrets)
-    evidence.json("changes.json", asdict(trial), "every requested change", show=True)
-    for a in trial.attempts:
-        verdict = "ACCEPTED" if a.accepted else ("refused" if a.decided else "UNCLEAR")
-        restored = "" if a.restored is None else f"; restored: {a.restored}"
-        evidence.note(
-            f"{a.rule:32} {a.password_shown:8} HTTP {a.status} {verdict}{restored}  {a.detail}"
-        )
-    evidence.note(f"old password works afterwards: {trial.old_password_works}")
-    accepted = [a.rule for a in trial.attempts if a.accepted]
+    record_changes(evidence, trial)
+    accepted = [a.rule for a in trial.accepted]
     assert not accepted, f"weak new passwords accepted for {username!r}: {', '.join(accepted)}"
-    undecided = [f"{a.rule}: HTTP {a.status}" for a in trial.attempts if not a.decided]
+    undecided = [f"{a.rule}: HTTP {a.status}" for a in trial.undecided]
     if undecided:
         pytest.fail(f"answers that are neither acceptance nor a policy refusal: {undecided}")
     if not trial.old_password_works:
@@ -575,14 +438,12 @@ def test_privileged_commands_need_elevation(
     if not commands:
         not_applicable("the profile lists no auth.privileged_commands")
     transcript = evidence.new_transcript("ssh", f"commands as {ssh_target.username}")
-    uid, runs = ssh_auth.run_commands(ssh_target, commands, transcript)
-    evidence.json(
-        "commands.json", {"uid": uid, "runs": [asdict(r) for r in runs]}, "what ran", show=True
-    )
-    evidence.note(f"id -u as {ssh_target.username!r}: {uid}")
-    for r in runs:
+    finding = ssh_auth.run_commands(ssh_target, commands, transcript)
+    evidence.json("commands.json", asdict(finding), "what ran", show=True)
+    evidence.note(f"id -u as {ssh_target.username!r}: {finding.uid}")
+    for r in finding.runs:
         evidence.note(f"{r.command!r}: exit {r.status}: {r.output.strip()[:120]!r}")
-    problems = [f"{ssh_target.username!r} is uid 0"] if uid == "0" else []
-    problems += [f"{r.command!r} ran (exit 0)" for r in runs if r.executed]
+    problems = [f"{ssh_target.username!r} is uid 0"] if finding.root else []
+    problems += [f"{r.command!r} ran (exit 0)" for r in finding.runs if r.executed]
     assert not problems, "; ".join(problems)
-    evidence.reason = f"uid {uid}; {len(runs)} privileged command(s) refused"
+    evidence.reason = f"uid {finding.uid}; {len(finding.runs)} privileged command(s) refused"

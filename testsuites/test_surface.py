@@ -10,9 +10,8 @@ from harness.config.profile import Profile
 from harness.core.deadline import Deadline
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
-from harness.probes.auth import console_access
 from harness.probes.console import ConsolePrompts
-from harness.probes.surface import console_secrets, ports
+from harness.probes.surface import console_output, console_secrets, ports
 from harness.transports.net import ScanResult
 from harness.transports.serial import Console
 
@@ -58,26 +57,26 @@ def test_console_output_free_of_secrets(
     serial = profile.serial
     assert serial is not None
     deadline = Deadline(max(120.0, profile.policy.timeout_s * 12))
-    if serial.reset_command and serial.username and serial.password:
-        account = (serial.username, serial.password.get_secret_value())
-        output = console_access.capture_boot(
-            console, console_prompts, serial.reset_command, account, deadline
-        )
-        source = f"boot log after `{serial.reset_command}`"
-    else:
-        output = console.read_for(min(2.0, profile.policy.timeout_s))
-        output += console_access.back_to_login(console, console_prompts, deadline)
-        source = "output on opening the console (no serial.reset_command to see a boot)"
-    echo = console_access.echo_canary(console, console_prompts, deadline)
-    text = output.decode("utf-8", "replace")
+    captured = console_output.capture(
+        console,
+        console_prompts,
+        serial,
+        opening_s=min(2.0, profile.policy.timeout_s),
+        deadline=deadline,
+    )
+    echo = console_output.echo_canary(console, console_prompts, deadline)
+    text = captured.output.decode("utf-8", "replace")
     # Profile secrets are searched raw here; the evidence files redact them as always.
     found = console_secrets.scan(text + "\n" + echo.output, profile.secrets)
-    evidence.text("console-output.txt", text, source)
-    evidence.note(f"{source}: {len(output)} bytes; canary password {echo.canary_shown} typed")
+    evidence.text("console-output.txt", text, captured.source)
+    evidence.note(
+        f"{captured.source}: {len(captured.output)} bytes; "
+        f"canary password {echo.canary_shown} typed"
+    )
     for finding in found:
         evidence.note(f"line {finding.line}: {finding.kind}: {finding.excerpt}")
     problems = [f"{f.kind} (line {f.line}: {f.excerpt})" for f in found]
     if echo.echoed:
         problems.append("the password typed at the login was echoed back")
     assert not problems, f"the console printed secrets: {'; '.join(problems)}"
-    evidence.reason = f"{source} and the login exchange carry no key, password or token"
+    evidence.reason = f"{captured.source} and the login exchange carry no key, password or token"

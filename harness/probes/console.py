@@ -1,4 +1,8 @@
-"""Serial console logins: reach the login prompt, type a pair, classify what comes back."""
+"""Serial console sessions: prompts, what the console shows, one login, back to the login prompt.
+
+Shared by the AUTH console checks and SURFACE-008. Every wait shares the caller's
+`Deadline`.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,36 @@ import time
 from dataclasses import dataclass
 
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceTimeout
+from harness.core.errors import DeviceTimeout, DeviceUnreachable
 from harness.core.redact import shown
 from harness.transports.serial import Console
 
 ENTER_PRESSES = 3
+PROBE_USER = "medsec-probe"  # a user name no device has, to reach the password prompt
+# Evidence of a command having run: its output alone on a line (the echo of the typed
+# line starts with "echo"). No `$` or `#` in it, which could pass for a shell prompt.
+CANARY_COMMAND = b"echo medsec42x\r"
+CANARY_OUTPUT = re.compile(rb"(?:^|\n)medsec42x\r?\n")
 
 
 class LoginOutcome(str, enum.Enum):
     SHELL = "shell"  # a shell prompt appeared: the pair was accepted
     REFUSED = "refused"  # the login prompt came back
+
+
+class ConsoleState(str, enum.Enum):
+    """What the console shows after a key or a line (the values are the evidence wording)."""
+
+    SHELL = "shell prompt"
+    LOGIN = "login prompt"
+    PASSWORD = "password prompt"  # noqa: S105 - a prompt, not a password
+    COMMAND_RAN = "command ran"  # no prompt, but the canary command's output
+    NOTHING = "nothing"
+
+    @property
+    def shell(self) -> bool:
+        """A shell is running: its prompt showed, or a typed command ran."""
+        return self in (ConsoleState.SHELL, ConsoleState.COMMAND_RAN)
 
 
 @dataclass(frozen=True)
@@ -42,12 +66,14 @@ class ConsolePrompts:
 class ConsoleLogin:
     """One login attempt on the console; the password is kept only in redacted form."""
 
-    username: str
     password_shown: str
     outcome: LoginOutcome
     latency_s: float
     password_echoed: bool
-    output: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome is LoginOutcome.SHELL
 
 
 def reach_login_prompt(console: Console, prompts: ConsolePrompts, deadline: Deadline) -> None:
@@ -82,10 +108,21 @@ def try_login(
     latency = time.monotonic() - started
     outcome = LoginOutcome.SHELL if index == 0 else LoginOutcome.REFUSED
     echoed = len(password) >= 3 and password.encode() in seen
-    text = seen.decode("utf-8", "replace")
-    if password:
-        text = text.replace(password, shown(password))
-    return ConsoleLogin(username, shown(password), outcome, latency, echoed, text)
+    return ConsoleLogin(shown(password), outcome, latency, echoed)
+
+
+def try_login_and_leave(
+    console: Console,
+    prompts: ConsolePrompts,
+    username: str,
+    password: str,
+    deadline: Deadline,
+) -> ConsoleLogin:
+    """`try_login`, then log out again if it opened a shell, so the login prompt shows."""
+    result = try_login(console, prompts, username, password, deadline)
+    if result.accepted:
+        log_out(console, prompts, deadline)
+    return result
 
 
 def log_out(console: Console, prompts: ConsolePrompts, deadline: Deadline) -> None:
@@ -93,3 +130,78 @@ def log_out(console: Console, prompts: ConsolePrompts, deadline: Deadline) -> No
     login, _, _ = prompts.patterns()
     console.write(b"exit\r", "exit")
     console.expect([login], deadline)
+
+
+def classify(
+    console: Console, prompts: ConsolePrompts, deadline: Deadline, settle_s: float
+) -> tuple[ConsoleState, bytes]:
+    """What the console shows within `settle_s`, and the output it printed on the way."""
+    login, password, shell = prompts.patterns()
+    try:
+        index, seen = console.expect([shell, login, password], Deadline(deadline.step(settle_s)))
+    except DeviceTimeout:
+        seen = console.pending
+        console.forget()
+        if CANARY_OUTPUT.search(seen):
+            return ConsoleState.COMMAND_RAN, seen
+        return ConsoleState.NOTHING, seen
+    return (ConsoleState.SHELL, ConsoleState.LOGIN, ConsoleState.PASSWORD)[index], seen
+
+
+def back_to_login(
+    console: Console, prompts: ConsolePrompts, deadline: Deadline, *, at_password: bool = False
+) -> bytes:
+    """Leave whatever state the console is in (shell, password prompt) for the login prompt.
+
+    Returns what the console printed on the way.
+    """
+    output = b""
+    state: ConsoleState | None = ConsoleState.PASSWORD if at_password else None
+    for _ in range(3):
+        console.forget()
+        if state is ConsoleState.PASSWORD:
+            console.write(b"\x03", "Ctrl-C: leave the password prompt without a failed login")
+        else:
+            console.write(b"\r", "Enter")
+        state, seen = classify(console, prompts, deadline, console.timeout)
+        output += seen
+        if state is ConsoleState.LOGIN:
+            return output
+        if state.shell:
+            console.write(b"exit\r", "leave the shell")
+            login, _, _ = prompts.patterns()
+            try:
+                _, seen = console.expect([login], Deadline(deadline.step(console.timeout)))
+                return output + seen
+            except DeviceTimeout:
+                continue
+    if state is ConsoleState.PASSWORD:  # Ctrl-C did nothing there: end it as a failed login
+        console.write(b"\r", "Enter")
+        _, seen = console.expect([prompts.patterns()[0]], Deadline(deadline.step(console.timeout)))
+        return output + seen
+    raise DeviceTimeout(console.target, "the console did not return to its login prompt")
+
+
+def login_profiled(
+    console: Console, prompts: ConsolePrompts, account: tuple[str, str], deadline: Deadline
+) -> None:
+    """Log in with the profiled console account; DeviceUnreachable if it is refused."""
+    back_to_login(console, prompts, deadline)
+    username, password = account
+    if not try_login(console, prompts, username, password, deadline).accepted:
+        raise DeviceUnreachable(
+            console.target, f"the profiled console account {username!r} cannot log in"
+        )
+
+
+def reset_from_shell(
+    console: Console,
+    prompts: ConsolePrompts,
+    reset_command: str,
+    account: tuple[str, str],
+    deadline: Deadline,
+) -> None:
+    """Log in with the profiled account and type the reset command: the device reboots."""
+    login_profiled(console, prompts, account, deadline)
+    console.forget()
+    console.write(reset_command.encode() + b"\r", "reset")

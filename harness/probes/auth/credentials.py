@@ -21,11 +21,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable
+from harness.core.errors import DeviceError, DeviceTimeout, not_applicable
 from harness.core.redact import shown
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.probes import console as console_probe
+from harness.probes.auth.ssh_passwords import PasswordConnection
 from harness.transports.serial import Console
 from harness.transports.ssh import SshSession
 
@@ -89,6 +90,20 @@ def candidate_pairs(
     return chosen
 
 
+def default_password(username: str, extra: Iterable[Pair]) -> str:
+    """The first default password known for `username` (the profile's, then built-in); "admin"."""
+    known = [p.password for p in (*extra, *BUILT_IN) if p.username == username]
+    return known[0] if known else "admin"
+
+
+def by_user(pairs: Iterable[Pair]) -> dict[str, list[Pair]]:
+    """The pairs grouped by user name, in order (a connection per user name)."""
+    grouped: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        grouped.setdefault(pair.username, []).append(pair)
+    return grouped
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One credential attempt, as evidence: the password only in redacted form."""
@@ -103,6 +118,31 @@ class Attempt:
     at_s: float  # seconds since the check started
     decided: bool = True  # False: the answer was neither a refusal nor a session
     utc: str = field(default_factory=utc_now)  # to match against the device's own logs
+
+    @classmethod
+    def of(
+        cls,
+        interface: str,
+        pair: Pair,
+        accepted: bool,
+        latency_s: float,
+        detail: str,
+        at_s: float,
+        *,
+        decided: bool = True,
+    ) -> Attempt:
+        """The attempt of `pair`, its password redacted."""
+        return cls(
+            interface,
+            pair.username,
+            shown(pair.password),
+            pair.source,
+            accepted,
+            latency_s,
+            detail,
+            at_s,
+            decided,
+        )
 
 
 @dataclass(frozen=True)
@@ -121,6 +161,26 @@ class Trial:
     @property
     def undecided(self) -> tuple[Attempt, ...]:
         return tuple(a for a in self.attempts if not a.decided)
+
+    @classmethod
+    def joined(cls, trials: Iterable[Trial]) -> Trial:
+        """One trial of all the attempts and hits, in order; the first error, if any."""
+        trials = list(trials)
+        errors = [t.error for t in trials if t.error is not None]
+        return cls(
+            tuple(a for t in trials for a in t.attempts),
+            errors[0] if errors else None,
+            hits=tuple(p for t in trials for p in t.hits),
+        )
+
+
+@dataclass(frozen=True)
+class AccountBudget:
+    """What one account may still be tried with on one interface, below the lockout threshold."""
+
+    pairs: tuple[Pair, ...]  # not tried earlier in the run, as many as the budget allows
+    spent: int  # failures earlier checks of the run caused on the account
+    earlier_accepted: tuple[str, ...]  # `CHECK: user / pa***` of earlier checks that got in
 
 
 class LoginLedger:
@@ -157,6 +217,42 @@ class LoginLedger:
         with self._lock:
             return tuple(self._accepted.get((interface, username), ()))
 
+    def candidates(
+        self, interface: str, extra: Iterable[Pair], lockout_after_failures: int
+    ) -> list[Pair]:
+        """The pairs `interface` can still take per user name without locking an account.
+
+        Not applicable (raises NotApplicable) when the threshold is a single failure.
+        """
+        per_account = lockout_after_failures - 1
+        if per_account < 1:
+            not_applicable("lockout_after_failures is 1: any wrong attempt would lock the account")
+        return candidate_pairs(extra, per_account, self.spent(interface))
+
+    def remaining(
+        self,
+        interface: str,
+        username: str,
+        extra: Iterable[Pair],
+        lockout_after_failures: int,
+        *,
+        profiled_password: bool = False,
+    ) -> AccountBudget:
+        """The candidate pairs of `username` that earlier checks have not tried, within budget.
+
+        Earlier checks tried the candidates in order, so as many as they failed with are
+        skipped; `profiled_password` keeps one failure back for the profiled password,
+        which the caller tries too.
+        """
+        per_account = lockout_after_failures - 1
+        spent = self.spent(interface).get(username, 0)
+        left = per_account - spent - (1 if profiled_password else 0)
+        own = [p for p in candidate_pairs(extra, per_account) if p.username == username]
+        untried = own[min(spent, len(own)) :]
+        return AccountBudget(
+            tuple(untried[: max(0, left)]), spent, self.accepted(interface, username)
+        )
+
 
 def try_ssh(
     scope: Scope,
@@ -170,68 +266,41 @@ def try_ssh(
 ) -> Trial:
     """Try each pair with password authentication; one connection per user name.
 
-    OpenSSH drops a connection whose user name changes, so pairs are grouped by user,
-    and a connection the server closes is reopened for the next pair. A device error
-    ends the trial; the attempts made so far are kept.
+    A connection the server closes is reopened for the next pair (`PasswordConnection`).
+    A device error ends the trial; the attempts made so far are kept.
     """
     attempts: list[Attempt] = []
     hits: list[Pair] = []
     banner = ""
-    by_user: dict[str, list[Pair]] = {}
-    for pair in pairs:
-        by_user.setdefault(pair.username, []).append(pair)
-    for user_pairs in by_user.values():
-        session: SshSession | None = None
-        try:
-            for pair in user_pairs:
-                if deadline.expired:
-                    raise DeviceTimeout(
-                        f"{host}:{port}", f"budget spent after {len(attempts)} attempts"
-                    )
-                reused = session is not None and session.active
-                if session is None or not session.active:
-                    if session is not None:
-                        session.close()
-                    session = SshSession(scope, host, port, timeout=timeout, transcript=transcript)
-                    banner = session.server_version
-                try:
-                    result = session.try_password(
+
+    def connect() -> SshSession:
+        nonlocal banner
+        session = SshSession(scope, host, port, timeout=timeout, transcript=transcript)
+        banner = session.server_version
+        return session
+
+    try:
+        for user_pairs in by_user(pairs).values():
+            with PasswordConnection(connect) as connection:
+                for pair in user_pairs:
+                    if deadline.expired:
+                        raise DeviceTimeout(
+                            f"{host}:{port}", f"budget spent after {len(attempts)} attempts"
+                        )
+                    result = connection.try_password(
                         pair.username, pair.password, shown(pair.password)
                     )
-                except DeviceUnreachable:
-                    if not reused:
-                        raise
-                    # The server closed the connection after the last attempt (as OpenSSH
-                    # does at MaxAuthTries): the same pair once more on a fresh connection.
-                    session.close()
-                    session = SshSession(scope, host, port, timeout=timeout, transcript=transcript)
-                    result = session.try_password(
-                        pair.username, pair.password, shown(pair.password)
+                    detail = result.detail
+                    if result.allowed_methods:
+                        detail += f" (server offers: {', '.join(result.allowed_methods)})"
+                    at_s = deadline.seconds - deadline.remaining
+                    attempts.append(
+                        Attempt.of("ssh", pair, result.accepted, result.latency_s, detail, at_s)
                     )
-                detail = result.detail
-                if result.allowed_methods:
-                    detail += f" (server offers: {', '.join(result.allowed_methods)})"
-                attempts.append(
-                    Attempt(
-                        "ssh",
-                        pair.username,
-                        shown(pair.password),
-                        pair.source,
-                        result.accepted,
-                        result.latency_s,
-                        detail,
-                        deadline.seconds - deadline.remaining,
-                    )
-                )
-                if result.accepted:
-                    hits.append(pair)
-                    session.close()  # one session per accepted pair is all the evidence needed
-                    session = None
-        except DeviceError as exc:
-            return Trial(tuple(attempts), exc, banner, tuple(hits))
-        finally:
-            if session is not None:
-                session.close()
+                    if result.accepted:
+                        hits.append(pair)
+    except DeviceError as exc:
+        return Trial(tuple(attempts), exc, banner, tuple(hits))
     return Trial(tuple(attempts), None, banner, tuple(hits))
 
 
@@ -243,45 +312,24 @@ def try_console(
     deadline: Deadline,
 ) -> Trial:
     """Type each pair at the console's login prompt; log out again after a successful one."""
-    pairs = list(pairs)
     attempts: list[Attempt] = []
+    hits: list[Pair] = []
     try:
         console_probe.reach_login_prompt(console, prompts, deadline)
         for pair in pairs:
-            _console_attempt(console, prompts, pair, deadline, attempts)
+            login = console_probe.try_login(
+                console, prompts, pair.username, pair.password, deadline
+            )
+            detail = "shell prompt shown" if login.accepted else "login prompt returned"
+            if login.password_echoed:
+                detail += "; the password was echoed"
+            at_s = deadline.seconds - deadline.remaining
+            attempts.append(
+                Attempt.of("serial", pair, login.accepted, login.latency_s, detail, at_s)
+            )
+            if login.accepted:
+                hits.append(pair)
+                console_probe.log_out(console, prompts, deadline)
     except DeviceError as exc:
-        return Trial(tuple(attempts), exc, hits=_hits(pairs, attempts))
-    return Trial(tuple(attempts), hits=_hits(pairs, attempts))
-
-
-def _hits(pairs: Iterable[Pair], attempts: list[Attempt]) -> tuple[Pair, ...]:
-    accepted = {(a.username, a.password_shown) for a in attempts if a.accepted}
-    return tuple(p for p in pairs if (p.username, shown(p.password)) in accepted)
-
-
-def _console_attempt(
-    console: Console,
-    prompts: console_probe.ConsolePrompts,
-    pair: Pair,
-    deadline: Deadline,
-    attempts: list[Attempt],
-) -> None:
-    login = console_probe.try_login(console, prompts, pair.username, pair.password, deadline)
-    accepted = login.outcome is console_probe.LoginOutcome.SHELL
-    detail = "shell prompt shown" if accepted else "login prompt returned"
-    if login.password_echoed:
-        detail += "; the password was echoed"
-    attempts.append(
-        Attempt(
-            "serial",
-            pair.username,
-            login.password_shown,
-            pair.source,
-            accepted,
-            login.latency_s,
-            detail,
-            deadline.seconds - deadline.remaining,
-        )
-    )
-    if accepted:
-        console_probe.log_out(console, prompts, deadline)
+        return Trial(tuple(attempts), exc, hits=tuple(hits))
+    return Trial(tuple(attempts), hits=tuple(hits))

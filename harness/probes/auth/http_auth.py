@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import SecretStr
+
 from harness.config.profile import Http, HttpEndpoint
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout, ProtocolViolation
@@ -31,7 +33,8 @@ from harness.probes.auth.lockout import LoginTry, TryLogin
 from harness.transports import http as http_transport
 from harness.transports.http import HttpResponse
 
-REFUSALS = frozenset({401, 403, 429})
+LOGIN_REFUSALS = frozenset({401, 403, 429})
+ACCESS_REFUSALS = frozenset({401, 403})  # a protected endpoint's answer without a valid session
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,6 @@ class LoginResult:
     """One login attempt as the device answered it."""
 
     verdict: LoginVerdict
-    status: int
     latency_s: float
     detail: str
     session: Session | None = field(default=None, repr=False)
@@ -107,24 +109,14 @@ def login(api: HttpApi, username: str, password: str, transcript: Transcript) ->
     transcript.send_secret(f"login {username!r} / {shown(password)} ({spec.style})")
     if spec.style == "basic":
         reply = api.send(spec.method, spec.path, transcript, basic_auth=(username, password))
-    elif spec.style == "json":
-        body = json.dumps({spec.username_field: username, spec.password_field: password})
-        reply = api.send(
-            spec.method,
-            spec.path,
-            transcript,
-            headers={"Content-Type": "application/json"},
-            body=body.encode(),
-        )
     else:
-        form = urlencode({spec.username_field: username, spec.password_field: password})
-        reply = api.send(
-            spec.method,
-            spec.path,
-            transcript,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            body=form.encode(),
-        )
+        fields = {spec.username_field: username, spec.password_field: password}
+        if spec.style == "json":
+            content_type, body = "application/json", json.dumps(fields)
+        else:
+            content_type, body = "application/x-www-form-urlencoded", urlencode(fields)
+        headers = {"Content-Type": content_type}
+        reply = api.send(spec.method, spec.path, transcript, headers=headers, body=body.encode())
     return _judge_login(api.http, reply, username, password)
 
 
@@ -137,14 +129,14 @@ def _judge_login(http: Http, reply: HttpResponse, username: str, password: str) 
         session = Session("basic", "Authorization", f"Basic {value}")
     if session is not None and (ok_status or session.kind == "bearer"):
         detail = f"HTTP {reply.status}; {session.kind} session issued"
-        return LoginResult(LoginVerdict.ACCEPTED, reply.status, reply.elapsed_s, detail, session)
-    if reply.status in REFUSALS:
+        return LoginResult(LoginVerdict.ACCEPTED, reply.elapsed_s, detail, session)
+    if reply.status in LOGIN_REFUSALS:
         detail = f"HTTP {reply.status}"
         if reply.header("Retry-After"):
             detail += f" (Retry-After {reply.header('Retry-After')})"
-        return LoginResult(LoginVerdict.REFUSED, reply.status, reply.elapsed_s, detail)
+        return LoginResult(LoginVerdict.REFUSED, reply.elapsed_s, detail)
     detail = f"HTTP {reply.status} {reply.reason}: neither a refusal nor a session"
-    return LoginResult(LoginVerdict.UNDECIDED, reply.status, reply.elapsed_s, detail)
+    return LoginResult(LoginVerdict.UNDECIDED, reply.elapsed_s, detail)
 
 
 def _token_session(reply: HttpResponse, token_field: str) -> Session | None:
@@ -210,11 +202,9 @@ def try_pairs(
             if accepted:
                 hits.append(pair)
             attempts.append(
-                Attempt(
+                Attempt.of(
                     "http",
-                    pair.username,
-                    shown(pair.password),
-                    pair.source,
+                    pair,
                     accepted,
                     result.latency_s,
                     result.detail,
@@ -247,15 +237,37 @@ class AccessFinding:
 
     endpoint: str
     attempts: tuple[AccessAttempt, ...]
-    control: AccessAttempt | None
+    control: AccessAttempt
     state_before: str = ""
 
     @property
     def let_through(self) -> tuple[AccessAttempt, ...]:
+        """Requests without a valid session that were answered, or changed the state."""
         return tuple(a for a in self.attempts if not a.refused or a.state_changed)
 
+    @property
+    def control_failed(self) -> bool:
+        """The profiled account's own request failed, so the refusals prove nothing."""
+        return self.control.refused
 
-def body_bytes(endpoint: HttpEndpoint) -> tuple[bytes | None, dict[str, str]]:
+
+# A credential kind as the evidence names it, and the session sent with it (None: none).
+CredentialKind = tuple[str, Session | None]
+
+
+def forged_credentials(control: Session, expired_token: SecretStr | None) -> list[CredentialKind]:
+    """No credentials, a malformed session like `control`'s, and the profile's expired token."""
+    forged: list[CredentialKind] = [
+        ("no credentials", None),
+        ("a malformed token", _malformed_session(control)),
+    ]
+    if expired_token is not None:
+        expired = _expired_session(control, expired_token.get_secret_value())
+        forged.append(("an expired token", expired))
+    return forged
+
+
+def _body(endpoint: HttpEndpoint) -> tuple[bytes | None, dict[str, str]]:
     """The endpoint's harmless body and its Content-Type."""
     if endpoint.body is None:
         return None, {}
@@ -264,18 +276,18 @@ def body_bytes(endpoint: HttpEndpoint) -> tuple[bytes | None, dict[str, str]]:
     return json.dumps(endpoint.body).encode(), {"Content-Type": "application/json"}
 
 
-def malformed_session(like: Session | None) -> Session:
+def _malformed_session(like: Session) -> Session:
     """A credential of the right shape that no device issued."""
     junk = "medsec-malformed-" + secrets.token_hex(8)
-    if like is not None and like.kind == "cookie":
+    if like.kind == "cookie":
         return Session("cookie", "Cookie", like.value.split("=", 1)[0] + "=" + junk)
-    if like is not None and like.kind == "basic":
+    if like.kind == "basic":
         return Session("basic", "Authorization", "Basic " + junk)
     return Session("bearer", "Authorization", "Bearer " + junk)
 
 
-def expired_session(like: Session | None, token: str) -> Session:
-    if like is not None and like.kind == "cookie":
+def _expired_session(like: Session, token: str) -> Session:
+    if like.kind == "cookie":
         return Session("cookie", "Cookie", like.value.split("=", 1)[0] + "=" + token)
     return Session("bearer", "Authorization", "Bearer " + token)
 
@@ -283,7 +295,7 @@ def expired_session(like: Session | None, token: str) -> Session:
 def probe_endpoint(
     api: HttpApi,
     endpoint: HttpEndpoint,
-    variants: list[tuple[str, Session | None]],
+    variants: list[CredentialKind],
     control: Session,
     transcript: Transcript,
 ) -> AccessFinding:
@@ -292,7 +304,7 @@ def probe_endpoint(
     After each variant the state is read back (with `control`) and compared with the
     state before; the control request must succeed, or the endpoint proves nothing.
     """
-    body, content_type = body_bytes(endpoint)
+    body, content_type = _body(endpoint)
     request = f"{endpoint.method} {endpoint.path}"
     first = before = _state(api, endpoint, control, transcript)
     attempts: list[AccessAttempt] = []
@@ -311,7 +323,7 @@ def probe_endpoint(
                 label,
                 reply.status,
                 reply.elapsed_s,
-                reply.status in (401, 403),
+                reply.status in ACCESS_REFUSALS,
                 changed,
                 reply.text.strip()[:200],
             )

@@ -55,6 +55,15 @@ class ChangeTrial:
     old_password_works: bool
     session_secrets: tuple[str, ...]
 
+    @property
+    def accepted(self) -> tuple[ChangeAttempt, ...]:
+        return tuple(a for a in self.attempts if a.accepted)
+
+    @property
+    def undecided(self) -> tuple[ChangeAttempt, ...]:
+        """Answers that are neither an acceptance nor a policy refusal."""
+        return tuple(a for a in self.attempts if not a.decided)
+
 
 def try_weak_passwords(
     api: HttpApi,

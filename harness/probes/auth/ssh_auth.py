@@ -1,4 +1,4 @@
-"""SSH authentication posture: methods offered, root login, privileges, idle sessions, lockout.
+"""SSH authentication posture: methods offered, root login, privileges, lockout attempts.
 
 Every function opens its own connection(s) through `SshSession`, which checks scope and
 bounds each I/O by the profile's timeout.
@@ -9,19 +9,19 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import paramiko
 
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable
+from harness.core.errors import DeviceError, DeviceTimeout
 from harness.core.redact import shown
 from harness.core.transcript import Transcript
 from harness.probes.auth.credentials import Attempt, Pair, Trial
 from harness.probes.auth.lockout import LoginTry
+from harness.probes.auth.ssh_passwords import PasswordConnection
 from harness.transports.ssh import SshSession, SshTarget
-
-READ_POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,21 @@ class MethodsFinding:
     untrusted_key_tried: bool
     untrusted_key_accepted: bool
     untrusted_key: str = ""  # type and fingerprint of the fresh key offered
+
+    def problems(self, expected: AbstractSet[str]) -> tuple[str, ...]:
+        """How the offered methods and the untrusted key's fate differ from `expected`."""
+        problems = []
+        offered = set(self.offered)
+        if offered != expected:
+            extra, missing = sorted(offered - expected), sorted(expected - offered)
+            problems.append(
+                f"offers {sorted(offered)}, policy wants {sorted(expected)}"
+                + (f" (extra: {extra})" if extra else "")
+                + (f" (missing: {missing})" if missing else "")
+            )
+        if self.untrusted_key_accepted:
+            problems.append("a key the device has never seen was accepted")
+        return tuple(problems)
 
 
 def auth_methods(target: SshTarget, transcript: Transcript) -> MethodsFinding:
@@ -140,7 +155,7 @@ def try_root(
 @dataclass(frozen=True)
 class CommandRun:
     command: str
-    status: int
+    status: int  # the command's exit status
     output: str
 
     @property
@@ -148,14 +163,26 @@ class CommandRun:
         return self.status == 0
 
 
+@dataclass(frozen=True)
+class PrivilegeFinding:
+    """The profiled account's uid, and what each privileged command did."""
+
+    uid: str  # as `id -u` printed it
+    runs: tuple[CommandRun, ...]
+
+    @property
+    def root(self) -> bool:
+        return self.uid == "0"
+
+
 def run_commands(
     target: SshTarget, commands: Iterable[str], transcript: Transcript
-) -> tuple[str, tuple[CommandRun, ...]]:
-    """`id -u` and each command as the profiled account: (uid printed, each run)."""
+) -> PrivilegeFinding:
+    """`id -u` and each command as the profiled account."""
     with target.login(transcript) as session:
         _, uid = session.run("id -u")
         runs = tuple(CommandRun(c, *session.run(c)) for c in commands)
-    return _uid(uid), runs
+    return PrivilegeFinding(_uid(uid), runs)
 
 
 def _uid(output: str) -> str:
@@ -164,90 +191,23 @@ def _uid(output: str) -> str:
     return found.group(1) if found else output.strip()
 
 
-@dataclass(frozen=True)
-class IdleFinding:
-    """A logged-in shell left idle, then asked to run a command."""
-
-    idle_s: float
-    closed: bool
-    answer: str
-
-
-def idle_session(target: SshTarget, idle_s: float, transcript: Transcript) -> IdleFinding:
-    """Open a shell, read its prompt, idle `idle_s`, send `id`: did the device end the session?"""
-    with target.login(transcript) as session:
-        channel = session.open_shell()
-        _read_for(channel, 1.0, transcript)
-        transcript.event(f"idle for {idle_s:.1f}s")
-        time.sleep(idle_s)
-        if channel.closed or channel.exit_status_ready() or not session.active:
-            transcript.event("the device closed the session while idle")
-            return IdleFinding(idle_s, True, "")
-        try:
-            channel.sendall(b"id\r")
-            transcript.sent(b"id\r", "command after the idle time")
-        except (OSError, EOFError, paramiko.SSHException):
-            return IdleFinding(idle_s, True, "")
-        answer, eof = _read_for(channel, min(target.timeout, 3.0), transcript)
-        closed = eof or channel.closed or not session.active
-        return IdleFinding(idle_s, closed and "uid=" not in answer, answer)
-
-
-def _read_for(
-    channel: paramiko.Channel, seconds: float, transcript: Transcript
-) -> tuple[str, bool]:
-    """What the channel sends within `seconds`; (text, whether it reached end of file)."""
-    end = time.monotonic() + seconds
-    data = b""
-    channel.settimeout(READ_POLL_S)
-    while time.monotonic() < end and len(data) < 65536:
-        try:
-            chunk = channel.recv(4096)
-        except TimeoutError:
-            continue
-        except (OSError, EOFError, paramiko.SSHException):
-            return data.decode("utf-8", "replace"), True
-        if not chunk:
-            transcript.received(data, "end of file")
-            return data.decode("utf-8", "replace"), True
-        data += chunk
-    if data:
-        transcript.received(data)
-    return data.decode("utf-8", "replace"), False
-
-
 class PasswordLogins:
-    """Password attempts for one user over SSH, for the lockout trial.
+    """Password attempts for one user over SSH, for the lockout trial, on a reused connection.
 
-    One connection is reused until the server closes it or an attempt succeeds (an
-    authenticated connection cannot authenticate again).
+    A context manager: leaving it closes the connection.
     """
 
     def __init__(self, target: SshTarget, username: str, transcript: Transcript) -> None:
-        self._target = target
         self._username = username
-        self._transcript = transcript
-        self._session: SshSession | None = None
+        self._connection = PasswordConnection(lambda: target.connect(transcript))
 
     def __call__(self, password: str, redacted: str) -> LoginTry:
-        reused = self._session is not None and self._session.active
-        if self._session is None or not self._session.active:
-            self.close()
-            self._session = self._target.connect(self._transcript)
-        try:
-            result = self._session.try_password(self._username, password, redacted)
-        except DeviceUnreachable:
-            if not reused:
-                raise
-            self.close()  # closed after the last attempt: this one again on a fresh connection
-            self._session = self._target.connect(self._transcript)
-            result = self._session.try_password(self._username, password, redacted)
-        if result.accepted:
-            self.close()
+        result = self._connection.try_password(self._username, password, redacted)
         detail = result.detail or ("accepted" if result.accepted else "refused")
         return LoginTry(result.accepted, result.latency_s, detail)
 
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+    def __enter__(self) -> PasswordLogins:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._connection.close()

@@ -12,16 +12,18 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from harness.config.profile import Network
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout
 from harness.core.redact import shown
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
-from harness.probes.auth.credentials import Attempt, Pair, Trial
+from harness.probes.auth.credentials import Attempt, LoginLedger, Pair, Trial, by_user
 from harness.transports.net import TcpConnection, connect
 
+TELNET_PORT = 23
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 ECHO, SUPPRESS_GO_AHEAD = 1, 3
 LOGIN = re.compile(rb"(?i)(login|username|user name)\s*:\s*$")
@@ -108,6 +110,16 @@ class TelnetSession:
         self.conn.send_secret(text.replace(bytes((IAC,)), bytes((IAC, IAC))) + b"\r\n", redacted)
 
 
+def candidate_ports(network: Network) -> list[int]:
+    """Ports that may speak telnet: those declared telnet, and 23 and every expected TCP port
+    that no service declares as another protocol."""
+    declared = {s.port: s.protocol for s in network.services}
+    return sorted(
+        {p for p, protocol in declared.items() if protocol == "telnet"}
+        | {p for p in (TELNET_PORT, *network.expected_tcp) if declared.get(p, "other") == "other"}
+    )
+
+
 @dataclass(frozen=True)
 class TelnetPort:
     """Whether a port speaks telnet, and why we think so."""
@@ -115,6 +127,30 @@ class TelnetPort:
     port: int
     telnet: bool
     evidence: str
+
+
+@dataclass(frozen=True)
+class TelnetSurvey:
+    """The candidate ports of a device and what each turned out to be."""
+
+    candidates: tuple[int, ...]
+    looked: tuple[TelnetPort, ...]
+
+    @property
+    def telnet_ports(self) -> list[int]:
+        return [p.port for p in self.looked if p.telnet]
+
+
+def survey(
+    scope: Scope, network: Network, *, timeout: float, transcript: Transcript
+) -> TelnetSurvey:
+    """`identify` each of the network's candidate ports."""
+    candidates = candidate_ports(network)
+    looked = tuple(
+        identify(scope, network.host, port, timeout=timeout, transcript=transcript)
+        for port in candidates
+    )
+    return TelnetSurvey(tuple(candidates), looked)
 
 
 def identify(
@@ -141,6 +177,42 @@ def identify(
         return TelnetPort(port, False, f"first bytes {first!r}" if data else "silent")
 
 
+def try_ports(
+    scope: Scope,
+    host: str,
+    ports: Iterable[int],
+    ledger: LoginLedger,
+    extra: Iterable[Pair],
+    *,
+    check_id: str,
+    lockout_after_failures: int,
+    timeout: float,
+    transcript: Transcript,
+) -> Trial:
+    """`try_pairs` on each port, with the pairs the ledger still allows there; one trial of all.
+
+    Each port is its own interface in the ledger (`telnet:PORT`): an account locks per
+    service. Every port is tried even after a device error on an earlier one.
+    """
+    extra = list(extra)
+    trials = []
+    for port in ports:
+        interface = f"telnet:{port}"
+        pairs = ledger.candidates(interface, extra, lockout_after_failures)
+        trial = try_pairs(
+            scope,
+            host,
+            port,
+            pairs,
+            timeout=timeout,
+            deadline=Deadline(timeout * (len(pairs) + 2)),
+            transcript=transcript,
+        )
+        ledger.record(interface, check_id, trial.attempts)
+        trials.append(trial)
+    return Trial.joined(trials)
+
+
 def try_pairs(
     scope: Scope,
     host: str,
@@ -152,24 +224,17 @@ def try_pairs(
     transcript: Transcript,
 ) -> Trial:
     """Each pair at the login prompt: one connection per user name, a few users at once."""
-    by_user: dict[str, list[Pair]] = {}
-    for pair in pairs:
-        by_user.setdefault(pair.username, []).append(pair)
     started = time.monotonic()
     with ThreadPoolExecutor(CONCURRENT_USERS) as pool:
-        results = list(
+        per_user = Trial.joined(
             pool.map(
                 lambda user_pairs: _try_user(
                     scope, host, port, user_pairs, timeout, deadline, transcript, started
                 ),
-                by_user.values(),
+                by_user(pairs).values(),
             )
         )
-    attempts = [a for found, _, _ in results for a in found]
-    hits = tuple(p for _, found_hits, _ in results for p in found_hits)
-    errors = [e for _, _, e in results if e is not None]
-    attempts.sort(key=lambda a: a.at_s)
-    return Trial(tuple(attempts), errors[0] if errors else None, hits=hits)
+    return replace(per_user, attempts=tuple(sorted(per_user.attempts, key=lambda a: a.at_s)))
 
 
 def _try_user(
@@ -181,7 +246,7 @@ def _try_user(
     deadline: Deadline,
     transcript: Transcript,
     started: float,
-) -> tuple[list[Attempt], list[Pair], DeviceError | None]:
+) -> Trial:
     attempts: list[Attempt] = []
     hits: list[Pair] = []
     session: TelnetSession | None = None
@@ -192,16 +257,10 @@ def _try_user(
                 session = TelnetSession(conn)
                 index, _ = session.expect([LOGIN, SHELL], Deadline(deadline.step(timeout)))
                 if index == 1:
-                    attempts.append(
-                        _attempt(
-                            Pair("(no login)", "", "none"),
-                            True,
-                            0.0,
-                            "shell prompt at connect",
-                            started,
-                        )
-                    )
-                    return attempts, hits, None
+                    no_login = Pair("(no login)", "", "none")
+                    detail = "shell prompt at connect"
+                    attempts.append(_attempt(no_login, True, 0.0, detail, started))
+                    return Trial(tuple(attempts), hits=tuple(hits))
             session.line(pair.username.encode(), "user name")
             at = time.monotonic()
             index, _ = session.expect([PASSWORD, SHELL, LOGIN], Deadline(deadline.step(timeout)))
@@ -222,21 +281,12 @@ def _try_user(
                 session.conn.close()
                 session = None
     except DeviceError as exc:
-        return attempts, hits, exc
+        return Trial(tuple(attempts), exc, hits=tuple(hits))
     finally:
         if session is not None:
             session.conn.close()
-    return attempts, hits, None
+    return Trial(tuple(attempts), hits=tuple(hits))
 
 
 def _attempt(pair: Pair, accepted: bool, latency: float, detail: str, started: float) -> Attempt:
-    return Attempt(
-        "telnet",
-        pair.username,
-        shown(pair.password),
-        pair.source,
-        accepted,
-        latency,
-        detail,
-        time.monotonic() - started,
-    )
+    return Attempt.of("telnet", pair, accepted, latency, detail, time.monotonic() - started)

@@ -1,0 +1,90 @@
+"""Idle sessions (AUTH-011): log in, leave the shell idle, then see whether it still runs `id`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import paramiko
+
+from harness.core.deadline import Deadline
+from harness.core.transcript import Transcript
+from harness.probes import console as console_probe
+from harness.probes.console import ConsolePrompts, ConsoleState
+from harness.transports.serial import Console
+from harness.transports.ssh import SshTarget
+
+READ_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class IdleFinding:
+    """A logged-in shell left idle, then asked to run a command."""
+
+    closed: bool  # the device ended the session (the command did not run)
+    answer: str
+
+
+def idle_ssh(target: SshTarget, idle_s: float, transcript: Transcript) -> IdleFinding:
+    """Open a shell, read its prompt, idle `idle_s`, send `id`: did the device end the session?"""
+    with target.login(transcript) as session:
+        channel = session.open_shell()
+        _read_for(channel, 1.0, transcript)
+        transcript.event(f"idle for {idle_s:.1f}s")
+        time.sleep(idle_s)
+        if channel.closed or channel.exit_status_ready() or not session.active:
+            transcript.event("the device closed the session while idle")
+            return IdleFinding(True, "")
+        try:
+            channel.sendall(b"id\r")
+            transcript.sent(b"id\r", "command after the idle time")
+        except (OSError, EOFError, paramiko.SSHException):
+            return IdleFinding(True, "")
+        answer, eof = _read_for(channel, min(target.timeout, 3.0), transcript)
+        closed = eof or channel.closed or not session.active
+        return IdleFinding(closed and "uid=" not in answer, answer)
+
+
+def _read_for(
+    channel: paramiko.Channel, seconds: float, transcript: Transcript
+) -> tuple[str, bool]:
+    """What the channel sends within `seconds`; (text, whether it reached end of file)."""
+    end = time.monotonic() + seconds
+    data = b""
+    channel.settimeout(READ_POLL_S)
+    while time.monotonic() < end and len(data) < 65536:
+        try:
+            chunk = channel.recv(4096)
+        except TimeoutError:
+            continue
+        except (OSError, EOFError, paramiko.SSHException):
+            return data.decode("utf-8", "replace"), True
+        if not chunk:
+            transcript.received(data, "end of file")
+            return data.decode("utf-8", "replace"), True
+        data += chunk
+    if data:
+        transcript.received(data)
+    return data.decode("utf-8", "replace"), False
+
+
+def idle_console(
+    console: Console,
+    prompts: ConsolePrompts,
+    account: tuple[str, str],
+    idle_s: float,
+    deadline: Deadline,
+) -> IdleFinding:
+    """Log in, idle `idle_s`, type `id`: does a shell still run it?"""
+    console_probe.login_profiled(console, prompts, account, deadline)
+    console.forget()
+    console.transcript.event(f"idle for {idle_s:.1f}s")
+    time.sleep(idle_s)
+    console.write(b"id\r", "command after the idle time")
+    state, seen = console_probe.classify(console, prompts, deadline, min(console.timeout, 3.0))
+    text = seen.decode("utf-8", "replace")
+    closed = state in (ConsoleState.LOGIN, ConsoleState.PASSWORD) or (
+        state is ConsoleState.NOTHING and "uid=" not in text
+    )
+    console_probe.back_to_login(console, prompts, deadline)
+    return IdleFinding(closed and "uid=" not in text, text)
