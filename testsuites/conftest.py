@@ -15,6 +15,7 @@ from harness.core.deadline import Deadline
 from harness.core.errors import NotSupported, not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
+from harness.probes import profiled
 from harness.probes.auth.credentials import LoginLedger, Pair
 from harness.probes.auth.http_auth import HttpApi
 from harness.probes.console import ConsolePrompts
@@ -33,26 +34,17 @@ SCAN_BUDGET_S = 540.0  # below the plugin's 600 s watchdog
 @pytest.fixture(scope="session")
 def ssh_target(profile: Profile, scope: Scope) -> SshTarget:
     """The SSH service and the profiled account, for checks that connect or log in."""
-    if profile.ssh is None:
+    target = profiled.ssh_target(profile, scope)
+    if target is None:
         not_applicable("the profile has no ssh section")
-    password = profile.ssh.password.get_secret_value() if profile.ssh.password else None
-    return SshTarget(
-        scope,
-        profile.ssh_host,
-        profile.ssh.port,
-        profile.policy.timeout_s,
-        profile.ssh.username,
-        profile.ssh.key_file,
-        password,
-    )
+    return target
 
 
 @pytest.fixture(scope="session")
 def console_prompts(profile: Profile) -> ConsolePrompts:
     if profile.serial is None:
         not_applicable("the profile has no serial section")
-    serial = profile.serial
-    return ConsolePrompts(serial.login_prompt, serial.password_prompt, serial.shell_prompt)
+    return ConsolePrompts.of(profile.serial)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from harness.config.profile import Serial
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceTimeout, DeviceUnreachable
 from harness.core.redact import shown
@@ -52,6 +53,11 @@ class ConsolePrompts:
     password: str
     shell: str
 
+    @classmethod
+    def of(cls, serial: Serial) -> ConsolePrompts:
+        """The prompts the profile's serial section names."""
+        return cls(serial.login_prompt, serial.password_prompt, serial.shell_prompt)
+
     def patterns(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes], re.Pattern[bytes]]:
         # A prompt is the last thing a console prints before it waits: anchored at the end,
         # so "login: can't change directory" in a message is not taken for the login prompt.
@@ -76,18 +82,27 @@ class ConsoleLogin:
         return self.outcome is LoginOutcome.SHELL
 
 
-def reach_login_prompt(console: Console, prompts: ConsolePrompts, deadline: Deadline) -> None:
-    """Press Enter until the login prompt shows: three presses, each waiting one I/O timeout."""
-    login, _, _ = prompts.patterns()
+def press_enter_until(
+    console: Console, patterns: list[re.Pattern[bytes]], deadline: Deadline
+) -> int:
+    """Press Enter until one of `patterns` shows (three presses, each waiting one I/O
+    timeout); the index of the one that did."""
     for press in range(1, ENTER_PRESSES + 1):
         console.forget()
         console.write(b"\r", "Enter")
         try:
-            console.expect([login], Deadline(deadline.step(console.timeout)))
-            return
+            index, _ = console.expect(patterns, Deadline(deadline.step(console.timeout)))
+            return index
         except DeviceTimeout:
             if press == ENTER_PRESSES or deadline.expired:
                 raise
+    raise AssertionError("unreachable: the last press raises")
+
+
+def reach_login_prompt(console: Console, prompts: ConsolePrompts, deadline: Deadline) -> None:
+    """Press Enter until the login prompt shows."""
+    login, _, _ = prompts.patterns()
+    press_enter_until(console, [login], deadline)
 
 
 def try_login(

@@ -17,12 +17,10 @@ from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
-from harness.probes.console import ConsolePrompts
+from harness.probes.console import ENTER_PRESSES, ConsolePrompts, press_enter_until
 from harness.transports import http, net
 from harness.transports.serial import Console
 from harness.transports.ssh import SshSession
-
-ENTER_PRESSES = 3
 
 
 @dataclass(frozen=True)
@@ -96,31 +94,17 @@ def _console(profile: Profile, scope: Scope, transcript: Transcript) -> Answer:
     serial = profile.serial
     assert serial is not None
     timeout = profile.policy.timeout_s
-    prompts = ConsolePrompts(serial.login_prompt, serial.password_prompt, serial.shell_prompt)
-    login, _, shell = prompts.patterns()
+    login, _, shell = ConsolePrompts.of(serial).patterns()
     started = time.monotonic()
     try:
         with Console(
             scope, serial.url, baudrate=serial.baudrate, timeout=timeout, transcript=transcript
         ) as port:
-            for press in range(1, ENTER_PRESSES + 1):
-                port.forget()
-                port.write(b"\r", "Enter")
-                try:
-                    index, _ = port.expect([login, shell], Deadline(timeout))
-                except DeviceError:
-                    if press == ENTER_PRESSES:
-                        raise
-                    continue
-                return Answer(
-                    "console",
-                    True,
-                    "login prompt" if index == 0 else "shell prompt",
-                    time.monotonic() - started,
-                )
+            index = press_enter_until(port, [login, shell], Deadline(timeout * ENTER_PRESSES))
     except DeviceError as exc:
         return Answer("console", False, str(exc), time.monotonic() - started)
-    return Answer("console", False, "no prompt", time.monotonic() - started)
+    shown = "login prompt" if index == 0 else "shell prompt"
+    return Answer("console", True, shown, time.monotonic() - started)
 
 
 def confirm(profile: Profile, scope: Scope, transcript: Transcript) -> Liveness:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from harness.config.profile import Profile
 from harness.core.errors import NotSupported
 from harness.core.scope import Scope
+from harness.probes import profiled
 from harness.probes.console import ConsolePrompts
 from harness.probes.update.delivery import (
     HttpAuth,
@@ -26,7 +27,6 @@ from harness.probes.update.version_readers import (
     UrlVersion,
     VersionReader,
 )
-from harness.transports.ssh import SshTarget
 
 
 @dataclass(frozen=True)
@@ -49,21 +49,6 @@ def _http_auth(profile: Profile) -> HttpAuth | None:
     return HttpAuth(update.auth, update.username, password)
 
 
-def _ssh_target(profile: Profile, scope: Scope) -> SshTarget | None:
-    if profile.ssh is None:
-        return None
-    password = profile.ssh.password.get_secret_value() if profile.ssh.password else None
-    return SshTarget(
-        scope,
-        profile.ssh_host,
-        profile.ssh.port,
-        profile.policy.timeout_s,
-        profile.ssh.username,
-        profile.ssh.key_file,
-        password,
-    )
-
-
 def _readers(profile: Profile, scope: Scope) -> dict[str, VersionReader]:
     update = profile.update
     assert update is not None
@@ -78,7 +63,7 @@ def _readers(profile: Profile, scope: Scope) -> dict[str, VersionReader]:
             profile.tls.ca_file,
             timeout,
         )
-    ssh = _ssh_target(profile, scope)
+    ssh = profiled.ssh_target(profile, scope)
     if update.version_command and ssh is not None:
         readers["ssh"] = SshCommandVersion(ssh, update.version_command, update.version_regex)
     serial = profile.serial
@@ -87,7 +72,7 @@ def _readers(profile: Profile, scope: Scope) -> dict[str, VersionReader]:
             scope,
             serial.url,
             serial.baudrate,
-            ConsolePrompts(serial.login_prompt, serial.password_prompt, serial.shell_prompt),
+            ConsolePrompts.of(serial),
             serial.username,
             serial.password.get_secret_value() if serial.password else "",
             update.version_command,
@@ -135,7 +120,7 @@ def build_target(profile: Profile, scope: Scope) -> UpdateTarget:
             profile.policy.update_timeout_s,
         )
     elif update.channel == "ssh":
-        ssh = _ssh_target(profile, scope)
+        ssh = profiled.ssh_target(profile, scope)
         if ssh is None or update.install_command is None:
             raise NotSupported("channel ssh needs an ssh section and update.install_command")
         channel = SshChannel(
