@@ -52,7 +52,6 @@ class Uplink:
         self._context.minimum_version = ssl.TLSVersion.TLSv1_2
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sim-uplink", daemon=True)
-        self.reports_sent = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -76,7 +75,6 @@ class Uplink:
                 with self._context.wrap_socket(raw, server_hostname=self._server_name) as tls:
                     report = {"model": "IP-100", "firmware": self._firmware, "alarms": 0}
                     tls.sendall(json.dumps(report).encode() + b"\n")
-                    self.reports_sent += 1
                     self._log.info("uplink report sent to %s:%d", *self.address)
             except (ssl.SSLError, ssl.CertificateError) as exc:
                 self._log.info("uplink refused the server at %s:%d: %s", *self.address, exc)

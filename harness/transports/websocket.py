@@ -69,7 +69,6 @@ class MessageSocket:
         self._messages: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.closed_by_peer = False
         self._thread = threading.Thread(target=self._read, name=f"ws-{self.target}", daemon=True)
         self._thread.start()
 
@@ -80,7 +79,6 @@ class MessageSocket:
             except websocket.WebSocketTimeoutException:
                 continue
             except (websocket.WebSocketException, OSError):
-                self.closed_by_peer = not self._stop.is_set()
                 return
             text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
             self.transcript.received(text.encode(), "websocket")

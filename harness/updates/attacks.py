@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from harness.core.errors import NotSupported
-from harness.updates import medsec_v1
 
 FILLER_BLOCK = bytes(range(256)) * 256  # 64 KiB of filler, streamed as often as needed
 
@@ -99,19 +98,3 @@ def flip_byte(data: bytes, offset: int) -> tuple[bytes, str]:
     changed = bytearray(data)
     changed[offset] ^= 0xFF
     return bytes(changed), f"byte {offset} XOR 0xFF: {data[offset]:#04x} -> {changed[offset]:#04x}"
-
-
-def altered_payload(valid_image: bytes) -> UpdateImage:
-    """A medsec-v1 image with one payload byte flipped after signing (UPDATE-002)."""
-    image = medsec_v1.parse(valid_image)
-    if not image.payload:
-        raise ValueError("the image has no payload to alter")
-    offset = image.payload_offset + len(image.payload) // 2
-    altered, note = flip_byte(valid_image, offset)
-    return UpdateImage(
-        name=Attack.ALTERED_PAYLOAD.value,
-        data=altered,
-        description=f"{note} (payload offset {offset - image.payload_offset}) after signing",
-        base_sha256=hashlib.sha256(valid_image).hexdigest(),
-        version=image.header.version,
-    )

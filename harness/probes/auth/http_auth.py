@@ -238,7 +238,7 @@ class AccessFinding:
     endpoint: str
     attempts: tuple[AccessAttempt, ...]
     control: AccessAttempt
-    state_before: str = ""
+    state_before: str = ""  # what the state read said before the requests (evidence)
 
     @property
     def let_through(self) -> tuple[AccessAttempt, ...]:

@@ -110,7 +110,6 @@ class ServerAlgorithms:
     identification: str
     preamble: tuple[str, ...]
     kexinit: KexInit
-    client_bytes: bytes
     server_bytes: bytes
     duration_s: float
 
@@ -163,7 +162,6 @@ def read_kexinit(
         identification=identification,
         preamble=tuple(preamble),
         kexinit=kexinit,
-        client_bytes=CLIENT_IDENT,
         server_bytes=received,
         duration_s=time.monotonic() - started,
     )

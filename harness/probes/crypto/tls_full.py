@@ -36,7 +36,6 @@ from harness.probes.crypto.tls_wire import (
 from harness.transports import net
 
 _FINISHED = 20
-NO_RENEGOTIATION = 100  # the alert a refusing server sends as a warning
 
 
 class _Session:

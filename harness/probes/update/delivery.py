@@ -76,10 +76,6 @@ class DeliveryReply:
     auth_refused: bool = False  # refused for lack of credentials, before taking the image
 
     @property
-    def claims_accepted(self) -> bool:
-        return self.accepted is True
-
-    @property
     def verdict_messages(self) -> tuple[str, ...]:
         """The device's messages worth reading in a summary: its errors and its outcome."""
         said = [m for m in self.messages if any(word in m for word in VERDICT_WORDS)]

@@ -37,7 +37,6 @@ class UpdateTarget:
     reader: VersionReader
     readers: dict[str, VersionReader]  # every interface that reports the version
     reboot_timeout_s: float
-    install_timeout_s: float
 
 
 def _http_auth(profile: Profile) -> HttpAuth | None:
@@ -130,6 +129,4 @@ def build_target(profile: Profile, scope: Scope) -> UpdateTarget:
         raise NotSupported(
             f"update channel {update.channel!r} cannot deliver images in this harness version"
         )
-    return UpdateTarget(
-        channel, readers[primary], readers, update.reboot_timeout_s, profile.policy.update_timeout_s
-    )
+    return UpdateTarget(channel, readers[primary], readers, update.reboot_timeout_s)
