@@ -37,13 +37,21 @@ from harness.sim.pump import EmulatedPump, SimConfig, weaknesses_for
 from harness.sim.vendor_service import HELLO
 from harness.sim.weaknesses import PLANTED
 from harness.updates import medsec_v1
-from harness.updates.attacks import altered_payload
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 5.0
 _hosts = itertools.count(1)
 
 MakePump = Callable[..., EmulatedPump]
+
+
+def altered_payload(image: bytes) -> bytes:
+    """A signed medsec-v1 image with one payload byte flipped after signing."""
+    parsed = medsec_v1.parse(image)
+    offset = parsed.payload_offset + len(parsed.payload) // 2
+    changed = bytearray(image)
+    changed[offset] ^= 0xFF
+    return bytes(changed)
 
 
 def next_host() -> str:
@@ -429,7 +437,7 @@ def test_update_channel_hardened(make_pump: MakePump) -> None:
     finally:
         transport.close()
 
-    altered = altered_payload(signed_image(pump, "2.6.0")).data
+    altered = altered_payload(signed_image(pump, "2.6.0"))
     status, document, _ = api(pump, "POST", "/api/update", altered, update_auth(pump))
     assert status == 422
     assert document["accepted"] is False
@@ -446,7 +454,7 @@ def test_update_channel_hardened(make_pump: MakePump) -> None:
 
 def test_update_w09_installs_altered_payload(make_pump: MakePump) -> None:
     pump = make_pump("W-09")
-    altered = altered_payload(signed_image(pump, "2.5.0")).data
+    altered = altered_payload(signed_image(pump, "2.5.0"))
     status, document, _ = api(pump, "POST", "/api/update", altered, update_auth(pump))
     assert (status, document) == (200, {"accepted": True, "version": "2.5.0"})
     rollback = signed_image(pump, "2.4.9")
