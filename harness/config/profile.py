@@ -9,7 +9,6 @@ must lie inside `scope.allow`.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import ipaddress
 import json
 import re
@@ -636,7 +635,7 @@ def load_profile(path: str | Path, *, check_files: bool = True) -> Profile:
     if issues:
         raise ProfileError(issues)
     profile._source = path
-    profile._sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    profile._sha256 = document.sha256
     profile._secrets = frozenset(document.secrets | _secret_values(profile))
     return profile
 

@@ -8,8 +8,10 @@ pydantic error location such as `("network", "services", 0, "port")` becomes
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,15 @@ from harness.core.errors import ProfileError, ProfileIssue
 
 Loc = tuple[str | int, ...]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+MAX_BYTES = 1 << 20  # a profile or threat model; real ones are a few kB
+MAX_DEPTH = 64  # nested mappings and lists
+MAX_NODES = 100_000  # values once every alias is expanded (a billion-laughs file has 10^9)
+MAX_DIGITS = 100  # in a number: Python refuses to convert 4,300 and more, losing the line
+_LONG_DECIMAL = re.compile(rf"[-+]?[0-9][0-9_]{{{MAX_DIGITS},}}")
+# YAML 1.1's printable set: tab, line ends and the printable planes, nothing else.
+_NOT_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
 
 
 @dataclass
@@ -31,6 +42,7 @@ class LocatedDocument:
     path: Path
     data: Any
     lines: dict[Loc, int]
+    sha256: str = ""  # of the bytes read, so the digest is of what was validated
     secrets: set[str] = field(default_factory=set)
 
     def line_of(self, loc: Loc) -> int | None:
@@ -54,22 +66,24 @@ def dotted(loc: Loc) -> str:
 
 
 def load(path: Path, *, expand_env: bool = False) -> LocatedDocument:
-    """Read and parse `path`; every problem raises ProfileError naming file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError([ProfileIssue(str(path), None, "", f"cannot read: {exc}")]) from None
+    """Read and parse `path`; every problem raises ProfileError naming file and line.
+
+    A profile comes from someone else's hands: it is read only if it is a regular file of
+    at most `MAX_BYTES`, and parsed only if its nesting, alias expansion and numbers stay
+    within bounds, so a hostile file ends as a located error, never a hang or a traceback.
+    """
+    raw = _read_bounded(path)
+    text = _decode(raw, path)
+    _check_printable(text, path)
+    _check_structure(text, path)
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        message = f"invalid YAML: {exc.problem or exc.context}"
-        raise ProfileError([ProfileIssue(str(path), line, "", message)]) from None
-    except yaml.YAMLError as exc:
-        raise ProfileError([ProfileIssue(str(path), None, "", f"invalid YAML: {exc}")]) from None
+        raise _yaml_error(exc, path) from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise _issue(path, None, f"invalid YAML: {exc}") from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
@@ -81,12 +95,108 @@ def load(path: Path, *, expand_env: bool = False) -> LocatedDocument:
         if duplicate:
             issues.append(ProfileIssue(str(path), line, dotted(loc), "duplicate key"))
         lines.setdefault(loc, line)
-    document = LocatedDocument(path, data, lines)
+    document = LocatedDocument(path, data, lines, sha256=hashlib.sha256(raw).hexdigest())
     if expand_env:
         document.data = _expand(document.data, (), document, issues)
     if issues:
         raise ProfileError(issues)
     return document
+
+
+def _issue(path: Path, line: int | None, message: str) -> ProfileError:
+    return ProfileError([ProfileIssue(str(path), line, "", message)])
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, path: Path) -> ProfileError:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else None
+    return _issue(path, line, f"invalid YAML: {exc.problem or exc.context}")
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes, if it is a regular file of at most MAX_BYTES (never blocks on a FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _issue(path, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _issue(path, None, "cannot read: not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise _issue(path, None, f"{info.st_size} bytes: larger than {MAX_BYTES} bytes")
+        chunks, size = [], 0
+        while size <= MAX_BYTES and (chunk := os.read(fd, MAX_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise _issue(path, None, f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > MAX_BYTES:
+        raise _issue(path, None, f"larger than {MAX_BYTES} bytes")
+    return b"".join(chunks)
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise _issue(path, line, f"not UTF-8 (byte 0x{raw[exc.start]:02x})") from None
+
+
+def _check_printable(text: str, path: Path) -> None:
+    """YAML allows no control characters but tab and line ends: say which one, and where."""
+    found = _NOT_PRINTABLE.search(text)
+    if found is not None:
+        line = text.count("\n", 0, found.start()) + 1
+        column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+        code = f"U+{ord(found.group()):04X}"
+        raise _issue(path, line, f"control character {code} at column {column}")
+
+
+def _check_structure(text: str, path: Path) -> None:
+    """Nesting depth, alias expansion and number sizes, from the parser's events alone.
+
+    The events come from PyYAML's iterative parser, before anything recursive (composer,
+    constructor, our walk) sees the document: a deep or alias-bomb file stops here.
+    """
+    loader = yaml.SafeLoader(text)
+    open_counts: list[int] = [0]  # nodes inside each open collection, after expansion
+    open_anchors: list[str | None] = []
+    anchored: dict[str, int] = {}
+    try:
+        while loader.check_event():
+            event = loader.get_event()  # type: ignore[no-untyped-call]
+            line = event.start_mark.line + 1 if event.start_mark else None
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(open_anchors) >= MAX_DEPTH:
+                    raise _issue(path, line, f"nested deeper than {MAX_DEPTH} levels")
+                open_counts.append(1)
+                open_anchors.append(event.anchor)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                count = open_counts.pop()
+                anchor = open_anchors.pop()
+                if anchor is not None:
+                    anchored[anchor] = count
+                open_counts[-1] += count
+            elif isinstance(event, yaml.ScalarEvent):
+                if event.style is None and _LONG_DECIMAL.fullmatch(event.value):
+                    raise _issue(path, line, f"a number of more than {MAX_DIGITS} digits")
+                if event.anchor is not None:
+                    anchored[event.anchor] = 1
+                open_counts[-1] += 1
+            elif isinstance(event, yaml.AliasEvent):
+                open_counts[-1] += anchored.get(event.anchor or "", 1)
+            if open_counts[0] + sum(open_counts[1:]) > MAX_NODES:
+                raise _issue(path, line, f"more than {MAX_NODES} values once aliases are expanded")
+    except yaml.MarkedYAMLError as exc:
+        raise _yaml_error(exc, path) from None
+    except yaml.YAMLError as exc:
+        raise _issue(path, None, f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
 
 
 def _walk(node: yaml.Node, loc: Loc) -> Iterator[tuple[Loc, int, bool]]:
