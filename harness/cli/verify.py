@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.cli.exit_codes import EXIT_FAILED, EXIT_OK
+from harness.core.terminal import clean
 
 
 def cmd_verify(run_dir: Path, public_key: Path | None) -> int:
@@ -12,14 +13,16 @@ def cmd_verify(run_dir: Path, public_key: Path | None) -> int:
 
     result = verify_run(run_dir, public_key)
     if result.problem:
-        print(f"FAILED: {result.problem}")
+        print(f"FAILED: {clean(result.problem)}")
     for label, paths in (
         ("modified", result.modified),
         ("missing", result.missing),
         ("added", result.added),
     ):
         for path in paths:
-            print(f"{label:8} {path}")
+            kind = result.irregular.get(path)
+            shown = clean(path) + (f" ({kind}, not a regular file)" if kind else "")
+            print(f"{label:8} {shown}")
     pin = (
         "pinned key"
         if result.key_pinned

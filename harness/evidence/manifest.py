@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +29,83 @@ PUBLIC_KEY = "manifest.pub"
 _UNSIGNED = {MANIFEST, SIGNATURE, PUBLIC_KEY}
 
 
+@dataclass(frozen=True)
+class RunContents:
+    """A run folder as found on disk: its regular files' digests, and anything else."""
+
+    digests: dict[str, str]
+    irregular: dict[str, str]  # relative path -> what it is (symlink, FIFO, empty folder...)
+
+
+def scan_run(run_dir: Path) -> RunContents:
+    """SHA-256 of every regular file under `run_dir` (manifest files aside); links never followed.
+
+    Evidence is regular files only: a symlink (even to an identical copy), a FIFO, a
+    device, a socket or an empty folder is something nobody's run wrote, and is listed
+    as irregular instead of being read.
+    """
+    digests: dict[str, str] = {}
+    irregular: dict[str, str] = {}
+    for root, folders, files in os.walk(run_dir, followlinks=False):
+        here = Path(root)
+        for name in folders:
+            if (here / name).is_symlink():
+                irregular[(here / name).relative_to(run_dir).as_posix()] = "symlink"
+        if here != run_dir and not folders and not files:
+            irregular[here.relative_to(run_dir).as_posix()] = "empty folder"
+        for name in files:
+            path = here / name
+            relative = path.relative_to(run_dir).as_posix()
+            if relative in _UNSIGNED:
+                continue
+            digest, kind = _digest_regular(path)
+            if digest is None:
+                irregular[relative] = kind
+            else:
+                digests[relative] = digest
+    return RunContents(dict(sorted(digests.items())), dict(sorted(irregular.items())))
+
+
 def file_digests(run_dir: Path) -> dict[str, str]:
-    """SHA-256 of every file under `run_dir` except the manifest's own files."""
-    digests = {}
-    for path in sorted(run_dir.rglob("*")):
-        relative = path.relative_to(run_dir).as_posix()
-        if path.is_file() and relative not in _UNSIGNED:
-            digests[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return digests
+    """SHA-256 of every regular file under `run_dir` except the manifest's own files."""
+    return scan_run(run_dir).digests
+
+
+def _digest_regular(path: Path) -> tuple[str | None, str]:
+    """(sha256, "") of a regular file, or (None, what it is) without following or blocking."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        return None, _kind(path) if exc.errno in (errno.ELOOP, errno.ENXIO) else "unreadable"
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None, _kind(path)
+        digest = hashlib.sha256()
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest(), ""
+
+
+def _kind(path: Path) -> str:
+    mode = path.lstat().st_mode
+    for test, name in (
+        (stat.S_ISLNK, "symlink"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _read_regular(path: Path) -> bytes:
+    """A manifest file's bytes; OSError if it is anything but a regular file."""
+    digest, kind = _digest_regular(path)
+    if digest is None:
+        raise OSError(f"{path.name} is not a regular file ({kind})")
+    return path.read_bytes()
 
 
 def key_fingerprint(key: Ed25519PublicKey) -> str:
@@ -87,10 +158,11 @@ class Verification:
     signature_ok: bool
     fingerprint: str
     key_pinned: bool
-    modified: tuple[str, ...]
+    modified: tuple[str, ...]  # changed, or no longer a regular file
     missing: tuple[str, ...]
     added: tuple[str, ...]
     problem: str = ""
+    irregular: dict[str, str] = field(default_factory=dict)  # path -> symlink, FIFO, ...
 
     @property
     def ok(self) -> bool:
@@ -100,9 +172,13 @@ class Verification:
 def verify_run(run_dir: Path, public_key_file: Path | None = None) -> Verification:
     """Check the signature over manifest.json, then every file against it."""
     try:
-        body = (run_dir / MANIFEST).read_bytes()
-        signature = base64.b64decode((run_dir / SIGNATURE).read_text().strip(), validate=True)
-        key_pem = (public_key_file or run_dir / PUBLIC_KEY).read_bytes()
+        body = _read_regular(run_dir / MANIFEST)
+        signature = base64.b64decode(_read_regular(run_dir / SIGNATURE).strip(), validate=True)
+        key_pem = (
+            public_key_file.read_bytes()
+            if public_key_file is not None
+            else _read_regular(run_dir / PUBLIC_KEY)
+        )
         public = serialization.load_pem_public_key(key_pem)
         manifest = json.loads(body)
         listed: dict[str, str] = manifest["files"]
@@ -119,13 +195,16 @@ def verify_run(run_dir: Path, public_key_file: Path | None = None) -> Verificati
         signature_ok = True
     except InvalidSignature:
         signature_ok = False
-    actual = file_digests(run_dir)
+    found = scan_run(run_dir)
+    actual = found.digests
+    changed = {p for p in listed if p in actual and actual[p] != listed[p]}
     return Verification(
         signature_ok=signature_ok,
         fingerprint=key_fingerprint(public),
         key_pinned=public_key_file is not None,
-        modified=tuple(sorted(p for p in listed if p in actual and actual[p] != listed[p])),
-        missing=tuple(sorted(p for p in listed if p not in actual)),
+        modified=tuple(sorted(changed | set(found.irregular))),
+        missing=tuple(sorted(p for p in listed if p not in actual and p not in found.irregular)),
         added=tuple(sorted(p for p in actual if p not in listed)),
         problem="" if signature_ok else "the signature does not match manifest.json",
+        irregular=found.irregular,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,65 @@ def test_cli_verify_exit_codes(run_dir: Path) -> None:
 def test_public_key_is_saved_as_pem(run_dir: Path) -> None:
     key = serialization.load_pem_public_key((run_dir / "manifest.pub").read_bytes())
     assert key is not None
+
+
+def test_a_symlinked_folder_of_forged_evidence_is_reported(run_dir: Path, tmp_path: Path) -> None:
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    (forged / "proof.txt").write_text("all checks passed")
+    (run_dir / "evidence" / "FORGED").symlink_to(forged, target_is_directory=True)
+    result = verify_run(run_dir)
+    assert not result.ok
+    assert result.modified == ("evidence/FORGED",)
+    assert result.irregular == {"evidence/FORGED": "symlink"}
+
+
+def test_a_file_swapped_for_a_link_to_an_identical_copy_is_reported(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    original = run_dir / "results.json"
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(original.read_bytes())
+    original.unlink()
+    original.symlink_to(copy)
+    result = verify_run(run_dir)
+    assert not result.ok
+    assert result.modified == ("results.json",)
+    assert result.missing == ()
+    assert result.irregular == {"results.json": "symlink"}
+
+
+def test_an_added_fifo_and_an_empty_folder_are_reported(run_dir: Path) -> None:
+    os.mkfifo(run_dir / "evidence" / "pipe")
+    (run_dir / "evidence" / "AUTH-001" / "empty").mkdir()
+    result = verify_run(run_dir)  # must not block on the FIFO
+    assert not result.ok
+    assert result.irregular == {
+        "evidence/AUTH-001/empty": "empty folder",
+        "evidence/pipe": "FIFO",
+    }
+
+
+def test_a_manifest_that_is_a_link_is_refused(run_dir: Path, tmp_path: Path) -> None:
+    manifest = run_dir / "manifest.json"
+    elsewhere = tmp_path / "manifest.json"
+    elsewhere.write_bytes(manifest.read_bytes())
+    manifest.unlink()
+    manifest.symlink_to(elsewhere)
+    result = verify_run(run_dir)
+    assert not result.ok
+    assert "manifest.json is not a regular file (symlink)" in result.problem
+
+
+def test_cli_verify_names_the_kind_and_keeps_the_terminal_clean(run_dir: Path) -> None:
+    (run_dir / "evidence" / "x\x1b]0;owned\x07\x1b[2J\u202etxt.exe").symlink_to("/etc/hostname")
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "verify", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "(symlink, not a regular file)" in done.stdout
+    assert "\x1b" not in done.stdout
+    assert "\u202e" not in done.stdout
