@@ -10,9 +10,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from harness.cli.exit_codes import EXIT_OK, EXIT_USAGE
+from harness.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from harness.cli.parser import build_parser
 from harness.core.errors import MedsecError, ProfileError
+from harness.core.terminal import clean
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,10 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.cli import demo
 
             return demo.run(args.out, isolate=not args.no_isolate)
+    except KeyboardInterrupt:
+        print("medsec: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except ProfileError as exc:
-        print(f"medsec: invalid profile\n{exc}", file=sys.stderr)
+        print(f"medsec: invalid profile\n{clean(str(exc), keep_newlines=True)}", file=sys.stderr)
         return EXIT_USAGE
     except (MedsecError, ValueError) as exc:
-        print(f"medsec: {exc}", file=sys.stderr)
+        print(f"medsec: {clean(str(exc), keep_newlines=True)}", file=sys.stderr)
         return EXIT_USAGE
     raise AssertionError(args.command)

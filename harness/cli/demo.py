@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.core import netns
+from harness.core.terminal import markup_safe
 from harness.evidence.manifest import verify_run
 from harness.reporting.results import Outcome, RunResults, load
 from harness.sim.process import EmulatorProcess
@@ -125,13 +126,14 @@ def _judge(console: Console, hardened: RunResults, vulnerable: RunResults) -> bo
     console.print(table)
     for check in not_ok_hardened:
         console.print(
-            f"[red]hardened pump: {check.id} {check.target} {check.outcome.value}: "
-            f"{check.reason}[/]",
+            f"[red]hardened pump: {check.id} {markup_safe(check.target)} "
+            f"{check.outcome.value}: {markup_safe(check.reason)}[/]",
             highlight=False,
         )
     for check in errors:
         console.print(
-            f"[red]vulnerable pump: {check.id} errored: {check.reason}[/]", highlight=False
+            f"[red]vulnerable pump: {check.id} errored: {markup_safe(check.reason)}[/]",
+            highlight=False,
         )
     if failed - expected:
         console.print(f"[red]failed without a planted weakness: {sorted(failed - expected)}[/]")

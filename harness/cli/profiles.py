@@ -5,6 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.cli.exit_codes import EXIT_OK, EXIT_USAGE
+from harness.core.terminal import clean
+
+
+def _say(text: str) -> None:
+    """Print a line of profile or threat-model text, never an escape sequence."""
+    _say(clean(text))
 
 
 def cmd_validate(path: Path) -> int:
@@ -14,17 +20,17 @@ def cmd_validate(path: Path) -> int:
     profile = load_profile(path)
     model = load_threat_model(profile.threat_model) if profile.threat_model else None
     interfaces = [n for n in ("network", "ssh", "serial", "update", "http") if getattr(profile, n)]
-    print(
+    _say(
         f"{path}: valid medsec/profile/v1 for {profile.device.name} "
         f"(firmware {profile.device.firmware}); interfaces: {', '.join(interfaces) or 'none'}"
     )
     if model is not None:
-        print(
+        _say(
             f"threat model {profile.threat_model}: {len(model.threats)} threats, "
             f"{len(model.controls)} controls"
         )
     for waiver in profile.waivers:
-        print(f"waiver {waiver.check} {waiver.target or '(all targets)'} until {waiver.expires}")
+        _say(f"waiver {waiver.check} {waiver.target or '(all targets)'} until {waiver.expires}")
     return EXIT_OK
 
 
@@ -36,7 +42,7 @@ def cmd_trace(path: Path) -> int:
 
     profile = load_profile(path)
     if profile.threat_model is None:
-        print("the profile names no threat_model")
+        _say("the profile names no threat_model")
         return EXIT_USAGE
     model = load_threat_model(profile.threat_model)
     implemented = implemented_checks()
@@ -45,9 +51,9 @@ def cmd_trace(path: Path) -> int:
         have = [c.check_id for c in cells if c.implemented]
         missing = [c.check_id for c in cells if not c.implemented]
         status = "NO CHECK" if not cells else ("no implemented check" if not have else "traced")
-        print(f"{row.threat.id:6} {status:21} {row.threat.title}")
+        _say(f"{row.threat.id:6} {status:21} {row.threat.title}")
         if have:
-            print(f"{'':6} checks:  {', '.join(have)}")
+            _say(f"{'':6} checks:  {', '.join(have)}")
         if missing:
-            print(f"{'':6} planned: {', '.join(missing)}")
+            _say(f"{'':6} planned: {', '.join(missing)}")
     return EXIT_OK

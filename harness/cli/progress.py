@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.core.terminal import markup_safe
 from harness.plugin.state import medsec_session
 from harness.reporting.results import CheckRecord, Outcome, RunResults
 
@@ -53,7 +54,8 @@ class ProgressReporter:
         if report.failed:
             self.problems.append(f"collection error in {report.nodeid}: {report.longreprtext}")
             self.console.print(
-                f"[bold red]collection error[/] {report.nodeid}\n{report.longreprtext}",
+                f"[bold red]collection error[/] {markup_safe(report.nodeid)}\n"
+                + markup_safe(report.longreprtext, keep_newlines=True),
                 markup=True,
                 highlight=False,
             )
@@ -78,13 +80,10 @@ def line(record: CheckRecord) -> str:
     style = STYLES[record.outcome]
     reason = record.reason if len(record.reason) < 110 else record.reason[:107] + "..."
     return (
-        f"[{style}]{record.outcome.value:>14}[/] {record.id:<11} {record.target:<14} "
-        f"[dim]{record.duration_s:6.2f}s[/]  {_escape(reason)}"
+        f"[{style}]{record.outcome.value:>14}[/] {markup_safe(record.id):<11} "
+        f"{markup_safe(record.target):<14} [dim]{record.duration_s:6.2f}s[/]  "
+        + markup_safe(reason)
     )
-
-
-def _escape(text: str) -> str:
-    return text.replace("[", "\\[")
 
 
 def summary_table(results: RunResults) -> Table:

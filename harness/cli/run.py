@@ -9,8 +9,9 @@ from pathlib import Path
 from rich.console import Console
 
 from harness import __version__
-from harness.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from harness.cli.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from harness.cli.suites import SUITES
+from harness.core.terminal import markup_safe
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -52,23 +53,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         *(["--reveal-secrets"] if args.reveal_secrets else []),
         *args.pytest_args,
     ]
-    console.print(f"medsec {__version__}: {profile.device.name} -> {out}", highlight=False)
+    console.print(
+        f"medsec {__version__}: {markup_safe(profile.device.name)} -> {markup_safe(str(out))}",
+        highlight=False,
+    )
     reporter = progress.ProgressReporter(console, live=not args.quiet)
     code = pytest.main(pytest_args, plugins=[reporter])
+    interrupted = code == pytest.ExitCode.INTERRUPTED
     if code == pytest.ExitCode.USAGE_ERROR or code == pytest.ExitCode.NO_TESTS_COLLECTED:
         console.print("[red]pytest refused the run (usage error or no checks collected)[/]")
         return EXIT_USAGE
     results_path = out / "results.json"
     if not results_path.is_file():
         console.print(f"[red]the run left no results.json (pytest exit {int(code)})[/]")
-        return EXIT_FAILED
+        return EXIT_INTERRUPTED if interrupted else EXIT_FAILED
     run = results.load(results_path)
     console.print(progress.summary_table(run))
-    console.print(f"report   {out / 'report.html'}\nresults  {results_path}", highlight=False)
-    if args.junit:
+    console.print(
+        f"report   {markup_safe(str(out / 'report.html'))}\n"
+        f"results  {markup_safe(str(results_path))}",
+        highlight=False,
+    )
+    if args.junit and (out / "junit.xml").is_file():
         shutil.copyfile(out / "junit.xml", args.junit)
-    if run.status == "interrupted":
+    if interrupted or run.status == "interrupted":
         console.print(f"[yellow]interrupted: {len(run.not_run)} checks did not finish[/]")
+        return EXIT_INTERRUPTED
+    if run.status != "complete":
+        console.print(f"[red]the run did not complete ({run.status}, pytest exit {int(code)})[/]")
         return EXIT_FAILED
     if code == pytest.ExitCode.INTERNAL_ERROR or reporter.problems:
         return EXIT_FAILED

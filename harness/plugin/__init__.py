@@ -17,6 +17,7 @@ from harness.plugin.state import medsec_session
 
 pytest_plugins = [
     "harness.plugin.options",
+    "harness.plugin.interrupts",
     "harness.plugin.outcomes",
     "harness.plugin.watchdog",
     "harness.plugin.hooks",

@@ -18,7 +18,7 @@ from harness.plugin.state import CONTEXT_KEY, CheckContext, check_id, medsec_ses
 from harness.plugin.waivers import apply_waiver
 from harness.reporting import html as html_report
 from harness.reporting import junit
-from harness.reporting.results import CheckRecord, Outcome
+from harness.reporting.results import CheckRecord, Outcome, RunStatus
 
 
 def pytest_collection_modifyitems(
@@ -122,25 +122,51 @@ def _finish(context: CheckContext, medsec: MedsecSession, item: pytest.Item) -> 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
     medsec = medsec_session(session.config)
     if medsec is not None:
-        results = medsec.results
-        results.finished = utc_now()
-        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-        results.status = "interrupted" if interrupted else "complete"
-        done = {c.nodeid for c in results.checks}
-        results.not_run = [
+        done = {c.nodeid for c in medsec.results.checks}
+        not_run = [
             i.nodeid for i in session.items if check_id(i) is not None and i.nodeid not in done
         ]
-        medsec.save()
-        junit.write_junit(results, medsec.run_dir / "junit.xml")
+        _close_results(medsec, run_status(exitstatus, not_run), not_run)
     outcome = yield  # pytest-html writes report.html here
     if medsec is not None:
-        write_manifest(
-            medsec.run_dir,
-            medsec.signing_key,
-            key_source=medsec.key_source,
-            meta={"run": medsec.run_dir.name, "profile_sha256": medsec.profile.sha256},
-        )
+        _seal(medsec)
     return outcome
+
+
+def run_status(exitstatus: int, not_run: list[str]) -> RunStatus:
+    """`complete` only when pytest ended normally and every collected check ran."""
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "interrupted"
+    normal = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    return "complete" if normal and not not_run else "aborted"
+
+
+def _close_results(medsec: MedsecSession, status: RunStatus, not_run: list[str]) -> None:
+    results = medsec.results
+    results.finished = utc_now()
+    results.status = status
+    results.not_run = not_run
+    medsec.save()
+    junit.write_junit(results, medsec.run_dir / "junit.xml")
+
+
+def _seal(medsec: MedsecSession) -> None:
+    write_manifest(
+        medsec.run_dir,
+        medsec.signing_key,
+        key_source=medsec.key_source,
+        meta={"run": medsec.run_dir.name, "profile_sha256": medsec.profile.sha256},
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A run pytest gave up on before its session finished (Ctrl-C while starting, an
+    internal error) still leaves results.json saying so, junit.xml and a sealed folder."""
+    medsec = medsec_session(config)
+    if medsec is None or medsec.results.status != "running":
+        return
+    _close_results(medsec, "interrupted" if medsec.interrupted else "aborted", [])
+    _seal(medsec)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -64,6 +64,7 @@ class MedsecSession:
     redactor: Redactor
     artifacts: dict[str, list[Artifact]] = field(default_factory=dict)
     implemented: set[str] = field(default_factory=set)
+    interrupted: bool = False  # SIGINT or SIGTERM arrived during the run
 
     @classmethod
     def start(

@@ -98,11 +98,17 @@ class DeviceInfo(_Record):
     observed: dict[str, Any]
 
 
+RunStatus = Literal["running", "complete", "interrupted", "aborted"]
+"""`running` while checks run; `complete`: every collected check ran and pytest ended
+normally; `interrupted`: Ctrl-C (or SIGTERM) at any moment; `aborted`: pytest stopped
+for another reason (an internal error, `-x`) before every check ran."""
+
+
 class RunResults(_Record):
     """The whole results.json."""
 
     schema_: Literal["medsec/results/v1"] = Field(default="medsec/results/v1", alias="schema")
-    status: Literal["running", "complete", "interrupted"]
+    status: RunStatus
     harness: HarnessInfo
     profile: ProfileInfo
     threat_model: ThreatModelInfo | None
