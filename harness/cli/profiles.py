@@ -10,7 +10,7 @@ from harness.core.terminal import clean
 
 def _say(text: str) -> None:
     """Print a line of profile or threat-model text, never an escape sequence."""
-    _say(clean(text))
+    print(clean(text))
 
 
 def cmd_validate(path: Path) -> int:
