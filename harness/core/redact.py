@@ -1,10 +1,21 @@
-"""Keeping secrets out of evidence: redacted forms and text scrubbing."""
+"""Keeping secrets out of evidence: redacted forms, and scrubbing text and bytes.
+
+A device can echo a password back in any encoding (a login body in hex, an Authorization
+header in base64, a URL-encoded form, a JSON string), so every known secret is scrubbed
+in each of those forms, wherever it sits in the text or bytes.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import quote, quote_plus
 
 MIN_SCRUB_LEN = 4  # shorter values would blank out ordinary words
+MIN_BASE64_CORE = 6  # characters of a base64 run that depend on the secret alone
 
 
 def shown(secret: str) -> str:
@@ -14,19 +25,89 @@ def shown(secret: str) -> str:
     return secret[:2] + "***" if len(secret) > 3 else "***"
 
 
+@dataclass(frozen=True)
+class _Form:
+    """One encoding of a secret as it may appear, and what replaces it."""
+
+    found: bytes
+    replacement: bytes  # in text: `ad***` where it reads as a password, else same-length
+    masked: bytes = b""  # in raw bytes: the same length, so offsets in a dump still hold
+
+    def __post_init__(self) -> None:
+        if not self.masked:
+            object.__setattr__(self, "masked", b"*" * len(self.found))
+
+
+def _base64_cores(raw: bytes) -> set[bytes]:
+    """The base64 characters that encode `raw` whatever precedes it (three alignments).
+
+    `user:password` encoded as a whole contains the core of `password` at one of the
+    three alignments, so the password is found without knowing the user name.
+    """
+    cores = set()
+    for lead in range(3):
+        encoded = base64.b64encode(b"\0" * lead + raw)
+        skip = -(-lead * 4 // 3)  # characters touched by the lead bytes
+        full = (lead + len(raw)) // 3 * 4  # characters of complete groups only
+        core = encoded[skip:full]
+        if len(core) >= MIN_BASE64_CORE:
+            cores.add(core)
+            cores.add(core.translate(bytes.maketrans(b"+/", b"-_")))  # URL-safe alphabet
+    return cores
+
+
+def _forms(secret: str) -> list[_Form]:
+    raw = secret.encode()
+    masked = b"*" * len(raw)
+    forms = [_Form(raw, shown(secret).encode())]
+    for encoded in {quote(secret, safe="").encode(), quote_plus(secret).encode()}:
+        forms.append(_Form(encoded, shown(secret).encode()))
+    for escaped in {
+        json.dumps(secret)[1:-1].encode(),
+        json.dumps(secret, ensure_ascii=False)[1:-1].encode(),
+    }:
+        forms.append(_Form(escaped, shown(secret).encode()))
+    hexed = binascii.hexlify(raw)
+    forms.append(_Form(hexed, binascii.hexlify(masked), binascii.hexlify(masked)))
+    forms.append(
+        _Form(hexed.upper(), binascii.hexlify(masked).upper(), binascii.hexlify(masked).upper())
+    )
+    forms += [_Form(core, b"*" * len(core)) for core in _base64_cores(raw)]
+    # Longest first, so a form that contains another is replaced whole.
+    unique = {f.found: f for f in forms if f.found}
+    return sorted(unique.values(), key=lambda f: len(f.found), reverse=True)
+
+
 class Redactor:
-    """Replaces every known secret value in text with its redacted form."""
+    """Replaces every known secret, in every form above, with a redacted form."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._forms: list[_Form] = []
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
-        self._secrets |= {s for s in secrets if len(s) >= MIN_SCRUB_LEN}
+        new = {s for s in secrets if len(s) >= MIN_SCRUB_LEN} - self._secrets
+        if not new:
+            return
+        self._secrets |= new
+        forms = {f.found: f for s in self._secrets for f in _forms(s)}
+        self._forms = sorted(forms.values(), key=lambda f: len(f.found), reverse=True)
+
+    def bytes(self, value: bytes) -> bytes:
+        """`value` with every form of every secret masked, its length kept."""
+        for form in self._forms:
+            if form.found in value:
+                value = value.replace(form.found, form.masked)
+        return value
 
     def text(self, value: str) -> str:
-        # Longest first, so a secret that contains another is replaced whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in value:
-                value = value.replace(secret, shown(secret))
-        return value
+        """`value` with every form of every secret replaced by a redacted form."""
+        if not self._forms:
+            return value
+        encoded = value.encode("utf-8", "surrogateescape")
+        scrubbed = encoded
+        for form in self._forms:
+            if form.found in scrubbed:
+                scrubbed = scrubbed.replace(form.found, form.replacement)
+        return value if scrubbed is encoded else scrubbed.decode("utf-8", "surrogateescape")

@@ -69,8 +69,8 @@ class EvidenceRecorder:
         return self._write(name, clean.encode() + b"\n", title or name, clean if show else None)
 
     def binary(self, name: str, data: bytes, title: str | None = None) -> Path:
-        """Raw protocol bytes (hello, image); shown in the report as a link only."""
-        return self._write(name, data, title or name, None)
+        """Raw protocol bytes (hello, image), secrets masked; shown in the report as a link."""
+        return self._write(name, self.redactor.bytes(data), title or name, None)
 
     def new_transcript(self, name: str, label: str) -> Transcript:
         """A transcript saved with this check's evidence however the check ends."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -175,3 +178,57 @@ def test_cli_verify_names_the_kind_and_keeps_the_terminal_clean(run_dir: Path) -
     assert "(symlink, not a regular file)" in done.stdout
     assert "\x1b" not in done.stdout
     assert "\u202e" not in done.stdout
+
+
+SECRET = "Pump-s3cret!"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        SECRET,
+        SECRET.encode().hex(),
+        SECRET.encode().hex().upper(),
+        base64.b64encode(SECRET.encode()).decode(),
+        base64.b64encode(f"service:{SECRET}".encode()).decode(),  # Basic auth
+        base64.b64encode(f"x{SECRET}".encode()).decode(),  # another alignment
+        base64.urlsafe_b64encode(f"ab:{SECRET}?>".encode()).decode(),
+        urllib.parse.quote(SECRET, safe=""),
+        urllib.parse.quote_plus(f"password={SECRET}"),
+        json.dumps({"password": SECRET}),
+    ],
+)
+def test_every_encoding_of_a_secret_is_scrubbed(form: str) -> None:
+    redactor = Redactor([SECRET])
+    text = f"device said: {form} (end)"
+    scrubbed = redactor.text(text)
+    assert scrubbed != text
+    assert SECRET not in scrubbed
+    for encoded in (SECRET.encode().hex(), base64.b64encode(SECRET.encode()).decode()):
+        assert encoded not in scrubbed
+    masked = redactor.bytes(text.encode())
+    assert SECRET.encode() not in masked
+    assert len(masked) == len(text.encode())
+
+
+def test_hex_stays_hex_and_bytes_keep_their_length() -> None:
+    redactor = Redactor([SECRET])
+    hexed = f"00{SECRET.encode().hex()}ff"
+    assert bytes.fromhex(redactor.text(hexed)) == b"\x00" + b"*" * len(SECRET) + b"\xff"
+    blob = b"\x01\x02" + SECRET.encode() + b"\x03"
+    assert redactor.bytes(blob) == b"\x01\x02" + b"*" * len(SECRET) + b"\x03"
+
+
+def test_text_without_secrets_is_left_alone() -> None:
+    redactor = Redactor([SECRET])
+    text = "ordinary words, base64 aGVsbG8gd29ybGQ= and hex 48656c6c6f"
+    assert redactor.text(text) == text
+
+
+def test_binary_evidence_is_scrubbed(tmp_path: Path) -> None:
+    recorder = EvidenceRecorder(tmp_path, "AUTH-003", "http", Redactor([SECRET]))
+    body = json.dumps({"echo": SECRET}).encode()
+    path = recorder.binary("reply.bin", body + base64.b64encode(SECRET.encode()))
+    data = path.read_bytes()
+    assert SECRET.encode() not in data
+    assert base64.b64encode(SECRET.encode()) not in data
