@@ -9,6 +9,7 @@ import pytest
 
 from harness.config import catalogue
 from harness.core.errors import not_applicable
+from harness.core.redact import Redactor
 from harness.evidence.manifest import write_manifest
 from harness.evidence.recorder import EvidenceRecorder
 from harness.plugin.applicability import not_applicable_reason
@@ -62,6 +63,8 @@ def pytest_runtest_makereport(
     report = yield
     context = item.stash.get(CONTEXT_KEY, None)
     medsec = medsec_session(item.config)
+    if medsec is not None:
+        _redact_report(report, medsec.redactor)
     if context is None or medsec is None:
         return report
     context.duration_s += report.duration
@@ -82,6 +85,17 @@ def pytest_runtest_makereport(
             context.outcome, context.reason = Outcome.ERROR, f"teardown: {reason}"
         _finish(context, medsec, item)
     return report
+
+
+def _redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
+    """A traceback (with --showlocals, every frame's variables) and captured output reach
+    the terminal and report.html from here: only their redacted text does."""
+    if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
+        path, line, reason = report.longrepr
+        report.longrepr = (path, line, redactor.text(reason))
+    elif report.longrepr is not None:
+        report.longrepr = redactor.text(report.longreprtext)
+    report.sections = [(title, redactor.text(text)) for title, text in report.sections]
 
 
 def _finish(context: CheckContext, medsec: MedsecSession, item: pytest.Item) -> None:
