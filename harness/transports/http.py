@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from harness.core.errors import DeviceTimeout, DeviceUnreachable, ProtocolViolation
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
+from harness.transports.deadline_guard import EXCHANGE_FACTOR, ExchangeDeadline
 
 MAX_BODY = 4 * 1024 * 1024
 _SHOWN_BODY = 4096
@@ -53,7 +55,8 @@ def request(
     basic_auth: tuple[str, str] | None = None,
     ca_file: Path | None = None,
 ) -> HttpResponse:
-    """Send one request and read the whole answer (at most MAX_BODY bytes)."""
+    """Send one request and read the whole answer (at most MAX_BODY bytes), all within
+    `EXCHANGE_FACTOR` times the I/O timeout."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url}")
@@ -83,10 +86,14 @@ def request(
         f"request to {address}:{port} with {len(body or b'')} body bytes",
     )
     started = time.monotonic()
+    budget = timeout * EXCHANGE_FACTOR
     try:
-        connection.request(method, path, body=body, headers=all_headers)
-        response = connection.getresponse()
-        data = response.read(MAX_BODY)
+        with ExchangeDeadline(budget, target, f"{method} {path}") as guard:
+            # The socket is watched from its creation, so a trickled TLS handshake counts.
+            connection._create_connection = guard.watching(socket.create_connection)  # type: ignore[attr-defined]
+            connection.request(method, path, body=body, headers=all_headers)
+            response = connection.getresponse()
+            data = response.read(MAX_BODY)
     except TimeoutError:
         raise DeviceTimeout(target, f"{method} {path} timed out") from None
     except ssl.SSLError as exc:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from harness.core.errors import DeviceTimeout, DeviceUnreachable
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
+from harness.transports.deadline_guard import EXCHANGE_FACTOR, ExchangeDeadline
 from harness.transports.http import MAX_BODY, HttpResponse, _tls_context
 
 _SHOWN_BODY = 4096
@@ -188,9 +189,15 @@ def _read_response(
     started = time.monotonic()
     sock.settimeout(timeout)
     response = http.client.HTTPResponse(sock)
+    budget = timeout * EXCHANGE_FACTOR
     try:
-        response.begin()
-        body = response.read(MAX_BODY)
+        with ExchangeDeadline(budget, target, "the answer") as guard:
+            guard.watch(sock)
+            response.begin()
+            body = response.read(MAX_BODY)
+    except DeviceTimeout:
+        transcript.event(f"no complete answer within {budget:.0f}s")
+        return None, f"no complete answer within {budget:.0f}s"
     except TimeoutError:
         transcript.event(f"no answer within {timeout:.0f}s")
         return None, f"no answer within {timeout:.0f}s"

@@ -22,7 +22,47 @@ from harness.core.transcript import Transcript
 from harness.transports.http_upload import open_connection
 
 MAX_MESSAGES = 4000
+MAX_FRAME = 1 << 20  # bytes a frame may announce; checked before its payload is read
+MAX_MESSAGE = 1 << 20  # bytes of one message, over all of its fragments
+MAX_KEPT = 8 << 20  # bytes of messages kept for the verdict
 POLL_S = 0.1
+
+
+class _BoundedWebSocket(websocket.WebSocket):
+    """websocket-client's socket, refusing a frame or message larger than our caps.
+
+    The library reads a frame's whole announced length into memory; a device announcing
+    2^40 bytes would grow the harness without end. The frame header and length are read
+    first (the library then continues from them), so the cap holds before allocation.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._message_bytes = 0
+
+    def recv_frame(self) -> websocket.ABNF:
+        buffer = self.frame_buffer
+        if buffer.needs_header():
+            buffer.recv_header()
+        if buffer.needs_length():
+            buffer.recv_length()
+        assert buffer.header is not None  # recv_header set it or raised
+        length = buffer.length or 0
+        fin, opcode = buffer.header[0], buffer.header[4]
+        if length > MAX_FRAME:
+            raise websocket.WebSocketProtocolException(
+                f"a frame announced {length} bytes (cap {MAX_FRAME})"
+            )
+        if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY, 0):
+            self._message_bytes = length + (self._message_bytes if opcode == 0 else 0)
+            if self._message_bytes > MAX_MESSAGE:
+                raise websocket.WebSocketProtocolException(
+                    f"a message grew past {MAX_MESSAGE} bytes"
+                )
+        frame: websocket.ABNF = super().recv_frame()  # type: ignore[no-untyped-call]
+        if fin:
+            self._message_bytes = 0
+        return frame
 
 
 class MessageSocket:
@@ -43,7 +83,7 @@ class MessageSocket:
         sock, self.target = open_connection(
             scope, url, timeout=timeout, transcript=transcript, ca_file=ca_file
         )
-        self._ws = websocket.WebSocket()
+        self._ws = _BoundedWebSocket()
         shown = {
             k: ("<redacted>" if k == "Authorization" else v) for k, v in (headers or {}).items()
         }
@@ -55,6 +95,7 @@ class MessageSocket:
                 timeout=timeout,
                 header=[f"{k}: {v}" for k, v in (headers or {}).items()],
                 suppress_origin=True,
+                redirect_limit=0,  # a redirect is the device's answer, never followed
             )
         except websocket.WebSocketBadStatusException as exc:
             sock.close()
@@ -63,10 +104,20 @@ class MessageSocket:
             ) from None
         except (websocket.WebSocketException, OSError) as exc:
             sock.close()
+            answer = self._ws.handshake_response
+            if answer is not None and answer.status != 101:
+                location = (answer.headers or {}).get("location", "")
+                transcript.received(f"HTTP {answer.status} Location: {location}".encode())
+                raise ProtocolViolation(
+                    self.target,
+                    f"websocket upgrade answered HTTP {answer.status} to {location!r}: "
+                    "a redirect, not followed",
+                ) from None
             raise DeviceUnreachable(self.target, f"websocket upgrade failed: {exc}") from None
         transcript.event("websocket open")
         self._ws.settimeout(POLL_S)
         self._messages: list[str] = []
+        self._kept = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name=f"ws-{self.target}", daemon=True)
@@ -78,13 +129,15 @@ class MessageSocket:
                 message = self._ws.recv()
             except websocket.WebSocketTimeoutException:
                 continue
-            except (websocket.WebSocketException, OSError):
+            except (websocket.WebSocketException, OSError) as exc:
+                self.transcript.event(f"websocket reading ended: {exc or type(exc).__name__}")
                 return
             text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
             self.transcript.received(text.encode(), "websocket")
             with self._lock:
-                if len(self._messages) < MAX_MESSAGES:
+                if len(self._messages) < MAX_MESSAGES and self._kept + len(text) <= MAX_KEPT:
                     self._messages.append(text)
+                    self._kept += len(text)
 
     @property
     def messages(self) -> tuple[str, ...]:

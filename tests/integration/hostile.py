@@ -1,0 +1,123 @@
+"""Hostile devices: each misbehaves in one way a security tool must survive.
+
+Every one is a handler for `fakes.tcp_server`, bound to a test's own loopback address in
+the tests' private network namespace. `Watched` is a listener standing for an address
+outside the profile's scope: the test asserts it saw no connection at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+
+from tests.integration.fakes import Handler
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455
+
+
+class Watched:
+    """A listener that counts every connection made to it (and answers none)."""
+
+    def __init__(self, host: str) -> None:
+        self._listener = socket.create_server((host, 0))
+        self._listener.settimeout(0.1)
+        self.host, self.port = host, self._listener.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._listener.close()
+
+
+@contextlib.contextmanager
+def watched(host: str) -> Iterator[Watched]:
+    listener = Watched(host)
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    data = b""
+    deadline = time.monotonic() + 5
+    while b"\r\n\r\n" not in data and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def redirects_to(location: str) -> Handler:
+    """Answer any HTTP request (a websocket upgrade too) with a 302 to `location`."""
+
+    def handler(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {location}\r\n\r\n".encode())
+
+    return handler
+
+
+def _accept_upgrade(conn: socket.socket) -> None:
+    request = _read_request(conn)
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in request.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    accept = base64.b64encode(hashlib.sha1(key + WS_GUID, usedforsecurity=False).digest())
+    conn.sendall(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+
+
+def websocket_frame_of(announced: int, *, stream_s: float = 3.0) -> Handler:
+    """Upgrade, then a text frame announcing `announced` bytes, and zeros as fast as the
+    client takes them for `stream_s` seconds."""
+
+    def handler(conn: socket.socket) -> None:
+        _accept_upgrade(conn)
+        conn.sendall(b"\x81\x7f" + struct.pack("!Q", announced))
+        chunk = b"\0" * 65536
+        end = time.monotonic() + stream_s
+        with contextlib.suppress(OSError):
+            while time.monotonic() < end:
+                with contextlib.suppress(TimeoutError):
+                    conn.sendall(chunk)
+
+    return handler
+
+
+def trickles(data: bytes, every_s: float) -> Handler:
+    """Answer a request with `data`, one byte every `every_s` seconds (slowloris)."""
+
+    def handler(conn: socket.socket) -> None:
+        _read_request(conn)
+        with contextlib.suppress(OSError):
+            for byte in data:
+                conn.sendall(bytes([byte]))
+                time.sleep(every_s)
+
+    return handler

@@ -1,0 +1,112 @@
+"""The transports against hostile devices: scope held, every exchange bounded in size and time.
+
+Each test starts one misbehaving device from `hostile.py` on its own loopback address and
+asserts the promise with a number: connections seen by an out-of-scope listener, growth of
+the harness's peak memory, seconds an exchange took against its budget.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import pytest
+
+from harness.core.deadline import Deadline
+from harness.core.errors import DeviceTimeout, ProtocolViolation
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.transports import http
+from harness.transports.deadline_guard import EXCHANGE_FACTOR
+from harness.transports.websocket import MAX_FRAME, MessageSocket
+from tests.integration import fakes, hostile
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_a_websocket_redirect_out_of_scope_is_never_followed(loopback_address: str) -> None:
+    inside = loopback_address
+    outside = "127.200.0.9"  # a loopback address the profile does not allow
+    scope = Scope.of([f"{inside}/32"])
+    transcript = Transcript("ws")
+    with (
+        hostile.watched(outside) as elsewhere,
+        fakes.tcp_server(
+            inside, hostile.redirects_to(f"ws://{outside}:{elsewhere.port}/ws")
+        ) as port,
+    ):
+        with pytest.raises(ProtocolViolation, match="a redirect, not followed"):
+            MessageSocket(
+                scope,
+                f"ws://{inside}:{port}/ws",
+                timeout=3,
+                transcript=transcript,
+                headers={"Authorization": "Basic c2VydmljZTpodW50ZXIy"},
+            )
+        time.sleep(0.3)
+        assert elsewhere.connections == 0
+    assert f"Location: ws://{outside}" in transcript.to_text()
+
+
+def test_a_frame_announcing_a_terabyte_is_refused_before_it_is_read(
+    loopback_address: str,
+) -> None:
+    scope = Scope.of([f"{loopback_address}/32"])
+    transcript = Transcript("ws")
+    before = _peak_rss_mb()
+    with fakes.tcp_server(loopback_address, hostile.websocket_frame_of(1 << 40)) as port:
+        started = time.monotonic()
+        with MessageSocket(
+            scope, f"ws://{loopback_address}:{port}/ws", timeout=3, transcript=transcript
+        ) as ws:
+            ws.wait(lambda messages: False, Deadline(2.0))
+            assert ws.messages == ()
+        elapsed = time.monotonic() - started
+    grown = _peak_rss_mb() - before
+    assert grown < 100, f"peak memory grew by {grown:.0f} MB"
+    assert elapsed < 5
+    assert f"a frame announced {1 << 40} bytes (cap {MAX_FRAME})" in transcript.to_text()
+
+
+def test_a_message_in_many_fragments_is_capped_too(loopback_address: str) -> None:
+    scope = Scope.of([f"{loopback_address}/32"])
+    transcript = Transcript("ws")
+
+    def fragments(conn: object) -> None:
+        import socket
+
+        assert isinstance(conn, socket.socket)
+        hostile._accept_upgrade(conn)
+        conn.sendall(b"\x01\x7e\xff\xff" + b"a" * 0xFFFF)  # text, not final
+        for _ in range(40):  # continuation frames, never final
+            conn.sendall(b"\x00\x7e\xff\xff" + b"a" * 0xFFFF)
+
+    with (
+        fakes.tcp_server(loopback_address, fragments) as port,
+        MessageSocket(
+            scope, f"ws://{loopback_address}:{port}/ws", timeout=3, transcript=transcript
+        ) as ws,
+    ):
+        ws.wait(lambda messages: False, Deadline(1.0))
+    assert "a message grew past" in transcript.to_text()
+
+
+def test_a_trickled_http_answer_ends_within_the_exchange_budget(loopback_address: str) -> None:
+    scope = Scope.of([f"{loopback_address}/32"])
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n" + b"x" * 400
+    timeout = 1.0
+    with fakes.tcp_server(loopback_address, hostile.trickles(answer, 0.2)) as port:
+        started = time.monotonic()
+        with pytest.raises(DeviceTimeout, match="did not finish within 3s"):
+            http.request(
+                scope,
+                "GET",
+                f"http://{loopback_address}:{port}/",
+                timeout=timeout,
+                transcript=Transcript("http"),
+            )
+        elapsed = time.monotonic() - started
+    # Before: each byte came within the 1 s read timeout, so it ran for 90 s.
+    assert timeout * EXCHANGE_FACTOR <= elapsed < timeout * EXCHANGE_FACTOR + 1.0
