@@ -15,11 +15,15 @@ from pathlib import Path
 
 import paramiko
 
+from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable, ProtocolViolation
 from harness.core.redact import shown
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.transports import net
+from harness.transports.deadline_guard import EXCHANGE_FACTOR
+
+MAX_OUTPUT = 1 << 20  # bytes of one command's output kept
 
 
 @dataclass(frozen=True)
@@ -173,10 +177,16 @@ class SshSession:
             channel.settimeout(self.timeout)
             channel.exec_command(command)
             output = b""
+            budget = Deadline(self.timeout * EXCHANGE_FACTOR)
             while chunk := channel.recv(65536):
                 output += chunk
-                if len(output) > 1 << 20:
+                if len(output) > MAX_OUTPUT:
                     break
+                if budget.expired:  # a device trickling output within each read timeout
+                    raise DeviceTimeout(
+                        self.target,
+                        f"command {command!r} still sending after {budget.seconds:.0f}s",
+                    )
             status = channel.exit_status if channel.status_event.wait(self.timeout) else -1
             channel.close()
         except TimeoutError:
