@@ -14,6 +14,7 @@ import pytest
 
 from harness.config.profile import Credential, HttpAccount
 from harness.core.deadline import Deadline
+from harness.core.errors import inconclusive
 from harness.core.transcript import Transcript
 from harness.evidence.recorder import EvidenceRecorder
 from harness.evidence.reveal import SecretReveal
@@ -53,7 +54,7 @@ def judge(
         raise trial.error
     undecided = [f"{a.username} / {a.password_shown}: {a.detail}" for a in trial.undecided]
     if undecided:
-        pytest.fail(f"{where} gave answers that are neither refusals nor sessions: {undecided}")
+        inconclusive(where, f"answers that are neither refusals nor sessions: {undecided}")
     evidence.reason = f"all {len(trial.attempts)} default pairs refused by {where}"
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from harness.config.profile import Policy, Profile
 from harness.core.deadline import Deadline
-from harness.core.errors import not_applicable
+from harness.core.errors import inconclusive, not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
 from harness.evidence.reveal import SecretReveal
@@ -104,9 +104,10 @@ def test_default_credentials_refused_by_http_api(
         control = http_login(http_api, account, transcript, evidence)
         evidence.note(f"positive control {account.username}: {control.detail}")
         if control.verdict is not http_auth.LoginVerdict.ACCEPTED:
-            pytest.fail(
+            inconclusive(
+                http_api.http.base_url,
                 f"the login endpoint refused the profiled account too ({control.detail}); "
-                "its refusals of default pairs prove nothing"
+                "its refusals of default pairs prove nothing",
             )
     pairs = login_ledger.candidates("http", default_pairs, policy.lockout_after_failures)
     trial, seen = http_auth.try_pairs(
@@ -201,7 +202,7 @@ def test_bootloader_interrupt_refused(
         f"{serial.bootloader.interrupt!r}"
     )
     if not finding.booted_after:
-        pytest.fail("the device did not boot to its login prompt after the reset")
+        inconclusive(console.target, "the device did not boot to its login prompt after the reset")
     evidence.reason = f"{serial.bootloader.name}: {finding.outcome.value}; the device booted"
 
 
@@ -297,7 +298,7 @@ def test_lockout_or_rate_limit_after_failures(
     if not trial.control_ok:
         if trial.error is not None:
             raise trial.error
-        pytest.fail(f"the lockout account {account.username!r} cannot log in before the trial")
+        inconclusive(interface, f"the lockout account {account.username!r} cannot log in first")
     if trial.error is not None and trial.right_after_failures is None:
         raise trial.error
     right = trial.right_after_failures
@@ -327,14 +328,17 @@ def test_state_changing_api_needs_authentication(
     transcript = evidence.new_transcript("http", f"protected endpoints of {http.base_url}")
     control = http_login(http_api, http.account, transcript, evidence)
     if control.session is None:
-        pytest.fail(f"the profiled account cannot log in ({control.detail}): no positive control")
+        inconclusive(
+            http.base_url, f"the profiled account cannot log in ({control.detail}): no control"
+        )
     kinds = http_auth.forged_credentials(control.session, http.expired_token)
     low = http.low_privilege_account
     if low is not None:
         result = http_login(http_api, low, transcript, evidence)
         if result.session is None:
-            pytest.fail(
-                f"the low-privilege account {low.username!r} cannot log in ({result.detail})"
+            inconclusive(
+                http.base_url,
+                f"the low-privilege account {low.username!r} cannot log in ({result.detail})",
             )
         kinds.append((f"low-privilege account {low.username}", result.session))
     findings = [
@@ -351,8 +355,9 @@ def test_state_changing_api_needs_authentication(
     assert not problems, f"protected endpoints let through: {'; '.join(problems)}"
     dead = [f"{f.control.request}: HTTP {f.control.status}" for f in findings if f.control_failed]
     if dead:
-        pytest.fail(
-            f"the positive control failed, so the refusals prove nothing: {'; '.join(dead)}"
+        inconclusive(
+            http.base_url,
+            f"the positive control failed, so the refusals prove nothing: {'; '.join(dead)}",
         )
     evidence.reason = (
         f"{len(findings)} endpoint(s) refused {len(kinds)} credential kinds with 401/403, "
@@ -424,9 +429,11 @@ def test_weak_new_passwords_rejected(
     assert not accepted, f"weak new passwords accepted for {username!r}: {', '.join(accepted)}"
     undecided = [f"{a.rule}: HTTP {a.status}" for a in trial.undecided]
     if undecided:
-        pytest.fail(f"answers that are neither acceptance nor a policy refusal: {undecided}")
+        inconclusive(
+            spec.path, f"answers that are neither acceptance nor a policy refusal: {undecided}"
+        )
     if not trial.old_password_works:
-        pytest.fail(f"the old password of {username!r} no longer works after the trial")
+        inconclusive(spec.path, f"the old password of {username!r} no longer works afterwards")
     evidence.reason = f"{len(trial.attempts)} weak passwords refused; the old password still works"
 
 

@@ -65,6 +65,16 @@ class ProtocolViolation(DeviceError):
     """The device answered, but not in the protocol we spoke."""
 
 
+class Inconclusive(DeviceError):
+    """The device answered, but in a way that decides nothing (a positive control that
+    failed, an answer neither refusal nor acceptance): `error`, never `failed`."""
+
+
+def inconclusive(target: str, message: str) -> NoReturn:
+    """End the running check as `error`: the harness could not decide."""
+    raise Inconclusive(target, message)
+
+
 class NotSupported(MedsecError):
     """The profile asks for something this harness cannot drive or express (says why)."""
 

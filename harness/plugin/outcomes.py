@@ -13,7 +13,7 @@ from collections.abc import Generator, Iterator
 import pytest
 from _pytest.outcomes import Skipped
 
-from harness.core.errors import MedsecError, NotApplicable, OutOfScope
+from harness.core.errors import Inconclusive, MedsecError, NotApplicable, OutOfScope
 from harness.reporting.results import Outcome
 
 PREFIX = "not applicable: "
@@ -56,6 +56,12 @@ def classify(call: pytest.CallInfo[None]) -> tuple[Outcome, str]:
         text = str(exc.msg if isinstance(exc, pytest.fail.Exception) else exc)
         return Outcome.FAILED, text.split("\nassert ")[0].strip() or "assertion failed"
     if isinstance(exc, MedsecError):
-        kind = "out of scope" if isinstance(exc, OutOfScope) else "device error"
+        kind = (
+            "out of scope"
+            if isinstance(exc, OutOfScope)
+            else "inconclusive"
+            if isinstance(exc, Inconclusive)
+            else "device error"
+        )
         return Outcome.ERROR, f"{kind}: {exc}"
     return Outcome.ERROR, f"harness error: {type(exc).__name__}: {exc}"

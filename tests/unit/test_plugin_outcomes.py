@@ -33,7 +33,7 @@ import time
 
 import pytest
 
-from harness.core.errors import DeviceTimeout, ProtocolViolation, not_applicable
+from harness.core.errors import DeviceTimeout, ProtocolViolation, inconclusive, not_applicable
 
 
 @pytest.fixture
@@ -77,6 +77,11 @@ def test_waived_failure():
     assert False, "console accepts root/root"
 
 
+@pytest.mark.check("AUTH-011")
+def test_inconclusive_is_error_not_failed():
+    inconclusive("127.0.0.1:22", "the positive control failed: the refusals prove nothing")
+
+
 @pytest.mark.check("SURFACE-001")
 def test_passes():
     pass
@@ -117,12 +122,16 @@ def test_each_ending_gets_its_outcome(run: Run) -> None:
         "CRYPTO-010": "not_applicable",
         "CRYPTO-009": "not_applicable",
         "CRYPTO-008": "waived",
+        "AUTH-011": "error",
         "SURFACE-001": "passed",
     }
     assert run.checks["AUTH-001"]["reason"] == "the device accepted admin/admin"
     assert run.checks["AUTH-007"]["reason"].startswith("device error: 127.0.0.1:22: garbage")
     assert run.checks["AUTH-008"]["reason"] == "device error: 127.0.0.1:22: no answer within 3 s"
     assert run.checks["AUTH-013"]["reason"] == "harness error: KeyError: 'missing'"
+    assert run.checks["AUTH-011"]["reason"] == (
+        "inconclusive: 127.0.0.1:22: the positive control failed: the refusals prove nothing"
+    )
     assert run.checks["CRYPTO-010"]["reason"] == "nothing to judge here"
     assert run.checks["CRYPTO-009"]["reason"] == "the profile has no widget section"
     assert run.checks["CRYPTO-008"]["underlying_outcome"] == "failed"

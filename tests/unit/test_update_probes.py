@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 
 from harness.config.profile import Network, Profile, Service
+from harness.core.errors import Inconclusive
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.probes import liveness
 from harness.probes.update import cleartext
-from harness.probes.update.delivery import DeliveryReply
+from harness.probes.update.delivery import AuthMode, DeliveryReply
+from harness.probes.update.trial import UpdateOutcome, send_image
 from harness.transports.http import HttpResponse
+from harness.updates.attacks import UpdateImage
 from tests.integration import swupdate_agent
 
 LOOPBACK = Scope.of(["127.0.0.1/32"])
@@ -233,3 +236,42 @@ def test_liveness_handshakes_through_the_transports_into_the_transcript(
     assert f"connect {HOST}:{tls_port}" in notes
     assert any(note.startswith("TLS established: TLSv1.") for note in notes)
     assert f"connect {HOST}:{tcp_port}" in notes
+
+
+class _RefusingChannel:
+    """An update channel whose device answers every upload with 401."""
+
+    description = "POST http://pump/api/update (raw)"
+
+    def deliver(self, image: object, transcript: Transcript, **options: object) -> DeliveryReply:
+        return DeliveryReply(False, 401, "unauthorized", auth_refused=True, login_refused=True)
+
+
+class _FixedVersion:
+    description = "fixed"
+
+    def read(self, transcript: Transcript) -> str:
+        return "2.4.1"
+
+
+def _image() -> UpdateImage:
+    return UpdateImage("altered-payload", b"\0" * 64, "one byte flipped", version="2.5.0")
+
+
+def test_refused_profiled_credentials_make_a_refusal_inconclusive() -> None:
+    """A device refusing the login would 'refuse' every attack image: that is no pass."""
+    with pytest.raises(Inconclusive, match="the profiled credentials were refused"):
+        send_image(
+            _RefusingChannel(), _FixedVersion(), _image(), "2.4.1", Transcript("t"),
+            reboot_timeout_s=1,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", [AuthMode.NONE, AuthMode.WRONG])
+def test_without_credentials_a_401_is_the_verdict(mode: AuthMode) -> None:
+    trial = send_image(
+        _RefusingChannel(), _FixedVersion(), _image(), "2.4.1", Transcript("t"),
+        reboot_timeout_s=1, auth=mode,
+    )  # fmt: skip
+    assert trial.reply.auth_refused
+    assert trial.outcome is UpdateOutcome.REFUSED

@@ -74,6 +74,7 @@ class DeliveryReply:
     cut: bool = False  # the harness cut the transfer on purpose
     lost: str = ""  # the connection broke during the delivery
     auth_refused: bool = False  # refused for lack of credentials, before taking the image
+    login_refused: bool = False  # the credentials themselves were refused (HTTP 401, SSH)
 
     @property
     def verdict_messages(self) -> tuple[str, ...]:
@@ -256,6 +257,7 @@ def _http_reply(result: http_upload.UploadResult, image: UpdateImage) -> Deliver
         cut=result.cut,
         lost=result.lost,
         auth_refused=status in (401, 403),
+        login_refused=status == 401,
     )
 
 
@@ -380,6 +382,7 @@ class SwupdateChannel:
             cut=http_reply.cut,
             lost=http_reply.lost,
             auth_refused=http_reply.auth_refused,
+            login_refused=http_reply.login_refused,
         )
 
     def _open_progress(
@@ -440,6 +443,7 @@ class SshChannel:
                     "SSH authentication refused",
                     elapsed_s=time.monotonic() - started,
                     auth_refused=auth is not AuthMode.PROFILE,
+                    login_refused=True,
                 )
             sent, cut = self._put(session, image, transcript, cut_at)
             if cut:

@@ -21,7 +21,7 @@ import enum
 import time
 from dataclasses import dataclass, field
 
-from harness.core.errors import DeviceError
+from harness.core.errors import DeviceError, inconclusive
 from harness.core.transcript import Transcript
 from harness.probes.update.delivery import AuthMode, DeliveryReply, UpdateChannel
 from harness.probes.update.version_readers import VersionReader
@@ -177,6 +177,13 @@ def send_image(
         reply = channel.deliver(image, transcript, auth=auth, cut_at=cut_at)
     except DeviceError as exc:
         reply = DeliveryReply(None, None, "", lost=f"delivery failed: {exc}")
+    if auth is AuthMode.PROFILE and reply.login_refused:
+        # Every image would be "refused" by a device that refuses the login itself.
+        inconclusive(
+            channel.description,
+            f"the profiled credentials were refused ({reply.summary()}): "
+            f"what the device did with {image.name} proves nothing",
+        )
     after = read_after(reader, transcript, reboot_timeout_s)
     return UpdateTrial(
         image_name=image.name,
