@@ -76,6 +76,7 @@ class ConsoleLogin:
     outcome: LoginOutcome
     latency_s: float
     password_echoed: bool
+    password_asked: bool = True  # False: the login prompt came back at once, no password typed
 
     @property
     def accepted(self) -> bool:
@@ -115,7 +116,11 @@ def try_login(
     """Type one pair at the login prompt (which must be showing) and classify the answer."""
     login, password_prompt, shell = prompts.patterns()
     console.write(username.encode() + b"\r", "username")
-    console.expect([password_prompt], deadline)
+    started = time.monotonic()
+    asked, _ = console.expect([password_prompt, login, shell], deadline)
+    if asked > 0:  # no password asked: "Login incorrect" and a new prompt, or a shell at once
+        outcome = LoginOutcome.REFUSED if asked == 1 else LoginOutcome.SHELL
+        return ConsoleLogin(shown(password), outcome, time.monotonic() - started, False, False)
     console.forget()
     console.write_secret(password.encode() + b"\r", f"password {shown(password)}")
     started = time.monotonic()

@@ -2,8 +2,9 @@
 
 `FakeConsole` is a small login console whose faults are switched on one by one (a shell
 without login, an echoed password, a key in the boot log, an interruptible bootloader, no
-delay after failures, a flood of output, silence). `real_console` runs a real program
-(busybox `login` in a respawn loop, or a bare shell) on a pty through socat.
+delay after failures, a flood of output, silence, a refusal before any password prompt).
+`real_console` runs a real program (busybox `login` in a respawn loop, or a bare shell) on
+a pty through socat.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Faults:
     fail_delay_s: float = 0.0
     flood: bool = False
     silent: bool = False
+    refuse_before_password: bool = False  # "Login incorrect" right after the user name
 
 
 class FakeConsole:
@@ -120,7 +122,9 @@ class FakeConsole:
 
     def _on_line(self, line: str) -> None:
         if self._state == "login":
-            if line:
+            if line and self.faults.refuse_before_password:
+                self._write(b"Login incorrect\r\n" + LOGIN)
+            elif line:
                 self._user, self._state = line.encode(), "password"
                 self._write(PASSWORD)
             else:

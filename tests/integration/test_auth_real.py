@@ -564,3 +564,29 @@ def test_a_flooding_or_silent_console_is_an_error_on_time(
         transcript = result["out"] / "evidence/AUTH-005/serial/console.txt"
         assert transcript.stat().st_size < 3 * 1024 * 1024  # bounded, however much it printed
     assert elapsed < 60
+
+
+def test_a_console_that_never_asks_a_password_is_judged_at_its_own_pace(
+    tmp_path: Path, loopback_address: str
+) -> None:
+    """`Login incorrect` and `login:` right after the user name: each pair is refused at
+    once, not after waiting out the I/O timeout for a password prompt (140 s before)."""
+    faults = consoles.Faults(refuse_before_password=True)
+    with consoles.FakeConsole("x" * 12, faults) as console:
+        result = run(
+            tmp_path,
+            loopback_address,
+            "no-password-prompt",
+            "--suite",
+            "auth",
+            "--",
+            "-k",
+            "default_credentials_refused_on_serial",
+            serial={"url": console.path, "login_prompt": "login:"},
+            policy={"timeout_s": 5},
+        )
+    check = result["checks"]["AUTH-002[serial]"]
+    assert check.outcome is Outcome.PASSED, reasons(result)
+    assert check.duration_s < 5
+    attempts = (result["out"] / "evidence/AUTH-002/serial/attempts.json").read_text()
+    assert "before any password prompt" in attempts

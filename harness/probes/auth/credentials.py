@@ -321,6 +321,8 @@ def try_console(
                 console, prompts, pair.username, pair.password, deadline
             )
             detail = "shell prompt shown" if login.accepted else "login prompt returned"
+            if not login.password_asked:
+                detail += " before any password prompt (no password typed)"
             if login.password_echoed:
                 detail += "; the password was echoed"
             at_s = deadline.seconds - deadline.remaining
