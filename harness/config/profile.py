@@ -187,6 +187,17 @@ class Serial(_Section):
 
     url: str = Field(description="device path, socket://, rfc2217://, loop://")
     baudrate: int = Field(default=115200, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = value.partition("://")[0].lower() if "://" in value else ""
+        if scheme not in ("", "loop", "socket", "rfc2217"):
+            raise ValueError(
+                f"{scheme}:// is not a console this harness opens: use a device path, "
+                "socket://HOST:PORT, rfc2217://HOST:PORT or loop://"
+            )
+        return value
     login_prompt: str = "login:"
     password_prompt: str = "Password:"  # noqa: S105 - a prompt, not a password
     shell_prompt: Regex = Field(

@@ -66,13 +66,14 @@ def request(
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    # The connection keeps the name (SNI, Host) but reaches only the address checked.
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
         connection = http.client.HTTPSConnection(
-            address, port, timeout=timeout, context=_tls_context(ca_file, transcript)
+            parts.hostname, port, timeout=timeout, context=_tls_context(ca_file, transcript)
         )
     else:
-        connection = http.client.HTTPConnection(address, port, timeout=timeout)
+        connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
     all_headers = {"Host": parts.netloc, "User-Agent": "medsec-harness", **(headers or {})}
     if basic_auth is not None:
         token = base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
@@ -89,8 +90,13 @@ def request(
     budget = timeout * EXCHANGE_FACTOR
     try:
         with ExchangeDeadline(budget, target, f"{method} {path}") as guard:
-            # The socket is watched from its creation, so a trickled TLS handshake counts.
-            connection._create_connection = guard.watching(socket.create_connection)  # type: ignore[attr-defined]
+            # Pinned to the checked address, and watched from its creation (so a trickled
+            # TLS handshake counts against the exchange too).
+            connection._create_connection = guard.watching(  # type: ignore[attr-defined]
+                lambda _name, *args, **kwargs: socket.create_connection(
+                    (address, port), *args, **kwargs
+                )
+            )
             connection.request(method, path, body=body, headers=all_headers)
             response = connection.getresponse()
             data = response.read(MAX_BODY)

@@ -9,16 +9,43 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 import serial
 
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceTimeout, DeviceUnreachable
-from harness.core.scope import Scope, url_host
+from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 
 POLL_S = 0.05
 TAIL = 64 * 1024
+
+
+NETWORK_SCHEMES = frozenset({"socket", "rfc2217"})
+LOCAL_SCHEMES = frozenset({"", "loop"})
+
+
+def pin_url(scope: Scope, url: str) -> str:
+    """`url` with its host replaced by the one address the scope check allowed.
+
+    pyserial would resolve a `socket://` or `rfc2217://` host name again, and could get
+    another answer than the one checked; it gets the checked address instead. Other
+    pyserial schemes (spy://, hwgrep://, alt://...) can open what the scope never saw.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in LOCAL_SCHEMES:
+        return url
+    if scheme not in NETWORK_SCHEMES or not parts.hostname or parts.port is None:
+        raise DeviceUnreachable(
+            url,
+            "a console URL must be a device path, loop://, socket:// or rfc2217:// "
+            "with host and port",
+        )
+    address = scope.resolve(parts.hostname)
+    host = f"[{address}]" if address.version == 6 else str(address)
+    return urlunsplit((scheme, f"{host}:{parts.port}", parts.path, parts.query, ""))
 
 
 class Console:
@@ -36,13 +63,12 @@ class Console:
         self.target = url
         self.timeout = timeout
         self.transcript = transcript
-        host = url_host(url)
-        if host is not None:
-            scope.resolve(host)
-        transcript.event(f"open {url} at {baudrate} baud")
+        pinned = pin_url(scope, url)
+        shown = url if pinned == url else f"{url} ({pinned})"
+        transcript.event(f"open {shown} at {baudrate} baud")
         try:
             self._port = serial.serial_for_url(
-                url, baudrate=baudrate, timeout=POLL_S, write_timeout=timeout
+                pinned, baudrate=baudrate, timeout=POLL_S, write_timeout=timeout
             )
         except (serial.SerialException, OSError, ValueError) as exc:
             raise DeviceUnreachable(url, f"cannot open the console: {exc}") from None
