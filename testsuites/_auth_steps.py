@@ -65,7 +65,7 @@ def http_login(
     evidence: EvidenceRecorder,
 ) -> http_auth.LoginResult:
     """Log a profiled account in; the session it gets is redacted from the evidence."""
-    result = http_auth.login(api, account.username, account.password.get_secret_value(), transcript)
+    result = http_auth.login(api, account.username, account.password, transcript)
     if result.session is not None:
         evidence.redactor.add([result.session.secret])
     return result

@@ -115,7 +115,7 @@ def record_flights(
         f"{len(flights)} handshakes as pcap",
     )
     if transcript is not None:
-        evidence.text(f"{name}-transcript.txt", transcript.to_text(), transcript.label, show=False)
+        evidence.transcript(f"{name}-transcript", transcript, json=False, show=False)
 
 
 def record_chain(evidence: EvidenceRecorder, index: int, infos: Sequence[CertInfo]) -> None:

@@ -188,7 +188,7 @@ def test_bootloader_interrupt_refused(
         console_prompts,
         serial.bootloader,
         serial.reset_command,
-        (serial.username, serial.password.get_secret_value()),
+        (serial.username, serial.password),
         Deadline(max(120.0, policy.timeout_s * 12)),
     )
     evidence.text("boot.txt", finding.output, "console output through the boot")
@@ -288,7 +288,7 @@ def test_lockout_or_rate_limit_after_failures(
         trial = lockout.measure(
             interface,
             account.username,
-            account.password.get_secret_value(),
+            account.password,
             try_login,
             failures=failures,
             delay_s=policy.lockout_delay_s,
@@ -390,7 +390,7 @@ def test_idle_session_timeout(
         finding = idle.idle_console(
             port,
             prompts,
-            (serial.username, serial.password.get_secret_value()),
+            (serial.username, serial.password),
             idle_s,
             Deadline(idle_s + policy.timeout_s * 8),
         )

@@ -288,8 +288,7 @@ def test_compression_renegotiation_downgrade(
 def _ssh(crypto_audit: DeviceCryptoAudit, evidence: EvidenceRecorder) -> SshAudit:
     """The SSH audit with its transcript recorded; raises when the KEXINIT was not read."""
     audit = crypto_audit.ssh()
-    evidence.text("ssh-transcript.txt", audit.transcript.to_text(), audit.transcript.label)
-    evidence.json("ssh-transcript.json", audit.transcript.to_json(), "SSH audit (JSON, hex)")
+    evidence.transcript("ssh-transcript", audit.transcript)
     algorithms = audit.algorithms.result_or_raise()
     evidence.binary("server-identification-and-kexinit.bin", algorithms.server_bytes)
     evidence.note(f"identification {algorithms.identification!r} (software {algorithms.software})")

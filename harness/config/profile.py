@@ -198,6 +198,7 @@ class Serial(_Section):
                 "socket://HOST:PORT, rfc2217://HOST:PORT or loop://"
             )
         return value
+
     login_prompt: str = "login:"
     password_prompt: str = "Password:"  # noqa: S105 - a prompt, not a password
     shell_prompt: Regex = Field(

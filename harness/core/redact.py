@@ -14,12 +14,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
+from pydantic import SecretStr
+
+Secret = str | SecretStr
+"""A password or token: a profiled one stays `SecretStr` (its repr and str are
+`**********`, so no traceback, log or assertion prints it) until a transport writes it;
+default credentials, public knowledge, are plain `str`."""
+
 MIN_SCRUB_LEN = 4  # shorter values would blank out ordinary words
 MIN_BASE64_CORE = 6  # characters of a base64 run that depend on the secret alone
 
 
-def shown(secret: str) -> str:
+def reveal(secret: Secret) -> str:
+    """The value itself, for the one call that sends it."""
+    return secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+
+
+def shown(secret: Secret) -> str:
     """A secret as reports show it: `admin` -> `ad***`, empty -> `(empty)`."""
+    secret = reveal(secret)
     if not secret:
         return "(empty)"
     return secret[:2] + "***" if len(secret) > 3 else "***"

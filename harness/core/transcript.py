@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -65,24 +66,28 @@ class Transcript:
         with self._lock:
             return tuple(self._items)
 
-    def to_text(self) -> str:
-        """One line per step: `+0.012s > 'text'`, bytes shown as Python-escaped text."""
+    def to_text(self, scrub: Callable[[bytes], bytes] = bytes) -> str:
+        """One line per step: `+0.012s > 'text'`, bytes shown as Python-escaped text.
+
+        `scrub` masks secrets in the raw bytes first, so no encoding of a secret survives.
+        """
         marks = {"send": ">", "recv": "<", "event": "#"}
         lines = [f"# {self.label}, started {self.started_utc.isoformat(timespec='milliseconds')}"]
         for item in self.items:
-            body = _printable(item.data) if item.data else ""
+            body = _printable(scrub(item.data)) if item.data else ""
             note = f"  ({item.note})" if item.note and item.data else item.note
             lines.append(f"+{item.t:8.3f}s {marks[item.direction]} {body}{note}".rstrip())
         if self._dropped:
             lines.append(f"# {self._dropped} bytes beyond the {MAX_BYTES}-byte limit were dropped")
         return "\n".join(lines) + "\n"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, scrub: Callable[[bytes], bytes] = bytes) -> dict[str, Any]:
+        """The steps with their bytes in hex (after `scrub`), for tools."""
         return {
             "label": self.label,
             "started": self.started_utc.isoformat(),
             "steps": [
-                {"t": round(i.t, 6), "dir": i.direction, "hex": i.data.hex(), "note": i.note}
+                {"t": round(i.t, 6), "dir": i.direction, "hex": scrub(i.data).hex(), "note": i.note}
                 for i in self.items
             ],
         }

@@ -79,12 +79,20 @@ class EvidenceRecorder:
         return transcript
 
     def flush_transcripts(self) -> None:
-        """Write every transcript as readable text (shown inline) and as JSON with hex bytes."""
+        """Write every transcript begun with `new_transcript` (see `transcript`)."""
         for transcript, name in self._transcripts:
-            label = transcript.label
-            self.text(f"{name}.txt", transcript.to_text(), f"transcript: {label}")
-            self.json(f"{name}.json", transcript.to_json(), f"transcript (JSON): {label}")
+            self.transcript(name, transcript)
         self._transcripts.clear()
+
+    def transcript(
+        self, name: str, transcript: Transcript, *, json: bool = True, show: bool = True
+    ) -> None:
+        """A transcript as readable text (shown inline) and as JSON with hex bytes, its
+        raw bytes scrubbed of secrets before either rendering."""
+        label, scrub = transcript.label, self.redactor.bytes
+        self.text(f"{name}.txt", transcript.to_text(scrub), f"transcript: {label}", show)
+        if json:
+            self.json(f"{name}.json", transcript.to_json(scrub), f"transcript (JSON): {label}")
 
     def note(self, line: str) -> None:
         """A line of the readable summary shown at the top of the check's evidence."""

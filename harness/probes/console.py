@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from harness.config.profile import Serial
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceTimeout, DeviceUnreachable
-from harness.core.redact import shown
+from harness.core.redact import Secret, reveal, shown
 from harness.transports.serial import Console
 
 ENTER_PRESSES = 3
+Account = tuple[str, Secret]  # a profiled console login: user name, password
 PROBE_USER = "medsec-probe"  # a user name no device has, to reach the password prompt
 # Evidence of a command having run: its output alone on a line (the echo of the typed
 # line starts with "echo"). No `$` or `#` in it, which could pass for a shell prompt.
@@ -110,7 +111,7 @@ def try_login(
     console: Console,
     prompts: ConsolePrompts,
     username: str,
-    password: str,
+    password: Secret,
     deadline: Deadline,
 ) -> ConsoleLogin:
     """Type one pair at the login prompt (which must be showing) and classify the answer."""
@@ -122,12 +123,12 @@ def try_login(
         outcome = LoginOutcome.REFUSED if asked == 1 else LoginOutcome.SHELL
         return ConsoleLogin(shown(password), outcome, time.monotonic() - started, False, False)
     console.forget()
-    console.write_secret(password.encode() + b"\r", f"password {shown(password)}")
+    console.write_secret(reveal(password).encode() + b"\r", f"password {shown(password)}")
     started = time.monotonic()
     index, seen = console.expect([shell, login], deadline)
     latency = time.monotonic() - started
     outcome = LoginOutcome.SHELL if index == 0 else LoginOutcome.REFUSED
-    echoed = len(password) >= 3 and password.encode() in seen
+    echoed = len(reveal(password)) >= 3 and reveal(password).encode() in seen
     return ConsoleLogin(shown(password), outcome, latency, echoed)
 
 
@@ -135,7 +136,7 @@ def try_login_and_leave(
     console: Console,
     prompts: ConsolePrompts,
     username: str,
-    password: str,
+    password: Secret,
     deadline: Deadline,
 ) -> ConsoleLogin:
     """`try_login`, then log out again if it opened a shell, so the login prompt shows."""
@@ -203,7 +204,7 @@ def back_to_login(
 
 
 def login_profiled(
-    console: Console, prompts: ConsolePrompts, account: tuple[str, str], deadline: Deadline
+    console: Console, prompts: ConsolePrompts, account: Account, deadline: Deadline
 ) -> None:
     """Log in with the profiled console account; DeviceUnreachable if it is refused."""
     back_to_login(console, prompts, deadline)
@@ -218,7 +219,7 @@ def reset_from_shell(
     console: Console,
     prompts: ConsolePrompts,
     reset_command: str,
-    account: tuple[str, str],
+    account: Account,
     deadline: Deadline,
 ) -> None:
     """Log in with the profiled account and type the reset command: the device reboots."""

@@ -11,7 +11,6 @@ def ssh_target(profile: Profile, scope: Scope) -> SshTarget | None:
     """The SSH service and its profiled account, or None when the profile has no ssh."""
     if profile.ssh is None:
         return None
-    password = profile.ssh.password.get_secret_value() if profile.ssh.password else None
     return SshTarget(
         scope,
         profile.ssh_host,
@@ -19,5 +18,5 @@ def ssh_target(profile: Profile, scope: Scope) -> SshTarget | None:
         profile.policy.timeout_s,
         profile.ssh.username,
         profile.ssh.key_file,
-        password,
+        profile.ssh.password,
     )

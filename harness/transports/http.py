@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness.core.errors import DeviceTimeout, DeviceUnreachable, ProtocolViolation
+from harness.core.redact import Secret, reveal
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.transports.deadline_guard import EXCHANGE_FACTOR, ExchangeDeadline
@@ -52,7 +53,7 @@ def request(
     transcript: Transcript,
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
-    basic_auth: tuple[str, str] | None = None,
+    basic_auth: tuple[str, Secret] | None = None,
     ca_file: Path | None = None,
 ) -> HttpResponse:
     """Send one request and read the whole answer (at most MAX_BODY bytes), all within
@@ -76,7 +77,8 @@ def request(
         connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
     all_headers = {"Host": parts.netloc, "User-Agent": "medsec-harness", **(headers or {})}
     if basic_auth is not None:
-        token = base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
+        user, password = basic_auth[0], reveal(basic_auth[1])
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
         all_headers["Authorization"] = f"Basic {token}"
     shown_headers = {
         k: ("Basic <redacted>" if k == "Authorization" else v) for k, v in all_headers.items()

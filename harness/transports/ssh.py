@@ -17,7 +17,7 @@ import paramiko
 
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable, ProtocolViolation
-from harness.core.redact import shown
+from harness.core.redact import Secret, reveal, shown
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.transports import net
@@ -60,12 +60,12 @@ class SshSession:
     def active(self) -> bool:
         return bool(self._transport.is_active())
 
-    def try_password(self, username: str, password: str, shown: str) -> AuthResult:
+    def try_password(self, username: str, password: Secret, shown: str) -> AuthResult:
         """One password (or keyboard-interactive) attempt; `shown` is the redacted password."""
         self.transcript.send_secret(f"password auth {username!r} / {shown}")
         started = time.monotonic()
         try:
-            self._transport.auth_password(username, password, fallback=True)
+            self._transport.auth_password(username, reveal(password), fallback=True)
         except paramiko.BadAuthenticationType as exc:
             return self._refused(username, started, tuple(exc.allowed_types), "method not offered")
         except paramiko.AuthenticationException as exc:
@@ -138,7 +138,7 @@ class SshSession:
         return AuthResult(username, method, False, latency, allowed, detail)
 
     def login(
-        self, username: str, *, password: str | None = None, key_file: Path | None = None
+        self, username: str, *, password: Secret | None = None, key_file: Path | None = None
     ) -> bool:
         """Authenticate with the profiled key or password; whether the server accepted."""
         self.transcript.event(
@@ -148,7 +148,7 @@ class SshSession:
             if key_file is not None:
                 self._transport.auth_publickey(username, paramiko.PKey.from_path(key_file))
             else:
-                self._transport.auth_password(username, password or "", fallback=True)
+                self._transport.auth_password(username, reveal(password or ""), fallback=True)
         except paramiko.AuthenticationException as exc:
             self.transcript.event(f"login refused: {exc}")
             return False
@@ -216,7 +216,7 @@ class SshTarget:
     timeout: float
     username: str
     key_file: Path | None = None
-    password: str | None = None
+    password: Secret | None = None
 
     def connect(self, transcript: Transcript) -> SshSession:
         return SshSession(

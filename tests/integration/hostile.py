@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import socket
 import struct
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 
 from tests.integration.fakes import Handler
@@ -119,5 +121,38 @@ def trickles(data: bytes, every_s: float) -> Handler:
             for byte in data:
                 conn.sendall(bytes([byte]))
                 time.sleep(every_s)
+
+    return handler
+
+
+def echoes_logins(username: str, password: str) -> Handler:
+    """An HTTP API that answers every request with the request itself, in every encoding a
+    device might echo a login body in (raw, hex, base64, URL-encoded, JSON-escaped); the
+    profiled Basic credentials get 200, anything else 401."""
+    accepted = base64.b64encode(f"{username}:{password}".encode())
+
+    def handler(conn: socket.socket) -> None:
+        request = _read_request(conn)
+        if not request:
+            return
+        echo = b"\n".join(
+            (
+                request,
+                request.hex().encode(),
+                base64.b64encode(request),
+                urllib.parse.quote(request).encode(),
+                json.dumps({"you_sent": request.decode("latin-1")}).encode(),
+            )
+        )
+        status = b"200 OK" if b"Basic " + accepted in request else b"401 Unauthorized"
+        conn.sendall(
+            b"HTTP/1.1 "
+            + status
+            + b"\r\nContent-Type: text/plain\r\nContent-Length: "
+            + str(len(echo)).encode()
+            + b"\r\nConnection: close\r\n\r\n"
+            + echo
+        )
+        conn.close()
 
     return handler

@@ -7,19 +7,26 @@ the harness's peak memory, seconds an exchange took against its budget.
 
 from __future__ import annotations
 
+import base64
+import json
 import resource
 import time
+import urllib.parse
+from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceTimeout, ProtocolViolation
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
+from harness.reporting.results import Outcome, load
 from harness.transports import http
 from harness.transports.deadline_guard import EXCHANGE_FACTOR
 from harness.transports.websocket import MAX_FRAME, MessageSocket
 from tests.integration import fakes, hostile
+from tests.integration.cli import medsec
 
 
 def _peak_rss_mb() -> float:
@@ -110,3 +117,58 @@ def test_a_trickled_http_answer_ends_within_the_exchange_budget(loopback_address
         elapsed = time.monotonic() - started
     # Before: each byte came within the 1 s read timeout, so it ran for 90 s.
     assert timeout * EXCHANGE_FACTOR <= elapsed < timeout * EXCHANGE_FACTOR + 1.0
+
+
+SECRET = "Sup3r-Secret-pw!"
+
+
+def _encodings(secret: str) -> dict[str, bytes]:
+    raw = secret.encode()
+    return {
+        "raw": raw,
+        "hex": raw.hex().encode(),
+        "HEX": raw.hex().upper().encode(),
+        "base64": base64.b64encode(raw),
+        "base64 of admin:password": base64.b64encode(b"admin:" + raw)[8:],
+        "url": urllib.parse.quote(secret, safe="").encode(),
+        "json": json.dumps(secret)[1:-1].encode(),
+    }
+
+
+def test_a_device_echoing_logins_in_every_encoding_leaves_no_secret_anywhere(
+    tmp_path: Path, loopback_address: str
+) -> None:
+    host = loopback_address
+    with fakes.tcp_server(host, hostile.echoes_logins("admin", SECRET)) as port:
+        profile = tmp_path / "echo.yaml"
+        profile.write_text(
+            yaml.safe_dump(
+                {
+                    "schema": "medsec/profile/v1",
+                    "device": {"name": "echo", "vendor": "T", "model": "E", "firmware": "1"},
+                    "scope": {"allow": [f"{host}/32"]},
+                    "http": {
+                        "base_url": f"http://{host}:{port}",
+                        "login": {"path": "/login", "method": "GET", "style": "basic"},
+                        "account": {"username": "admin", "password": SECRET},
+                    },
+                }
+            )
+        )
+        out = tmp_path / "run"
+        done = medsec("run", str(profile), "--out", str(out), "--suite", "auth")
+    checks = {c.id: c for c in load(out / "results.json").checks}
+    assert checks["AUTH-003"].outcome is Outcome.PASSED, checks["AUTH-003"].reason
+    # The echo reached the evidence (so the test shows something), scrubbed:
+    replies = (out / "evidence/AUTH-003/http/http.txt").read_text()
+    assert "you_sent" in replies
+    leaks = [
+        f"{path.relative_to(out)}: {name}"
+        for path in out.rglob("*")
+        if path.is_file()
+        for name, form in _encodings(SECRET).items()
+        if form in path.read_bytes()
+    ]
+    terminal = (done.stdout + done.stderr).encode()
+    leaks += [f"terminal: {name}" for name, form in _encodings(SECRET).items() if form in terminal]
+    assert not leaks

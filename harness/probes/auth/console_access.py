@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from harness.config.profile import Bootloader
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceTimeout
+from harness.core.redact import Secret
 from harness.probes import console as console_probe
 from harness.probes.auth.lockout import LoginTry, TryLogin
 from harness.probes.console import CANARY_COMMAND, PROBE_USER, ConsolePrompts, ConsoleState
@@ -135,7 +136,7 @@ def boot_interrupt(
     prompts: ConsolePrompts,
     bootloader: Bootloader,
     reset_command: str,
-    account: tuple[str, str],
+    account: console_probe.Account,
     deadline: Deadline,
 ) -> BootFinding:
     """Reset the device from its shell and press the interrupt keys until something shows."""
@@ -199,7 +200,7 @@ def password_logins(
     """Login attempts for one user at the console, for the lockout trial."""
     console_probe.back_to_login(console, prompts, deadline)
 
-    def attempt(password: str, redacted: str) -> LoginTry:
+    def attempt(password: Secret, redacted: str) -> LoginTry:
         result = console_probe.try_login_and_leave(console, prompts, username, password, deadline)
         return LoginTry(result.accepted, result.latency_s, result.outcome.value)
 

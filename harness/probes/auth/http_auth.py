@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from harness.config.profile import Http, HttpEndpoint
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout, ProtocolViolation
-from harness.core.redact import shown
+from harness.core.redact import Secret, reveal, shown
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.probes.auth.credentials import Attempt, Pair, Trial
@@ -54,7 +54,7 @@ class HttpApi:
         *,
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
-        basic_auth: tuple[str, str] | None = None,
+        basic_auth: tuple[str, Secret] | None = None,
     ) -> HttpResponse:
         return http_transport.request(
             self.scope,
@@ -103,14 +103,14 @@ class LoginResult:
     session: Session | None = field(default=None, repr=False)
 
 
-def login(api: HttpApi, username: str, password: str, transcript: Transcript) -> LoginResult:
+def login(api: HttpApi, username: str, password: Secret, transcript: Transcript) -> LoginResult:
     """One attempt at the profiled login endpoint; DeviceError if the device does not answer."""
     spec = api.http.login
     transcript.send_secret(f"login {username!r} / {shown(password)} ({spec.style})")
     if spec.style == "basic":
         reply = api.send(spec.method, spec.path, transcript, basic_auth=(username, password))
     else:
-        fields = {spec.username_field: username, spec.password_field: password}
+        fields = {spec.username_field: username, spec.password_field: reveal(password)}
         if spec.style == "json":
             content_type, body = "application/json", json.dumps(fields)
         else:
@@ -120,12 +120,12 @@ def login(api: HttpApi, username: str, password: str, transcript: Transcript) ->
     return _judge_login(api.http, reply, username, password)
 
 
-def _judge_login(http: Http, reply: HttpResponse, username: str, password: str) -> LoginResult:
+def _judge_login(http: Http, reply: HttpResponse, username: str, password: Secret) -> LoginResult:
     spec = http.login
     session = _token_session(reply, spec.token_field) or _cookie_session(reply, spec.session_cookie)
     ok_status = 200 <= reply.status < 400
     if spec.style == "basic" and session is None and 200 <= reply.status < 300:
-        value = base64.b64encode(f"{username}:{password}".encode()).decode()
+        value = base64.b64encode(f"{username}:{reveal(password)}".encode()).decode()
         session = Session("basic", "Authorization", f"Basic {value}")
     if session is not None and (ok_status or session.kind == "bearer"):
         detail = f"HTTP {reply.status}; {session.kind} session issued"
@@ -172,7 +172,7 @@ def password_logins(
 ) -> TryLogin:
     """Login attempts for one user, for the lockout trial; `seen` gets each session secret."""
 
-    def attempt(password: str, redacted: str) -> LoginTry:
+    def attempt(password: Secret, redacted: str) -> LoginTry:
         result = login(api, username, password, transcript)
         if result.session is not None:
             seen(result.session.secret)

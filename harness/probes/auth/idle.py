@@ -71,7 +71,7 @@ def _read_for(
 def idle_console(
     console: Console,
     prompts: ConsolePrompts,
-    account: tuple[str, str],
+    account: console_probe.Account,
     idle_s: float,
     deadline: Deadline,
 ) -> IdleFinding:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout
-from harness.core.redact import shown
+from harness.core.redact import Secret, shown
 from harness.probes.auth.credentials import utc_now
 
 
@@ -30,7 +30,7 @@ class LoginTry:
 
 
 # (password, redacted form) -> the device's answer; raises DeviceError when it cannot tell.
-TryLogin = Callable[[str, str], LoginTry]
+TryLogin = Callable[[Secret, str], LoginTry]
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def wrong_password() -> str:
 def measure(
     interface: str,
     username: str,
-    right_password: str,
+    right_password: Secret,
     try_login: TryLogin,
     *,
     failures: int,
@@ -121,7 +121,7 @@ def measure(
     attempts: list[TimedAttempt] = []
     started = time.monotonic()
 
-    def attempt(step: str, password: str) -> TimedAttempt:
+    def attempt(step: str, password: Secret) -> TimedAttempt:
         if deadline.expired:
             raise DeviceTimeout(interface, f"budget spent after {len(attempts)} attempts")
         result = try_login(password, shown(password))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from harness.config.profile import PasswordChange
 from harness.core.errors import DeviceUnreachable
-from harness.core.redact import shown
+from harness.core.redact import Secret, reveal, shown
 from harness.core.transcript import Transcript
 from harness.probes.auth.http_auth import HttpApi, LoginVerdict, Session, login
 
@@ -73,7 +73,7 @@ def try_weak_passwords(
 ) -> ChangeTrial:
     """Request each candidate as the account's new password (see the module docstring)."""
     username = spec.account.username
-    original = spec.account.password.get_secret_value()
+    original = spec.account.password
     session = _login(api, username, original, transcript)
     seen = [session.secret]
     attempts = []
@@ -94,7 +94,7 @@ def try_weak_passwords(
     return ChangeTrial(tuple(attempts), check.verdict is LoginVerdict.ACCEPTED, tuple(seen))
 
 
-def _login(api: HttpApi, username: str, password: str, transcript: Transcript) -> Session:
+def _login(api: HttpApi, username: str, password: Secret, transcript: Transcript) -> Session:
     result = login(api, username, password, transcript)
     if result.session is None or result.verdict is not LoginVerdict.ACCEPTED:
         raise DeviceUnreachable(
@@ -107,12 +107,12 @@ def _change(
     api: HttpApi,
     spec: PasswordChange,
     session: Session,
-    old: str,
-    new: str,
+    old: Secret,
+    new: Secret,
     transcript: Transcript,
 ) -> tuple[int, str]:
     transcript.send_secret(f"change password {shown(old)} -> {shown(new)}")
-    body = json.dumps({spec.old_field: old, spec.new_field: new}).encode()
+    body = json.dumps({spec.old_field: reveal(old), spec.new_field: reveal(new)}).encode()
     headers = {"Content-Type": "application/json", **session.headers}
     reply = api.send(spec.method, spec.path, transcript, headers=headers, body=body)
     return reply.status, reply.text.strip()[:200]

@@ -16,7 +16,7 @@ import paramiko
 
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout
-from harness.core.redact import shown
+from harness.core.redact import Secret, reveal, shown
 from harness.core.transcript import Transcript
 from harness.probes.auth.credentials import Attempt, Pair, Trial
 from harness.probes.auth.lockout import LoginTry
@@ -102,7 +102,7 @@ def try_root(
     if key is not None:
         steps.append(("profiled key", key))
     if target.password:
-        steps.append(("profiled password", Pair("root", target.password, "profile")))
+        steps.append(("profiled password", Pair("root", reveal(target.password), "profile")))
     steps += [(pair.source, pair) for pair in pairs]
     attempts: list[Attempt] = []
     hits: list[Pair] = []
@@ -201,7 +201,7 @@ class PasswordLogins:
         self._username = username
         self._connection = PasswordConnection(lambda: target.connect(transcript))
 
-    def __call__(self, password: str, redacted: str) -> LoginTry:
+    def __call__(self, password: Secret, redacted: str) -> LoginTry:
         result = self._connection.try_password(self._username, password, redacted)
         detail = result.detail or ("accepted" if result.accepted else "refused")
         return LoginTry(result.accepted, result.latency_s, detail)

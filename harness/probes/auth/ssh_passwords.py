@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.core.errors import DeviceUnreachable
+from harness.core.redact import Secret
 from harness.transports.ssh import AuthResult, SshSession
 
 
@@ -21,7 +22,7 @@ class PasswordConnection:
         self._connect = connect
         self._session: SshSession | None = None
 
-    def try_password(self, username: str, password: str, redacted: str) -> AuthResult:
+    def try_password(self, username: str, password: Secret, redacted: str) -> AuthResult:
         session = self._session
         reused = session is not None and session.active
         if session is None or not session.active:

@@ -38,7 +38,7 @@ def capture(
     the console is read for `opening_s` and brought back to its login prompt.
     """
     if serial.reset_command and serial.username and serial.password:
-        account = (serial.username, serial.password.get_secret_value())
+        account = (serial.username, serial.password)
         console_probe.reset_from_shell(console, prompts, serial.reset_command, account, deadline)
         login, _, _ = prompts.patterns()
         _, output = console.expect([login], deadline)

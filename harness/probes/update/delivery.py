@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, ProtocolViolation
+from harness.core.redact import Secret, reveal
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.transports import http, http_upload
@@ -58,7 +59,7 @@ class HttpAuth:
 
     scheme: str  # basic | digest
     username: str
-    password: str
+    password: Secret
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,8 @@ def authorization(
     parts = urlsplit(url)
     uri = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if credentials.scheme == "basic":
-        token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode())
+        pair = f"{credentials.username}:{reveal(credentials.password)}"
+        token = base64.b64encode(pair.encode())
         return {"Authorization": f"Basic {token.decode()}"}
     challenge_url = parts._replace(
         scheme="https" if parts.scheme in ("https", "wss") else "http"
@@ -144,7 +146,7 @@ def authorization(
         transcript.event(f"no Digest challenge (HTTP {answer.status}); sending without credentials")
         return {}
     header = http_upload.digest_authorization(
-        challenge, method, uri, credentials.username, credentials.password
+        challenge, method, uri, credentials.username, reveal(credentials.password)
     )
     return {"Authorization": header}
 

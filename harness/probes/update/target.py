@@ -44,8 +44,7 @@ def _http_auth(profile: Profile) -> HttpAuth | None:
     assert update is not None
     if update.username is None:
         return None
-    password = update.password.get_secret_value() if update.password else ""
-    return HttpAuth(update.auth, update.username, password)
+    return HttpAuth(update.auth, update.username, update.password or "")
 
 
 def _readers(profile: Profile, scope: Scope) -> dict[str, VersionReader]:
@@ -73,7 +72,7 @@ def _readers(profile: Profile, scope: Scope) -> dict[str, VersionReader]:
             serial.baudrate,
             ConsolePrompts.of(serial),
             serial.username,
-            serial.password.get_secret_value() if serial.password else "",
+            serial.password or "",
             update.version_command,
             update.version_regex,
             timeout,

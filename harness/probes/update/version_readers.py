@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from harness.core.deadline import Deadline
 from harness.core.errors import ProtocolViolation
+from harness.core.redact import Secret, reveal
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.probes import console as console_probe
@@ -92,7 +93,7 @@ class UrlVersion:
         ):
             path = urlsplit(self.url).path or "/"
             header = http_upload.digest_authorization(
-                challenge, "GET", path, self.credentials.username, self.credentials.password
+                challenge, "GET", path, self.credentials.username, reveal(self.credentials.password)
             )
             response = http.request(
                 self.scope,
@@ -137,7 +138,7 @@ class ConsoleVersion:
     baudrate: int
     prompts: ConsolePrompts
     username: str
-    password: str
+    password: Secret
     command: str
     regex: str
     timeout: float
