@@ -50,7 +50,11 @@ class SshSession:
         self._transport = open_transport(scope, host, port, timeout=timeout, transcript=transcript)
         start_client(self._transport, self.target, timeout=timeout)
         self.server_version = str(self._transport.remote_version)
-        key = self._transport.get_remote_server_key()
+        try:  # paramiko may return from a failed handshake and only say so here
+            key = self._transport.get_remote_server_key()
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            self._transport.close()
+            raise _convert(self.target, exc, "SSH handshake") from None
         self.host_key = f"{key.get_name()} {key.fingerprint}"
         transcript.received(self.server_version.encode(), "server identification")
         cipher = getattr(self._transport, "remote_cipher", "?")

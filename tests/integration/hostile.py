@@ -156,3 +156,16 @@ def echoes_logins(username: str, password: str) -> Handler:
         conn.close()
 
     return handler
+
+
+def floods(chunk: bytes = b"A" * 65536, *, for_s: float = 5.0) -> Handler:
+    """Send `chunk` as fast as the client takes it, never a line end (no banner, no prompt)."""
+
+    def handler(conn: socket.socket) -> None:
+        end = time.monotonic() + for_s
+        with contextlib.suppress(OSError):
+            while time.monotonic() < end:
+                with contextlib.suppress(TimeoutError):
+                    conn.sendall(chunk)
+
+    return handler

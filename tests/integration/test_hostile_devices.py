@@ -12,18 +12,21 @@ import json
 import resource
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceTimeout, ProtocolViolation
+from harness.core.errors import DeviceError, DeviceTimeout, ProtocolViolation
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
+from harness.probes.crypto import ssh_algos
 from harness.reporting.results import Outcome, load
 from harness.transports import http
 from harness.transports.deadline_guard import EXCHANGE_FACTOR
+from harness.transports.ssh import SshSession
 from harness.transports.websocket import MAX_FRAME, MessageSocket
 from tests.integration import fakes, hostile
 from tests.integration.cli import medsec
@@ -172,3 +175,71 @@ def test_a_device_echoing_logins_in_every_encoding_leaves_no_secret_anywhere(
     terminal = (done.stdout + done.stderr).encode()
     leaks += [f"terminal: {name}" for name, form in _encodings(SECRET).items() if form in terminal]
     assert not leaks
+
+
+def test_device_text_with_markup_and_escapes_cannot_break_or_drive_the_terminal(
+    tmp_path: Path, loopback_address: str
+) -> None:
+    """An SSH identification carrying rich markup (`[/]`, which crashed the live progress
+    into an INTERNALERROR with results.json still saying complete), an OSC window title
+    and a bidi override: the run completes, the text prints as text, the terminal is ours."""
+    host = loopback_address
+    banner = b"SSH-1.5-Evil[/][bold] \x1b]0;owned\x07\x1b[2J \xe2\x80\xae\r\n"
+    with fakes.tcp_server(host, fakes.greets(banner)) as port:
+        profile = tmp_path / "banner.yaml"
+        profile.write_text(
+            yaml.safe_dump(
+                {
+                    "schema": "medsec/profile/v1",
+                    "device": {
+                        "name": "[/]\u202eevil",
+                        "vendor": "T",
+                        "model": "E",
+                        "firmware": "1",
+                    },
+                    "scope": {"allow": [f"{host}/32"]},
+                    "network": {"host": host, "expected_tcp": [port], "scan_ports": str(port)},
+                    "ssh": {"port": port, "username": "service"},
+                }
+            )
+        )
+        out = tmp_path / "run"
+        done = medsec("run", str(profile), "--out", str(out), "--suite", "crypto")
+    results = load(out / "results.json")
+    assert results.status == "complete"
+    assert done.returncode == 1, done.stderr  # CRYPTO-008 errors on an SSH-1.5 server
+    crypto_008 = next(c for c in results.checks if c.id == "CRYPTO-008")
+    assert crypto_008.outcome is Outcome.ERROR
+    terminal = done.stdout + done.stderr
+    assert "INTERNALERROR" not in terminal
+    assert "[/]" in terminal  # printed as text
+    for control in ("\x1b]", "\x1b[2J", "\u202e"):
+        assert control not in terminal
+
+
+READERS: dict[str, Callable[[Scope, str, int], object]] = {
+    "ssh session": lambda scope, host, port: SshSession(
+        scope, host, port, timeout=2, transcript=Transcript("s")
+    ),
+    "ssh algorithms": lambda scope, host, port: ssh_algos.read_kexinit(
+        scope, host, port, timeout=2, transcript=Transcript("s")
+    ),
+    "http": lambda scope, host, port: http.request(
+        scope, "GET", f"http://{host}:{port}/", timeout=2, transcript=Transcript("h")
+    ),
+}
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_a_flood_without_line_ends_is_an_error_in_bounded_time_and_memory(
+    loopback_address: str, reader: str
+) -> None:
+    scope = Scope.of([f"{loopback_address}/32"])
+    before = _peak_rss_mb()
+    with fakes.tcp_server(loopback_address, hostile.floods()) as port:
+        started = time.monotonic()
+        with pytest.raises(DeviceError):
+            READERS[reader](scope, loopback_address, port)
+        elapsed = time.monotonic() - started
+    assert elapsed < 2 * EXCHANGE_FACTOR + 1
+    assert _peak_rss_mb() - before < 100
