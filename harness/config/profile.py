@@ -531,6 +531,10 @@ class Waiver(_Section):
     )
     justification: str = Field(min_length=10)
     expires: dt.date
+    approved_by: str | None = Field(default=None, description="who accepted the finding")
+    reference: str | None = Field(
+        default=None, description="the record that accepts it, e.g. a CAPA or risk file id"
+    )
 
     @field_validator("check")
     @classmethod
@@ -541,6 +545,18 @@ class Waiver(_Section):
 
     def active(self, today: dt.date) -> bool:
         return today <= self.expires
+
+
+class ReportInfo(_Section):
+    """Who tested, for the report's test configuration (all optional)."""
+
+    tester: str | None = Field(default=None, description="name (and role) of who ran the test")
+    organisation: str | None = None
+    independence: str | None = Field(
+        default=None,
+        description="how independent the testers are of the device's developers "
+        "(e.g. 'internal verification team, separate from firmware development')",
+    )
 
 
 class Profile(_Section):
@@ -560,6 +576,7 @@ class Profile(_Section):
     policy: Policy = Policy()
     auth: Auth = Auth()
     waivers: tuple[Waiver, ...] = ()
+    report: ReportInfo = ReportInfo()
 
     _source: Path | None = PrivateAttr(default=None)
     _sha256: str = PrivateAttr(default="")

@@ -1,4 +1,8 @@
-"""results.json: the machine-readable record of a run, rewritten after every check.
+"""results.json: the machine-readable record of a run.
+
+During the run each finished check is appended to `checks.jsonl` (one `CheckRecord` per
+line, so nothing is lost and nothing is rewritten); results.json is written when the run
+starts and when it ends, however it ends.
 
 The models forbid unknown fields and their JSON Schema is published
 (`docs/results.schema.json`), so outside tools can rely on the shape.
@@ -48,6 +52,8 @@ class WaiverRecord(_Record):
     expires: str
     applied: bool
     note: str = ""
+    approved_by: str = Field(default="", description="who accepted the finding")
+    reference: str = Field(default="", description="e.g. the CAPA or risk record id")
 
 
 class CheckRecord(_Record):
@@ -72,8 +78,17 @@ class CheckRecord(_Record):
     waiver: WaiverRecord | None = None
     summary: list[str] = []
     nodeid: str
-    started: str
-    finished: str
+    started: str = Field(json_schema_extra={"format": "date-time"})
+    finished: str = Field(json_schema_extra={"format": "date-time"})
+    severity: str = Field(default="", description="the catalogue's severity of a failure")
+    criterion: str = Field(
+        default="", description="the pass criterion, with the profile's values filled in"
+    )
+    firmware: str | None = Field(
+        default=None,
+        description="the firmware version in force when the check started, as read back "
+        "from the device; None when the run could not read it",
+    )
 
 
 class HarnessInfo(_Record):
@@ -91,6 +106,36 @@ class ThreatModelInfo(_Record):
     path: str
     sha256: str
     system: str
+    version: str | None = None
+
+
+class FirmwareReading(_Record):
+    """One reading of the running firmware version (or its failure)."""
+
+    at: str = Field(json_schema_extra={"format": "date-time"})
+    version: str | None  # None: the read failed (see `note`)
+    source: str  # "start", "end", or the check id whose delivery or read it was
+    note: str = ""
+
+
+class RunConfiguration(_Record):
+    """How the run was configured: what a reviewer needs to repeat it."""
+
+    policy: dict[str, Any] = Field(description="every policy value in force, defaults included")
+    crypto_policies: dict[str, str] = Field(
+        default={}, description="the TLS and SSH crypto policies, by name and version"
+    )
+    suites: list[str] = []
+    command: list[str] = Field(default=[], description="the command line of the run")
+    allow_destructive: bool = False
+    test_host: dict[str, str] = {}
+    tester: str = ""
+    organisation: str = ""
+    independence: str = Field(
+        default="", description="who tested, and how independent of the device's developers"
+    )
+    signing_key_fingerprint: str = ""
+    signing_key_source: str = ""
 
 
 class DeviceInfo(_Record):
@@ -114,10 +159,14 @@ class RunResults(_Record):
     threat_model: ThreatModelInfo | None
     device: DeviceInfo
     options: dict[str, Any]
-    started: str
-    finished: str | None
+    started: str = Field(json_schema_extra={"format": "date-time"})
+    finished: str | None = Field(json_schema_extra={"format": "date-time"})
     checks: list[CheckRecord]
     not_run: list[str] = Field(default=[], description="collected checks that did not finish")
+    configuration: RunConfiguration | None = None
+    firmware: list[FirmwareReading] = Field(
+        default=[], description="every reading of the running firmware, in order"
+    )
 
     def counts(self) -> dict[str, int]:
         totals = {o.value: 0 for o in Outcome}
@@ -150,7 +199,15 @@ def load(path: Path) -> RunResults:
     return RunResults.model_validate_json(path.read_text(encoding="utf-8"))
 
 
+SCHEMA_ID = "urn:medsec-harness:schema:results:v1"
+
+
 def json_schema() -> str:
     schema = RunResults.model_json_schema(by_alias=True)
-    schema["title"] = "medsec-harness results.json (medsec/results/v1)"
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        **schema,
+        "title": "medsec-harness results.json (medsec/results/v1)",
+    }
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
