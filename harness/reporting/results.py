@@ -56,6 +56,14 @@ class WaiverRecord(_Record):
     reference: str = Field(default="", description="e.g. the CAPA or risk record id")
 
 
+class ArtifactRecord(_Record):
+    """One evidence file of a check, as the report presents it."""
+
+    path: str = Field(description="relative to the run folder")
+    title: str
+    shown: bool = Field(default=False, description="shown in full in the report, not only linked")
+
+
 class CheckRecord(_Record):
     """One check on one target."""
 
@@ -89,6 +97,9 @@ class CheckRecord(_Record):
         description="the firmware version in force when the check started, as read back "
         "from the device; None when the run could not read it",
     )
+    artifacts: list[ArtifactRecord] = Field(
+        default=[], description="the evidence files with their titles, in recording order"
+    )
 
 
 class HarnessInfo(_Record):
@@ -107,6 +118,11 @@ class ThreatModelInfo(_Record):
     sha256: str
     system: str
     version: str | None = None
+    document: dict[str, Any] | None = Field(
+        default=None,
+        description="the validated threat model itself, so the matrix can be rendered again "
+        "from the run folder alone",
+    )
 
 
 class FirmwareReading(_Record):
@@ -164,6 +180,12 @@ class RunResults(_Record):
     checks: list[CheckRecord]
     not_run: list[str] = Field(default=[], description="collected checks that did not finish")
     configuration: RunConfiguration | None = None
+    implemented: list[str] = Field(
+        default=[], description="check ids this harness version implements"
+    )
+    selected: list[str] = Field(
+        default=[], description="check ids collected for this run (the rest were deselected)"
+    )
     firmware: list[FirmwareReading] = Field(
         default=[], description="every reading of the running firmware, in order"
     )
