@@ -6,7 +6,7 @@ The plugin (`harness.plugin.fixtures`) provides what every check needs: `profile
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -108,9 +108,10 @@ def update_kit(profile: Profile) -> ImageKit:
 
 
 @pytest.fixture(scope="session")
-def update_ledger() -> UpdateLedger:
-    """What the update checks of this run saw (first version, every change)."""
-    return UpdateLedger()
+def update_ledger(firmware_seen: Callable[[str, str], None]) -> UpdateLedger:
+    """What the update checks of this run saw (first version, every change); each version
+    is also reported to the run, so every later check records the firmware in force."""
+    return UpdateLedger(on_version=firmware_seen)
 
 
 @pytest.fixture(scope="session")

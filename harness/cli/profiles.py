@@ -35,9 +35,9 @@ def cmd_validate(path: Path) -> int:
 
 
 def cmd_trace(path: Path) -> int:
-    from harness.cli.suites import implemented_checks
     from harness.config.profile import load_profile
     from harness.config.threatmodel import load_threat_model
+    from harness.plugin.suites import implemented_checks
     from harness.reporting import matrix
 
     profile = load_profile(path)

@@ -18,9 +18,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Validate, run pytest on the chosen suites, print the summary, map the exit status."""
     import pytest
 
-    from harness.cli import progress, suites
+    from harness.cli import progress
     from harness.config.profile import load_profile
     from harness.plugin.session import default_run_dir
+    from harness.plugin.suites import testsuites_dir
     from harness.reporting import results
 
     console = Console(stderr=True, soft_wrap=True)
@@ -31,7 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)}")
         return EXIT_USAGE
     out: Path = args.out or default_run_dir(profile)
-    suites_dir = suites.testsuites_dir()
+    suites_dir = testsuites_dir()
     pytest_args = [
         *(str(suites_dir / SUITES[n]) for n in names),
         "--profile",

@@ -62,6 +62,12 @@ def observe(medsec: MedsecSession) -> Callable[[str, Any], None]:
 
 
 @pytest.fixture(scope="session")
+def firmware_seen(medsec: MedsecSession) -> Callable[[str, str], None]:
+    """Tell the run which firmware version a check read or installed (and which check)."""
+    return medsec.firmware.seen
+
+
+@pytest.fixture(scope="session")
 def reveal(medsec: MedsecSession, pytestconfig: pytest.Config) -> SecretReveal:
     """Where `--reveal-secrets` writes credentials a check got in with."""
     return SecretReveal(medsec.run_dir, enabled=bool(pytestconfig.getoption("reveal_secrets")))

@@ -19,7 +19,7 @@ from harness.plugin.state import CONTEXT_KEY, CheckContext, check_id, medsec_ses
 from harness.plugin.waivers import apply_waiver
 from harness.reporting import html as html_report
 from harness.reporting import junit
-from harness.reporting.results import CheckRecord, Outcome, RunStatus
+from harness.reporting.results import ArtifactRecord, CheckRecord, Outcome, RunStatus
 
 
 def pytest_collection_modifyitems(
@@ -33,7 +33,16 @@ def pytest_collection_modifyitems(
         if found not in catalogue.CATALOGUE:
             raise pytest.UsageError(f"{item.nodeid}: check id {found!r} is not in the catalogue")
         if medsec is not None:
-            medsec.implemented.add(found)
+            medsec.selected.add(found)
+    # Checks that deliver images run after every other suite, so that no other check runs
+    # on a firmware an update check installed (the order within each family is kept).
+    items.sort(key=lambda item: (check_id(item) or "").startswith("UPDATE-"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    medsec = medsec_session(session.config)
+    if medsec is not None:
+        medsec.firmware.read("start")
 
 
 def _target(item: pytest.Item, spec: catalogue.CheckSpec) -> str:
@@ -50,7 +59,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     spec = catalogue.get(found)
     target = _target(item, spec)
     recorder = EvidenceRecorder(medsec.run_dir, found, target, medsec.redactor)
-    item.stash[CONTEXT_KEY] = CheckContext(spec, target, recorder, utc_now())
+    firmware = medsec.firmware.current
+    item.stash[CONTEXT_KEY] = CheckContext(spec, target, recorder, utc_now(), firmware)
     reason = not_applicable_reason(spec, medsec.profile, allow_destructive=medsec.allow_destructive)
     if reason:
         not_applicable(reason)
@@ -124,6 +134,13 @@ def _finish(context: CheckContext, medsec: MedsecSession, item: pytest.Item) -> 
         nodeid=item.nodeid,
         started=context.started,
         finished=utc_now(),
+        severity=spec.severity.value,
+        criterion=catalogue.criterion_for(spec, medsec.results_policy),
+        firmware=context.firmware,
+        artifacts=[
+            ArtifactRecord(path=a.path, title=a.title, shown=a.inline is not None)
+            for a in recorder.artifacts
+        ],
     )
     medsec.record(record, recorder.artifacts)
     report = context.main_report
@@ -140,6 +157,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
         not_run = [
             i.nodeid for i in session.items if check_id(i) is not None and i.nodeid not in done
         ]
+        medsec.firmware.read("end")
         _close_results(medsec, run_status(exitstatus, not_run), not_run)
     outcome = yield  # pytest-html writes report.html here
     if medsec is not None:

@@ -61,5 +61,5 @@ def pytest_html_results_summary(
         return
     rows = None
     if medsec.threat_model is not None:
-        rows = matrix.build(medsec.threat_model, medsec.results.checks, medsec.implemented)
+        rows = matrix.build(medsec.threat_model, medsec.results.checks, medsec.results.implemented)
     prefix.append(html_report.summary_html(medsec.results, rows, medsec.fingerprint))

@@ -1,12 +1,20 @@
-"""The state of one medsec run inside pytest: profile, run folder, results, signing key."""
+"""The state of one medsec run inside pytest: profile, run folder, results, signing key.
+
+Each finished check is appended to `checks.jsonl` at once (a crash loses nothing, and a
+run of thousands of checks never rewrites a growing file); `results.json` is written when
+the run starts and once when it ends.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import hashlib
 import importlib.metadata
 import platform
 import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,12 +22,18 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import harness
+from harness.config import crypto_policy
 from harness.config.profile import Profile, load_profile
 from harness.config.threatmodel import ThreatModel, load_threat_model
+from harness.core.errors import MedsecError
 from harness.core.redact import Redactor
 from harness.evidence.manifest import key_fingerprint, load_signing_key
 from harness.evidence.recorder import Artifact
+from harness.plugin.firmware import FirmwareTracker
+from harness.plugin.suites import implemented_checks
 from harness.reporting import results as res
+
+CHECKS_LOG = "checks.jsonl"
 
 PACKAGES = ("pytest", "pytest-html", "paramiko", "scapy", "pyserial", "cryptography", "pydantic")
 
@@ -62,8 +76,9 @@ class MedsecSession:
     allow_destructive: bool
     results: res.RunResults
     redactor: Redactor
+    firmware: FirmwareTracker
     artifacts: dict[str, list[Artifact]] = field(default_factory=dict)
-    implemented: set[str] = field(default_factory=set)
+    selected: set[str] = field(default_factory=set)
     interrupted: bool = False  # SIGINT or SIGTERM arrived during the run
 
     @classmethod
@@ -88,7 +103,11 @@ class MedsecSession:
                 path=str(profile.threat_model),
                 sha256=hashlib.sha256(profile.threat_model.read_bytes()).hexdigest(),
                 system=model.system,
+                version=model.version,
+                document=model.model_dump(mode="json", by_alias=True),
             )
+        fingerprint = key_fingerprint(key.public_key())
+        key_source = f"file {signing_key}" if signing_key else "generated for this run"
         results = res.RunResults(
             status="running",
             harness=res.HarnessInfo(
@@ -103,17 +122,23 @@ class MedsecSession:
             started=utc_now(),
             finished=None,
             checks=[],
+            configuration=_configuration(
+                profile, options, allow_destructive, fingerprint, key_source
+            ),
+            implemented=sorted(implemented_checks()),
         )
         session = cls(
             profile=profile,
             threat_model=model,
             run_dir=run_dir,
             signing_key=key,
-            key_source=f"file {signing_key}" if signing_key else "generated for this run",
+            key_source=key_source,
             allow_destructive=allow_destructive,
             results=results,
             redactor=Redactor(profile.secrets),
+            firmware=FirmwareTracker(utc_now, _version_reader(profile)),
         )
+        (run_dir / CHECKS_LOG).write_text("")
         session.save()
         return session
 
@@ -122,17 +147,27 @@ class MedsecSession:
         return self.run_dir / "results.json"
 
     @property
+    def results_policy(self) -> dict[str, Any]:
+        """The policy values in force, as results.json records them."""
+        configuration = self.results.configuration
+        return configuration.policy if configuration else {}
+
+    @property
     def fingerprint(self) -> str:
         return key_fingerprint(self.signing_key.public_key())
 
     def save(self) -> None:
+        """results.json as it stands (at the start and the end of the run)."""
+        self.results.firmware = list(self.firmware.readings)
+        self.results.selected = sorted(self.selected)
         res.save(self.results, self.results_path)
 
     def record(self, check: res.CheckRecord, artifacts: list[Artifact]) -> None:
-        """Append one finished check and rewrite results.json at once (nothing lost on crash)."""
+        """Keep one finished check, and append it to checks.jsonl at once (nothing lost)."""
         self.results.checks.append(check)
         self.artifacts[f"{check.nodeid}"] = artifacts
-        self.save()
+        with (self.run_dir / CHECKS_LOG).open("a", encoding="utf-8") as log:
+            log.write(check.model_dump_json() + "\n")
 
     def observe(self, key: str, value: Any) -> None:
         """Device identity as observed on the wire (banner, version read back)."""
@@ -145,3 +180,59 @@ class MedsecSession:
             list(self.threat_model.threats_for_check(check_id)),
             list(self.threat_model.controls_for_check(check_id)),
         )
+
+
+def _configuration(
+    profile: Profile,
+    options: dict[str, Any],
+    allow_destructive: bool,
+    fingerprint: str,
+    key_source: str,
+) -> res.RunConfiguration:
+    """What a reviewer needs to know (and repeat) about how the run was set up."""
+    policy = profile.policy
+    crypto: dict[str, str] = {}
+    for name, reference in (("tls", policy.tls_ciphers), ("ssh", policy.ssh_policy)):
+        try:
+            crypto[name] = crypto_policy.load(reference).label
+        except MedsecError as exc:
+            crypto[name] = f"{reference} (not loadable: {exc})"
+    report = profile.report
+    return res.RunConfiguration(
+        policy=policy.model_dump(mode="json"),
+        crypto_policies=crypto,
+        suites=[str(a) for a in options.get("args", []) if str(a).endswith(".py")],
+        command=[Path(sys.argv[0]).name, *sys.argv[1:]],
+        allow_destructive=allow_destructive,
+        test_host={
+            "hostname": platform.node(),
+            "platform": platform.platform(),
+            "user": _user(),
+        },
+        tester=report.tester or "",
+        organisation=report.organisation or "",
+        independence=report.independence or "",
+        signing_key_fingerprint=fingerprint,
+        signing_key_source=key_source,
+    )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def _version_reader(profile: Profile) -> Callable[[], str] | None:
+    """Reads the running firmware version, where the profile says how; None otherwise."""
+    from harness.core.transcript import Transcript
+    from harness.probes.update.target import build_target
+
+    if profile.update is None:
+        return None
+    try:
+        target = build_target(profile, profile.scope.scope())
+    except MedsecError:
+        return None
+    return lambda: target.reader.read(Transcript("firmware version"))

@@ -23,6 +23,7 @@ class CheckContext:
     target: str
     recorder: EvidenceRecorder
     started: str
+    firmware: str | None = None  # the version in force when the check started
     outcome: Outcome | None = None
     underlying: Outcome | None = None
     reason: str = ""

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.suites import implemented_checks
 from harness.evidence.manifest import verify_run
+from harness.plugin.suites import implemented_checks
 from harness.reporting.results import Outcome, RunResults, load
 from harness.sim.process import EmulatorProcess
 from harness.sim.weaknesses import PLANTED, expected_failures

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from bs4 import BeautifulSoup
@@ -23,6 +24,7 @@ from harness.config import catalogue
 from harness.evidence.manifest import verify_run
 from harness.reporting.results import Outcome, RunResults, load
 from harness.sim.pump import EmulatedPump, SimConfig
+from tests import junit_rules
 from tests.integration import fakes
 from tests.integration.cli import medsec
 
@@ -304,7 +306,8 @@ def test_ctrl_c_leaves_results_and_report_for_what_ran(
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # SURFACE-001 done, CRYPTO-001 hanging
-            if (out / "results.json").is_file() and load(out / "results.json").checks:
+            log = out / "checks.jsonl"  # each finished check is appended at once
+            if log.is_file() and log.read_text().strip():
                 break
             time.sleep(0.1)
         time.sleep(0.5)
@@ -337,6 +340,22 @@ def test_a_clean_run_exits_0_and_copies_junit(
     assert (tmp_path / "copy.xml").read_bytes() == (tmp_path / "run" / "junit.xml").read_bytes()
     assert "passed" in done.stderr
     assert "report" in done.stderr
+    # The machine formats hold their contracts: results.json against its published schema,
+    # junit.xml against the junit-10 rules CI servers read it with.
+    document = json.loads((tmp_path / "run" / "results.json").read_text())
+    schema = json.loads((REPO / "docs" / "results.schema.json").read_text())
+    jsonschema.validate(document, schema, format_checker=jsonschema.FormatChecker())
+    assert junit_rules.problems((tmp_path / "run" / "junit.xml").read_bytes()) == []
+    logged = (tmp_path / "run" / "checks.jsonl").read_text().splitlines()
+    assert len(logged) == len(document["checks"])
+    ordered = [c["id"] for c in document["checks"]]
+    first_update = next(i for i, c in enumerate(ordered) if c.startswith("UPDATE-"))
+    assert all(c.startswith("UPDATE-") for c in ordered[first_update:])  # image checks last
+    firmware = {c["id"]: c["firmware"] for c in document["checks"]}
+    profiled = document["device"]["profiled"]["firmware"]
+    assert firmware["SURFACE-001"] == profiled  # read back at the start, before any update
+    assert document["firmware"][0]["source"] == "start"
+    assert document["firmware"][-1]["source"] == "end"
 
 
 @pytest.mark.parametrize(

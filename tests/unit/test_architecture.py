@@ -26,7 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     "reporting": {"core", "config", "evidence"},
     "sim": {"core", "config", "transports", "updates"},
     "testsuites": {"core", "config", "evidence", "transports", "updates", "probes"},
-    "plugin": {"core", "config", "evidence", "transports", "updates", "probes", "reporting"},
+    "plugin": {
+        "core", "config", "evidence", "transports", "updates", "probes", "reporting", "testsuites",
+    },
     "cli": {
         "core", "config", "evidence", "transports", "updates", "probes", "reporting", "sim",
         "testsuites", "plugin",

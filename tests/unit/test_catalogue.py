@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.suites import implemented_checks
 from harness.config import catalogue, references
+from harness.plugin.suites import implemented_checks
 from harness.sim.weaknesses import PLANTED, WEAKNESSES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "CATALOGUE.md"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.core.errors import DeviceError, inconclusive
@@ -114,10 +115,13 @@ class UpdateLedger:
     last_seen: str | None = None
     installed_by_positive_control: str | None = None
     changes: list[str] = field(default_factory=list)
+    on_version: Callable[[str, str], None] | None = None  # told every version read, and by whom
 
     def saw(self, version: str | None, by: str) -> None:
         if version is None:
             return
+        if self.on_version is not None:
+            self.on_version(version, by)
         if self.initial is None:
             self.initial = version
         if self.last_seen is not None and version != self.last_seen:
