@@ -1,6 +1,7 @@
 """Benchmarks of each probe family against the established tool for the same job.
 
     python -m tests.bench [all|scan|tls|ssh-auth|crypto] [--rounds N]
+    python -m tests.bench report [--sizes 500,1000,5000]   (see tests/bench_report.py)
 
 Runs inside a private network namespace against the vulnerable emulated pump (so the
 peer tools have something to find), in one run: our TCP scan vs nmap, our TLS version
@@ -364,9 +365,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.bench", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("family", nargs="?", default="all", choices=["all", *FAMILIES])
+    parser.add_argument("family", nargs="?", default="all", choices=["all", *FAMILIES, "report"])
     parser.add_argument("--rounds", type=int, default=3, help="runs per tool; the median is shown")
+    parser.add_argument("--sizes", default="500,1000,5000", help="report: numbers of checks")
     args = parser.parse_args(argv)
+    if args.family == "report":
+        from tests import bench_report
+
+        return bench_report.main([int(n) for n in args.sizes.split(",")])
     why_not = netns.enter_private_network()
     if why_not is not None:
         print(
