@@ -86,6 +86,19 @@ def line(record: CheckRecord) -> str:
     )
 
 
+def firmware_notes(results: RunResults) -> list[str]:
+    """Warnings a reader must not miss: checks that ran on another firmware than profiled."""
+    profiled = str(results.device.profiled.get("firmware") or "")
+    other = [c for c in results.checks if c.firmware is not None and c.firmware != profiled]
+    if not other or not profiled:
+        return []
+    versions = ", ".join(sorted({markup_safe(c.firmware or "") for c in other}))
+    return [
+        f"{len(other)} check(s) ran on firmware {versions}, not the profiled "
+        f"{markup_safe(profiled)} (see the report's firmware column)"
+    ]
+
+
 def summary_table(results: RunResults) -> Table:
     """Per family, how many checks ended how."""
     table = Table(title="medsec run summary", show_lines=False)

@@ -70,6 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED if interrupted else EXIT_FAILED
     run = results.load(results_path)
     console.print(progress.summary_table(run))
+    for line in progress.firmware_notes(run):
+        console.print(f"[yellow]{line}[/]", highlight=False)
     console.print(
         f"report   {markup_safe(str(out / 'report.html'))}\n"
         f"results  {markup_safe(str(results_path))}",
