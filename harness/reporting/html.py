@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from harness.config import catalogue
 from harness.evidence.recorder import Artifact
-from harness.reporting.matrix import ThreatRow
+from harness.reporting.matrix import CellStatus, ThreatRow
 from harness.reporting.results import CheckRecord, Outcome, RunResults
 
 OUTCOME_LABELS = {
@@ -166,7 +166,7 @@ def _matrix_html(rows: tuple[ThreatRow, ...]) -> str:
                 why = control.rationale or "no check can show this control"
                 cells.append(f'<td colspan="2" class="flag">no check: {e(why)}</td>')
             else:
-                note = "" if cell.implemented else " (not in this harness version)"
+                note = "" if cell.status is CellStatus.RAN else f" ({cell.status.value})"
                 cells.append(f"<td>{e(cell.check_id)} {e(cell.title)}{e(note)}</td>")
                 targets = (
                     "".join(
