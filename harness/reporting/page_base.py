@@ -69,6 +69,12 @@ def e(value: object) -> str:
     return html.escape(visible(str(value)).replace("\n", "\\n"), quote=True)
 
 
+def attr(value: str) -> str:
+    """A value for a data- attribute that scripts read: the exact text, only HTML-escaped
+    (an attribute is never shown, so nothing in it can pass for other text)."""
+    return html.escape(value, quote=True)
+
+
 def e_block(text: str) -> str:
     """Multi-line untrusted text for a <pre>: lines kept, everything else escaped."""
     return html.escape(visible(text), quote=False)

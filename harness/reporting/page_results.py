@@ -19,6 +19,7 @@ from harness.config import catalogue
 from harness.reporting.page_base import (
     NOT_RECORDED,
     Legend,
+    attr,
     badge,
     e,
     e_block,
@@ -164,7 +165,8 @@ class ResultsView:
         )
         return (
             f'<section class="{css}" id="r-{index}"><table class="row">'
-            f'<tr class="result" data-check-id="{e(record.id)}" data-target="{e(record.target)}"'
+            f'<tr class="result" data-check-id="{attr(record.id)}" '
+            f'data-target="{attr(record.target)}"'
             f' data-outcome="{record.outcome.value}">{cells}</tr></table>'
             f'<div class="detail">{self.detail(record)}</div></section>\n'
         )

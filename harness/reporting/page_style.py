@@ -30,8 +30,8 @@ table.findings :is(th,td):nth-child(1){width:7%}table.findings :is(th,td):nth-ch
 table.findings :is(th,td):nth-child(3){width:9%}table.findings :is(th,td):nth-child(4){width:9%}
 table.findings :is(th,td):nth-child(5){width:8%}table.findings :is(th,td):nth-child(6){width:7%}
 table.findings :is(th,td):nth-child(8){width:22%}
-table.matrix th:nth-child(1){width:19%}table.matrix th:nth-child(2){width:10%}
-table.matrix th:nth-child(3){width:7%}table.matrix th:nth-child(4){width:20%}
+table.matrix th:nth-child(1){width:17%}table.matrix th:nth-child(2){width:11%}
+table.matrix th:nth-child(3){width:9%}table.matrix th:nth-child(4){width:19%}
 table.matrix th:nth-child(5){width:22%}
 table.cat th:nth-child(1){width:7%}table.cat th:nth-child(2){width:20%}
 table.cat th:nth-child(4){width:22%}
@@ -110,7 +110,10 @@ pre{font-size:8pt;border-width:0 0 0 2px}
 h2,h3{break-after:avoid}
 details::details-content{content-visibility:visible;display:block}
 details>summary{list-style:none}
-ul.targets{columns:3}
+ul.targets{columns:1}
+th,td{padding:2px 4px}
+table.plain,table.matrix,table.kv,table.row{font-size:8pt}
+table.findings :is(th,td):nth-child(1){width:9%}
 .o{border:1px solid #000;print-color-adjust:exact;-webkit-print-color-adjust:exact}
 }
 """
