@@ -119,7 +119,11 @@ def build_run(
                 family=spec.family.value,
                 target=target,
                 outcome=outcome,
-                reason=(f"banner {HOSTILE}" if index == 0 else f"reason of check {index}"),
+                reason=(
+                    f"banner {HOSTILE}"
+                    if index == 0
+                    else f"reason of check {index}" + ("\nits second line" if index == 2 else "")
+                ),
                 threats=list(model.threats_for_check(check_id)),
                 controls=list(model.controls_for_check(check_id)),
                 standards=list(spec.standards),

@@ -30,6 +30,7 @@ from harness.reporting.page_base import (
     compact,
     counts_of,
     e,
+    e_lines,
     severity_tag,
     when,
 )
@@ -294,7 +295,7 @@ def _findings(results: RunResults) -> str:
             f'<tr><td>{severity_tag(severity_of(record))}</td><td><a href="#r-{index}">'
             f"{e(record.id)}</a> {e(record.title)}</td><td>{e(record.target)}</td>"
             f"<td>{outcome}</td><td>{e(', '.join(record.threats) or '-')}</td>"
-            f"<td>{firmware}</td><td>{e(record.reason)}</td><td>{disposition}</td></tr>"
+            f"<td>{firmware}</td><td>{e_lines(record.reason)}</td><td>{disposition}</td></tr>"
         )
     still_open = len(_open(results.checks))
     return (

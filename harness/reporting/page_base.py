@@ -69,6 +69,13 @@ def e(value: object) -> str:
     return html.escape(visible(str(value)).replace("\n", "\\n"), quote=True)
 
 
+def e_lines(value: str) -> str:
+    """Untrusted text that may span lines (a reason, a justification), lines kept as <br>."""
+    return "<br>".join(
+        html.escape(visible(line), quote=True) for line in value.replace("\r\n", "\n").split("\n")
+    )
+
+
 def attr(value: str) -> str:
     """A value for a data- attribute that scripts read: the exact text, only HTML-escaped
     (an attribute is never shown, so nothing in it can pass for other text)."""

@@ -23,6 +23,7 @@ from harness.reporting.page_base import (
     badge,
     e,
     e_block,
+    e_lines,
     severity_tag,
     when,
 )
@@ -161,7 +162,7 @@ class ResultsView:
         cells = (
             f"<td>{e(record.id)}</td><td>{e(record.title)}</td><td>{e(record.target)}</td>"
             f"<td>{outcome}</td><td>{severity_cell(record)}</td>"
-            f"<td>{self.firmware_cell(record)}</td><td>{e(record.reason)}</td>"
+            f"<td>{self.firmware_cell(record)}</td><td>{e_lines(record.reason)}</td>"
         )
         return (
             f'<section class="{css}" id="r-{index}"><table class="row">'
@@ -261,7 +262,7 @@ def waiver_text(record: CheckRecord) -> str:
         f"approved by {e(waiver.approved_by) if waiver.approved_by else NOT_RECORDED}",
         f"reference {e(waiver.reference) if waiver.reference else NOT_RECORDED}",
         f"expires {e(waiver.expires)}",
-        f"justification: {e(waiver.justification)}",
+        f"justification: {e_lines(waiver.justification)}",
     ]
     if waiver.note:
         parts.append(e(waiver.note))

@@ -167,6 +167,8 @@ def test_device_strings_are_text_never_markup(sample: tuple[Path, RunResults]) -
     assert "\u202e" not in shown
     assert "\\x1b[31mred" in shown
     assert "\\u202eevil" in shown
+    third = soup.select("tr.result")[2].select("td")[-1]
+    assert [str(c) for c in third.contents] == ["reason of check 2", "<br/>", "its second line"]
     first = soup.select_one("tr.result")
     assert first is not None
     assert first["data-target"] == DEVICE_TEXT
