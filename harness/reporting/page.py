@@ -383,7 +383,13 @@ def _configuration(results: RunResults, run_dir: Path) -> str:
         fingerprint, source = config.signing_key_fingerprint, config.signing_key_source
         if not fingerprint:
             fingerprint, source = _manifest_key(run_dir)
-    options = "; ".join(f"{e(k)}: {e(compact(v))}" for k, v in sorted(results.options.items()))
+    # The runner's own arguments only where no command line was recorded (older runs).
+    internal = config is not None and bool(config.command)
+    options = "; ".join(
+        f"{e(k)}: {e(compact(v))}"
+        for k, v in sorted(results.options.items())
+        if not (internal and k == "args")
+    )
     packages = ", ".join(f"{e(k)} {e(v)}" for k, v in sorted(results.harness.packages.items()))
     model = results.threat_model
     rows += [
