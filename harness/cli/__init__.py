@@ -1,4 +1,4 @@
-"""`medsec`: run, sim, validate, schema, verify, trace and demo.
+"""`medsec`: run, sim, validate, schema, verify, report, trace and demo.
 
 Each command is a module of its own (run, profiles, verify, demo), imported only when
 it is asked for, so `medsec --help` and `medsec validate` start fast.
@@ -57,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.cli.verify import cmd_verify
 
             return cmd_verify(args.run_dir, args.public_key)
+        if args.command == "report":
+            from harness.cli.report import cmd_report
+
+            return cmd_report(args.run_dir, args.out, args.pdf, args.in_place)
         if args.command == "trace":
             from harness.cli.profiles import cmd_trace
 

@@ -65,6 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--public-key", type=Path, help="pin the key the manifest must be signed with"
     )
 
+    report = commands.add_parser(
+        "report", help="render a run folder's report page again (beside it) and print it to PDF"
+    )
+    report.add_argument("run_dir", type=Path)
+    report.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where the page goes (default RUN_DIR.report.html, beside the run folder)",
+    )
+    report.add_argument(
+        "--pdf", type=Path, metavar="FILE", help="also print it to PDF (Chromium or WeasyPrint)"
+    )
+    report.add_argument(
+        "--in-place",
+        action="store_true",
+        help="allow writing inside the run folder (default there: RUN_DIR/report.html); "
+        "its signed manifest then no longer verifies",
+    )
+
     trace = commands.add_parser("trace", help="threat -> control -> check coverage of a profile")
     trace.add_argument("profile", type=Path)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from harness.config import catalogue
 from harness.evidence.recorder import Artifact
-from harness.reporting.matrix import ThreatRow
+from harness.reporting.matrix import CellStatus, ThreatRow
 from harness.reporting.results import CheckRecord, Outcome, RunResults
 
 OUTCOME_LABELS = {
@@ -28,7 +28,7 @@ STYLE = """<style>
 .medsec th,.medsec td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}
 .medsec th{background:#f0f0f0}
 .medsec pre{white-space:pre-wrap;word-break:break-all;background:#fafafa;border:1px solid #e6e6e6;
- padding:6px;max-height:360px;overflow:auto;font-family:monospace;font-size:12px}
+ padding:6px;font-family:monospace;font-size:12px}
 .medsec .o{padding:1px 6px;border-radius:3px;color:#fff;font-weight:bold;white-space:nowrap}
 .o-passed{background:#2e7d32}.o-failed{background:#c62828}.o-error{background:#ef6c00}
 .o-not_applicable{background:#757575}.o-waived{background:#6a1b9a}.o-none{background:#bdbdbd;color:#333}
@@ -166,7 +166,7 @@ def _matrix_html(rows: tuple[ThreatRow, ...]) -> str:
                 why = control.rationale or "no check can show this control"
                 cells.append(f'<td colspan="2" class="flag">no check: {e(why)}</td>')
             else:
-                note = "" if cell.implemented else " (not in this harness version)"
+                note = "" if cell.status is CellStatus.RAN else f" ({cell.status.value})"
                 cells.append(f"<td>{e(cell.check_id)} {e(cell.title)}{e(note)}</td>")
                 targets = (
                     "".join(
