@@ -31,23 +31,6 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
-def load_run(run_dir: Path) -> res.RunResults:
-    """results.json, with the checks of checks.jsonl when it holds more (a run that ended
-    before it could write its final results.json); a torn last line is skipped."""
-    results = res.load(run_dir / "results.json")
-    journal = run_dir / "checks.jsonl"
-    if journal.is_file():
-        records = []
-        for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                records.append(res.CheckRecord.model_validate_json(line))
-            except ValidationError:
-                continue
-        if len(records) > len(results.checks):
-            results.checks = records
-    return results
-
-
 def cmd_report(run_dir: Path, out: Path | None, pdf: Path | None, in_place: bool) -> int:
     from harness.reporting import page
     from harness.reporting.pdf import NoPdfEngine, print_pdf
@@ -55,7 +38,7 @@ def cmd_report(run_dir: Path, out: Path | None, pdf: Path | None, in_place: bool
     if not (run_dir / "results.json").is_file():
         return _complain(f"{run_dir} has no results.json: not a run folder")
     try:
-        results = load_run(run_dir)
+        results = res.load_run(run_dir)
     except (ValidationError, ValueError, OSError) as exc:
         return _complain(f"{run_dir / 'results.json'} cannot be read: {exc}")
     folder = run_dir.resolve()

@@ -37,6 +37,7 @@ IEC_62443_4_2: dict[str, str] = {
     "CR 3.1": "Communication integrity",
     "CR 3.4": "Software and information integrity",
     "CR 3.5": "Input validation",
+    "CR 3.9": "Protection of audit information",
     "CR 4.1": "Information confidentiality",
     "CR 4.3": "Use of cryptography",
     "CR 7.1": "Denial of service protection",

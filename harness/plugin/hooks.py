@@ -18,7 +18,7 @@ from harness.plugin.session import MedsecSession, utc_now
 from harness.plugin.state import CONTEXT_KEY, CheckContext, check_id, medsec_session
 from harness.plugin.waivers import apply_waiver
 from harness.reporting import html as html_report
-from harness.reporting import junit
+from harness.reporting import junit, page
 from harness.reporting.results import ArtifactRecord, CheckRecord, Outcome, RunStatus
 
 
@@ -159,7 +159,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
         ]
         medsec.firmware.read("end")
         _close_results(medsec, run_status(exitstatus, not_run), not_run)
-    outcome = yield  # pytest-html writes report.html here
+    outcome = yield  # other plugins' session end (pytest-html, where --html asks for it)
     if medsec is not None:
         _seal(medsec)
     return outcome
@@ -174,12 +174,14 @@ def run_status(exitstatus: int, not_run: list[str]) -> RunStatus:
 
 
 def _close_results(medsec: MedsecSession, status: RunStatus, not_run: list[str]) -> None:
+    """results.json, junit.xml and report.html, each written once, however the run ended."""
     results = medsec.results
     results.finished = utc_now()
     results.status = status
     results.not_run = not_run
     medsec.save()
     junit.write_junit(results, medsec.run_dir / "junit.xml")
+    page.write_report(medsec.run_dir, results)
 
 
 def _seal(medsec: MedsecSession) -> None:

@@ -59,9 +59,6 @@ def pytest_configure(config: pytest.Config) -> None:
     except MedsecError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
-    if not config.getoption("htmlpath", None):
-        config.option.htmlpath = str(session.run_dir / "report.html")
-        config.option.self_contained_html = True
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

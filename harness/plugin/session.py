@@ -33,8 +33,6 @@ from harness.plugin.firmware import FirmwareTracker
 from harness.plugin.suites import implemented_checks
 from harness.reporting import results as res
 
-CHECKS_LOG = "checks.jsonl"
-
 PACKAGES = ("pytest", "pytest-html", "paramiko", "scapy", "pyserial", "cryptography", "pydantic")
 
 
@@ -138,7 +136,7 @@ class MedsecSession:
             redactor=Redactor(profile.secrets),
             firmware=FirmwareTracker(utc_now, _version_reader(profile)),
         )
-        (run_dir / CHECKS_LOG).write_text("")
+        (run_dir / res.CHECKS_LOG).write_text("")
         session.save()
         return session
 
@@ -166,7 +164,7 @@ class MedsecSession:
         """Keep one finished check, and append it to checks.jsonl at once (nothing lost)."""
         self.results.checks.append(check)
         self.artifacts[f"{check.nodeid}"] = artifacts
-        with (self.run_dir / CHECKS_LOG).open("a", encoding="utf-8") as log:
+        with (self.run_dir / res.CHECKS_LOG).open("a", encoding="utf-8") as log:
             log.write(check.model_dump_json() + "\n")
 
     def observe(self, key: str, value: Any) -> None:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class Outcome(str, enum.Enum):
@@ -217,11 +217,31 @@ def save(results: RunResults, path: Path) -> None:
     write_atomic(path, results.model_dump_json(by_alias=True, indent=2) + "\n")
 
 
+CHECKS_LOG = "checks.jsonl"
+
+
 def load(path: Path) -> RunResults:
     return RunResults.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 SCHEMA_ID = "urn:medsec-harness:schema:results:v1"
+
+
+def load_run(run_dir: Path) -> RunResults:
+    """results.json, with the checks of checks.jsonl when it holds more (a run that ended
+    before it could write its final results.json); a torn last line is skipped."""
+    results = load(run_dir / "results.json")
+    journal = run_dir / CHECKS_LOG
+    if journal.is_file():
+        records = []
+        for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                records.append(CheckRecord.model_validate_json(line))
+            except ValidationError:
+                continue
+        if len(records) > len(results.checks):
+            results.checks = records
+    return results
 
 
 def json_schema() -> str:

@@ -227,13 +227,11 @@ def test_hanging_garbage_and_dead_services_become_errors_and_the_run_goes_on(
 
 
 def _assert_escaped(html: str) -> None:
-    """No device-sent markup survives, in the page or in pytest-html's JSON data blob."""
+    """No device-sent markup survives: it is on the page, as text."""
     assert HOSTILE not in html
-    soup = BeautifulSoup(html, "html.parser")
-    blob = json.loads(soup.find(id="data-container")["data-jsonblob"])
-    logs = " ".join(run["log"] for runs in blob["tests"].values() for run in runs)
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in logs
-    assert "<script>alert(1)" not in logs
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    texts = BeautifulSoup(html, "html.parser").get_text()
+    assert HOSTILE in texts  # what a reader sees is the device's text, verbatim
 
 
 def test_hostile_ssh_identification_is_escaped_everywhere(
@@ -264,7 +262,7 @@ def test_hostile_ssh_identification_is_escaped_everywhere(
     results = load(tmp_path / "run" / "results.json")
     assert results.device.observed["ssh_identification"] == banner
     html = (tmp_path / "run" / "report.html").read_text()
-    assert "observed ssh_identification" in html
+    assert "Observed ssh identification" in html
     _assert_escaped(html)
 
 
