@@ -118,11 +118,12 @@ def open_time(page: Path) -> float | None:
     if not chromium.exists():
         return None
     with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        browser = playwright.chromium.launch_persistent_context(
+            profile,
             executable_path=str(chromium),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  f"--user-data-dir={profile}"],
-        )  # fmt: skip
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         try:
             started = time.monotonic()
             browser.new_page().goto(page.as_uri(), wait_until="load", timeout=120_000)
