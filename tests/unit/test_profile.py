@@ -69,6 +69,7 @@ def test_env_values_fill_in_and_are_known_as_secrets(write) -> None:
     assert profile.ssh.password is not None
     assert profile.ssh.password.get_secret_value() == "s3cret-from-env"
     assert "s3cret-from-env" in profile.secrets
+    assert profile.secret_names == {"s3cret-from-env": "ssh.password"}
     assert "s3cret-from-env" not in repr(profile)
 
 
