@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             from harness.cli.profiles import cmd_validate
 
-            return cmd_validate(args.profile)
+            return cmd_validate(args.profile, args.env_file)
         if args.command == "schema":
             from harness.config import profile
             from harness.reporting import results

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--junit", type=Path, help="also copy junit.xml to this path")
     run.add_argument("--quiet", action="store_true", help="no live progress, only the summary")
+    run.add_argument("--env-file", type=Path, help="NAME=value lines for the profile's ${NAME}s")
     run.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
 
     sim = commands.add_parser("sim", help="start the emulated infusion pump")
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a profile and its threat model")
     validate.add_argument("profile", type=Path)
+    validate.add_argument(
+        "--env-file", type=Path, help="NAME=value lines for the profile's ${NAME}s"
+    )
 
     schema = commands.add_parser("schema", help="print the JSON Schema of profiles")
     schema.add_argument("--results", action="store_true", help="of results.json instead")

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -29,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness.config import catalogue, yamlfile
+from harness.config import catalogue, shipped, yamlfile
 from harness.core.errors import OutOfScope, ProfileError, ProfileIssue
 from harness.core.scope import Scope, url_host
 
@@ -48,6 +49,30 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
 
 
 ProfileFile = Annotated[Path, AfterValidator(_resolve_path)]
+_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def _shipped_threat_model(value: Any, info: ValidationInfo) -> Any:
+    """A bare name (`infusion-pump`) names a threat model shipped with the harness, unless
+    a file of that name sits beside the profile; so a copied profile keeps its model."""
+    if not isinstance(value, str) or not _MODEL_NAME.match(value):
+        return value
+    base = (info.context or {}).get("base_dir")
+    if base is not None and (Path(base) / value).is_file():
+        return value
+    folder = shipped.profiles_dir() / "threat-models"
+    if (folder / f"{value}.yaml").is_file():
+        return str(folder / f"{value}.yaml")
+    names = sorted(p.stem for p in folder.glob("*.yaml"))
+    raise ValueError(
+        f"no file {value!r} beside the profile, and no shipped threat model of that name "
+        f"(shipped: {', '.join(names) or 'none'})"
+    )
+
+
+ThreatModelFile = Annotated[
+    Path, BeforeValidator(_shipped_threat_model), AfterValidator(_resolve_path)
+]
 
 
 def _valid_regex(value: str) -> str:
@@ -566,7 +591,11 @@ class Profile(_Section):
     schema_: Literal["medsec/profile/v1"] = Field(alias="schema")
     device: Device
     scope: ScopeRules
-    threat_model: ProfileFile | None = None
+    threat_model: ThreatModelFile | None = Field(
+        default=None,
+        description="a threat-model file, relative to the profile, or the name of one shipped "
+        "with the harness (infusion-pump)",
+    )
     network: Network | None = None
     ssh: Ssh | None = None
     serial: Serial | None = None
