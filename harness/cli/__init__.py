@@ -1,4 +1,4 @@
-"""`medsec`: run, sim, validate, schema, verify, trace and demo.
+"""`medsec`: run, sim, validate, schema, verify, trace, demo and init.
 
 Each command is a module of its own (run, profiles, verify, demo), imported only when
 it is asked for, so `medsec --help` and `medsec validate` start fast.
@@ -61,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.cli.profiles import cmd_trace
 
             return cmd_trace(args.profile)
+        if args.command == "init":
+            from harness.cli.init import cmd_init
+
+            return cmd_init(args.host, args.out, args.allow, args.ports, args.force)
         if args.command == "demo":
             from harness.cli import demo
 

@@ -77,4 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--no-isolate", action="store_true", help="stay in the host's network namespace"
     )
+    init = commands.add_parser("init", help="probe a device once and write a draft profile")
+    init.add_argument("host", help="the device: loopback, or inside an --allow network")
+    init.add_argument("--out", type=Path, help="where the draft goes (default: stdout)")
+    init.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a network you may probe besides loopback (repeatable)",
+    )
+    init.add_argument("--ports", default="1-65535", help="TCP ports to scan, e.g. 1-1024,8080")
+    init.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     return parser
