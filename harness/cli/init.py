@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 import shlex
 import sys
 import tempfile
@@ -27,17 +28,24 @@ from harness.transports import net
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 DEFAULT_PORTS = "1-65535"
+_PORT_RANGES = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")  # as network.scan_ports
 
 
 def _say(text: str) -> None:
     print(clean(text), file=sys.stderr)
 
 
-def cmd_init(host: str, out: Path | None, allow: list[str], ports: str, force: bool) -> int:
+def cmd_init(host: str, out: Path | None, allow: list[str], ports: str | None, force: bool) -> int:
     """Probe `host`, write the draft to `out` (stdout without it); exit status as `run`'s."""
     scope = Scope.of([*LOOPBACK, *(ipaddress.ip_network(n, strict=False) for n in allow)])
+    if ports is not None and not _PORT_RANGES.match(ports):
+        _say(f"medsec init: --ports {ports!r}: give ranges such as 1-1024,8080")
+        return EXIT_USAGE
     if out is not None and out.exists() and not force:
         _say(f"medsec init: {out} exists; choose another --out or pass --force")
+        return EXIT_USAGE
+    if out is not None and not out.parent.is_dir():
+        _say(f"medsec init: no folder {out.parent} for --out")
         return EXIT_USAGE
     try:
         scope.resolve(host)
@@ -49,7 +57,7 @@ def cmd_init(host: str, out: Path | None, allow: list[str], ports: str, force: b
         )
         return EXIT_USAGE
     addresses = [str(a) for a in resolve(host)]
-    port_list = net.parse_port_ranges(ports)
+    port_list = net.parse_port_ranges(ports or DEFAULT_PORTS)
     policy = Policy()
     _say(
         f"probing {host} ({', '.join(addresses)}): {len(port_list)} TCP ports, what each open "
@@ -73,19 +81,23 @@ def cmd_init(host: str, out: Path | None, allow: list[str], ports: str, force: b
         survey,
         command=shlex.join(["medsec", "init", host, *(f"--allow={n}" for n in allow)]),
         addresses=addresses,
-        scan_ports=None if ports == DEFAULT_PORTS else ports,
+        scan_ports=ports,
         when=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
     try:
         _validate(text, out.parent if out is not None else None)
+        if out is not None:
+            out.write_text(text, encoding="utf-8")
     except ProfileError as exc:
         _say(f"medsec init: the draft does not validate (a bug in medsec init):\n{exc}")
         return EXIT_FAILED
+    except OSError as exc:
+        _say(f"medsec init: cannot write {out}: {exc.strerror or exc}")
+        return EXIT_USAGE
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
-        _say(f"wrote {out}: fix its TODO lines, then: medsec validate {out}")
+        _say(f"wrote {out}: decide its TODO lines, then: medsec validate {out}")
     return EXIT_OK
 
 

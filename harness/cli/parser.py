@@ -87,6 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CIDR",
         help="a network you may probe besides loopback (repeatable)",
     )
-    init.add_argument("--ports", default="1-65535", help="TCP ports to scan, e.g. 1-1024,8080")
+    init.add_argument("--ports", help="TCP ports to scan, e.g. 1-1024,8080 (default all)")
     init.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     return parser

@@ -236,3 +236,12 @@ def test_init_never_overwrites_without_force(
     assert main(["init", "127.0.0.1", "--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
     assert out.read_text() == "precious"
+
+
+def test_init_refuses_bad_ports_and_a_missing_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "127.0.0.1", "--ports", "22;rm -rf"]) == 2
+    assert "give ranges such as 1-1024,8080" in capsys.readouterr().err
+    assert main(["init", "127.0.0.1", "--out", str(tmp_path / "no" / "draft.yaml")]) == 2
+    assert "no folder" in capsys.readouterr().err
