@@ -4,6 +4,7 @@ of the YAML), and what it refuses before sending anything."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import struct
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from harness.cli import draft, main
 from harness.config.profile import load_profile
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
+from harness.probes.crypto import tls_identity
 from harness.probes.crypto.certs import CertInfo
 from harness.probes.crypto.cleartext import PortFinding, Speaks
 from harness.probes.crypto.tls import HelloOutcome, HelloResult
@@ -139,6 +141,52 @@ def test_the_front_follows_one_same_origin_redirect_to_the_form(web_server: str)
     assert (front.login.path, front.login.method, front.login.username_field) == (
         "/ui/login", "POST", "u",
     )  # fmt: skip
+
+
+# --- TLS or not -------------------------------------------------------------------------
+
+
+class _NotTls:
+    """A server that reads what comes, answers `answer` (or nothing) and closes; counts."""
+
+    def __init__(self, host: str, answer: bytes) -> None:
+        self.listener = socket.create_server((host, 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.answer = answer
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                self.connections += 1
+                conn.settimeout(2)
+                conn.recv(65536)
+                conn.sendall(self.answer)
+
+
+@pytest.mark.parametrize(
+    ("answer", "hellos"),
+    [(b"", 2), (b"HTTP/1.1 400 Bad Request\r\n\r\n", 1)],
+    ids=["closes: TLS 1.2 then 1.3", "answers HTTP: one hello"],
+)
+def test_a_port_that_is_not_tls_is_asked_at_most_twice(
+    loopback_address: str, answer: bytes, hellos: int
+) -> None:
+    server = _NotTls(loopback_address, answer)
+    try:
+        found = tls_identity.identify(
+            Scope.of([f"{loopback_address}/32"]), loopback_address, server.port, timeout=2,
+            server_name=None, transcript=Transcript("t"),
+        )  # fmt: skip
+    finally:
+        server.listener.close()
+    assert found is None
+    assert server.connections == hellos
 
 
 # --- the draft ---------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """Whether a port speaks TLS, which versions it accepts, and the certificate it shows.
 
-A first ClientHello for TLS 1.2 (`tls.probe_version`) decides whether the port speaks
-TLS at all: any TLS answer (a ServerHello for some version, an alert) does; a close,
-silence or other bytes do not, and nothing more is sent. A TLS port is then asked every
-other version, one hello each, and one more handshake reads the leaf certificate (in the
-clear up to TLS 1.2, decrypted from the handshake when only TLS 1.3 is accepted).
+A first ClientHello for TLS 1.2 (`tls.probe_version`; TLS 1.3 when that one is closed
+without a word) decides whether the port speaks TLS at all: any TLS answer (a ServerHello
+for some version, an alert) does; a close, silence or other bytes do not, and nothing
+more is sent. A TLS port is then asked every other version, one hello each, and one more
+handshake reads the leaf certificate (in the clear up to TLS 1.2, decrypted from the
+handshake when only TLS 1.3 is accepted).
 Nothing is judged here: the CRYPTO checks do that with the profile's policy.
 """
 
@@ -20,6 +21,7 @@ from harness.probes.crypto.tls import HelloOutcome, HelloResult
 from harness.probes.crypto.tls_suites import TlsVersion
 
 FIRST_HELLO_WAIT_S = 5.0  # a port that does not answer a ClientHello by then is not TLS
+FIRST_VERSIONS = (TlsVersion.TLS1_2, TlsVersion.TLS1_3)  # what a TLS port speaks today
 
 
 @dataclass(frozen=True)
@@ -68,22 +70,24 @@ def identify(
             transcript=transcript,
         )  # fmt: skip
 
-    try:
-        first = hello(TlsVersion.TLS1_2, min(timeout, FIRST_HELLO_WAIT_S))
-    except DeviceError as exc:
-        transcript.event(f"port {port} does not answer TLS: {exc}")
+    hellos: list[HelloResult] = []
+    for version in FIRST_VERSIONS:  # a server may close on a version it does not speak
+        try:
+            hellos.append(hello(version, min(timeout, FIRST_HELLO_WAIT_S)))
+        except DeviceError as exc:
+            transcript.event(f"port {port} does not answer TLS: {exc}")
+            return None
+        if hellos[-1].outcome is not HelloOutcome.CLOSED:
+            break
+    else:
         return None
-    if first.outcome is HelloOutcome.CLOSED:
-        return None
-    hellos: list[HelloResult] = [first]
     faults: list[str] = []
     for version in TlsVersion:
-        if version is TlsVersion.TLS1_2:
-            continue
-        try:
-            hellos.append(hello(version, timeout))
-        except DeviceError as exc:
-            faults.append(f"{version.label}: {exc}")
+        if version not in (h.offered for h in hellos):
+            try:
+                hellos.append(hello(version, timeout))
+            except DeviceError as exc:
+                faults.append(f"{version.label}: {exc}")
     accepted = tuple(h.offered for h in hellos if h.accepted)
     leaf = None
     try:
