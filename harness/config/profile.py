@@ -719,23 +719,26 @@ def load_profile(
         raise ProfileError([*issues, *document.unset])
     profile._source = path
     profile._sha256 = document.sha256
-    paths = {value: list(keys) for value, keys in document.secrets.items()}
-    for value, key in _secret_values(profile, ()):
-        if key not in paths.setdefault(value, []):
+    paths: dict[str, list[str]] = {}
+    found = [(v, k) for v, keys in document.secrets.items() for k in keys]
+    for value, key in [*found, *_secret_values(profile, ())]:
+        if not key.startswith(_PUBLIC) and key not in paths.setdefault(value, []):
             paths[value].append(key)
-    profile._secret_names = {value: ", ".join(keys) for value, keys in paths.items()}
+    profile._secret_names = {value: ", ".join(keys) for value, keys in paths.items() if keys}
     profile._unset_env = tuple(document.unset)
     return profile
+
+
+# Default credentials are public knowledge the device must refuse, and are often equal to
+# the user name: never scrubbed (attempts show them as `ad***` on their own), even when a
+# ${VAR} supplies them.
+_PUBLIC = "auth.default_credentials"
 
 
 def _secret_values(model: BaseModel, loc: yamlfile.Loc) -> list[tuple[str, str]]:
     """Every non-empty `SecretStr` in `model`, with its dotted key path."""
     found: list[tuple[str, str]] = []
     for name, field in type(model).model_fields.items():
-        if isinstance(model, Auth) and name == "default_credentials":
-            # Default credentials are public knowledge the device must refuse, and are
-            # often equal to the user name; attempts show them redacted on their own.
-            continue
         value = getattr(model, name)
         key = field.alias or name
         items = enumerate(value) if isinstance(value, tuple) else ((None, value),)

@@ -151,3 +151,21 @@ def test_validate_names_every_interface_and_the_scope_rule_of_each_address(
     ):
         assert line in out.splitlines(), line
     assert "tls_client.listen 127.0.0.9:8883: not checked against scope.allow" in out
+
+
+def test_secrets_are_named_by_their_keys_and_public_defaults_are_not_secrets(
+    tmp_path: Path,
+) -> None:
+    path = _profile(
+        tmp_path,
+        "http:\n  base_url: 'https://127.0.0.6'\n"
+        "  account: {username: admin, password: '${DEV_PW}'}\n"
+        "  low_privilege_account: {username: op, password: '${DEV_PW}'}\n"
+        "auth:\n  default_credentials: [{username: service, password: '${FACTORY}'}]\n"
+        "  lockout_account: {ssh: {username: x, password: Spare-Account-1}}\n",
+    )
+    profile = load_profile(path, env={"DEV_PW": "s3cret-api", "FACTORY": "ip100-default"})
+    assert profile.secret_names == {
+        "s3cret-api": "http.account.password, http.low_privilege_account.password",
+        "Spare-Account-1": "auth.lockout_account.ssh.password",
+    }
