@@ -1,4 +1,4 @@
-"""`medsec`: run, sim, validate, schema, verify, report, trace and demo.
+"""`medsec`: run, sim, validate, schema, verify, report, trace, demo and init.
 
 Each command is a module of its own (run, profiles, verify, demo), imported only when
 it is asked for, so `medsec --help` and `medsec validate` start fast.
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             from harness.cli.profiles import cmd_validate
 
-            return cmd_validate(args.profile)
+            return cmd_validate(args.profile, args.env_file)
         if args.command == "schema":
             from harness.config import profile
             from harness.reporting import results
@@ -65,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.cli.profiles import cmd_trace
 
             return cmd_trace(args.profile)
+        if args.command == "init":
+            from harness.cli.init import cmd_init
+
+            return cmd_init(args.host, args.out, args.allow, args.ports, args.force)
         if args.command == "demo":
             from harness.cli import demo
 

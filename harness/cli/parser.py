@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--junit", type=Path, help="also copy junit.xml to this path")
     run.add_argument("--quiet", action="store_true", help="no live progress, only the summary")
+    run.add_argument("--env-file", type=Path, help="NAME=value lines for the profile's ${NAME}s")
     run.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
 
     sim = commands.add_parser("sim", help="start the emulated infusion pump")
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a profile and its threat model")
     validate.add_argument("profile", type=Path)
+    validate.add_argument(
+        "--env-file", type=Path, help="NAME=value lines for the profile's ${NAME}s"
+    )
 
     schema = commands.add_parser("schema", help="print the JSON Schema of profiles")
     schema.add_argument("--results", action="store_true", help="of results.json instead")
@@ -93,4 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--no-isolate", action="store_true", help="stay in the host's network namespace"
     )
+    init = commands.add_parser("init", help="probe a device once and write a draft profile")
+    init.add_argument("host", help="the device: loopback, or inside an --allow network")
+    init.add_argument("--out", type=Path, help="where the draft goes (default: stdout)")
+    init.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a network you may probe besides loopback (repeatable)",
+    )
+    init.add_argument("--ports", help="TCP ports to scan, e.g. 1-1024,8080 (default all)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     return parser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 from pathlib import Path
 
@@ -20,11 +21,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from harness.cli import progress
     from harness.config.profile import load_profile
+    from harness.config.yamlfile import read_env_file
     from harness.plugin.session import default_run_dir
     from harness.plugin.suites import testsuites_dir
     from harness.reporting import results
 
     console = Console(stderr=True, soft_wrap=True)
+    if args.env_file:  # the file's values win over the environment's, for the plugin too
+        os.environ.update(read_env_file(args.env_file))
     profile = load_profile(args.profile)  # ProfileError -> exit 2 before anything runs
     names = [s.strip() for s in args.suite.split(",") if s.strip()]
     unknown = [n for n in names if n not in SUITES]

@@ -12,12 +12,14 @@ import datetime as dt
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -28,8 +30,8 @@ from pydantic import (
     model_validator,
 )
 
-from harness.config import catalogue, yamlfile
-from harness.core.errors import OutOfScope, ProfileError
+from harness.config import catalogue, shipped, yamlfile
+from harness.core.errors import OutOfScope, ProfileError, ProfileIssue
 from harness.core.scope import Scope, url_host
 
 SCHEMA_ID = "medsec/profile/v1"
@@ -47,6 +49,30 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
 
 
 ProfileFile = Annotated[Path, AfterValidator(_resolve_path)]
+_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def _shipped_threat_model(value: Any, info: ValidationInfo) -> Any:
+    """A bare name (`infusion-pump`) names a threat model shipped with the harness, unless
+    a file of that name sits beside the profile; so a copied profile keeps its model."""
+    if not isinstance(value, str) or not _MODEL_NAME.match(value):
+        return value
+    base = (info.context or {}).get("base_dir")
+    if base is not None and (Path(base) / value).is_file():
+        return value
+    folder = shipped.profiles_dir() / "threat-models"
+    if (folder / f"{value}.yaml").is_file():
+        return str(folder / f"{value}.yaml")
+    names = sorted(p.stem for p in folder.glob("*.yaml"))
+    raise ValueError(
+        f"no file {value!r} beside the profile, and no shipped threat model of that name "
+        f"(shipped: {', '.join(names) or 'none'})"
+    )
+
+
+ThreatModelFile = Annotated[
+    Path, BeforeValidator(_shipped_threat_model), AfterValidator(_resolve_path)
+]
 
 
 def _valid_regex(value: str) -> str:
@@ -565,7 +591,11 @@ class Profile(_Section):
     schema_: Literal["medsec/profile/v1"] = Field(alias="schema")
     device: Device
     scope: ScopeRules
-    threat_model: ProfileFile | None = None
+    threat_model: ThreatModelFile | None = Field(
+        default=None,
+        description="a threat-model file, relative to the profile, or the name of one shipped "
+        "with the harness (infusion-pump)",
+    )
     network: Network | None = None
     ssh: Ssh | None = None
     serial: Serial | None = None
@@ -580,7 +610,8 @@ class Profile(_Section):
 
     _source: Path | None = PrivateAttr(default=None)
     _sha256: str = PrivateAttr(default="")
-    _secrets: frozenset[str] = PrivateAttr(default=frozenset())
+    _secret_names: dict[str, str] = PrivateAttr(default_factory=dict)
+    _unset_env: tuple[ProfileIssue, ...] = PrivateAttr(default=())
 
     def addresses(self) -> list[tuple[tuple[str, ...], str]]:
         """Every host the profile names, with the key path that names it."""
@@ -625,7 +656,18 @@ class Profile(_Section):
     @property
     def secrets(self) -> frozenset[str]:
         """Every secret value the profile holds, for redaction of evidence."""
-        return self._secrets
+        return frozenset(self._secret_names)
+
+    @property
+    def secret_names(self) -> Mapping[str, str]:
+        """Each secret value with the key path(s) that hold it (`ssh.password`)."""
+        return dict(self._secret_names)
+
+    @property
+    def unset_env(self) -> tuple[ProfileIssue, ...]:
+        """`${VAR}`s left empty because the environment does not set them (only when
+        loaded with `require_env=False`)."""
+        return self._unset_env
 
     def waiver_for(self, check_id: str, target: str | None) -> Waiver | None:
         """The waiver naming this check (and target, where the waiver names one)."""
@@ -635,10 +677,21 @@ class Profile(_Section):
         return None
 
 
-def load_profile(path: str | Path, *, check_files: bool = True) -> Profile:
-    """Load and validate a profile; raises ProfileError (file:line: field: message)."""
+def load_profile(
+    path: str | Path,
+    *,
+    check_files: bool = True,
+    env: Mapping[str, str] | None = None,
+    require_env: bool = True,
+) -> Profile:
+    """Load and validate a profile; raises ProfileError (file:line: field: message).
+
+    `${VAR}` reads `env` (default the process environment). With `require_env=False` an
+    unset variable is left empty and listed in `Profile.unset_env` instead of failing
+    (and is listed with the errors when something else fails), for `medsec validate`.
+    """
     path = Path(path)
-    document = yamlfile.load(path, expand_env=True)
+    document = yamlfile.load(path, expand_env=True, env=env, require_env=require_env)
     if document.data.get("schema") not in (SCHEMA_ID, None):
         raise ProfileError(
             [
@@ -653,7 +706,8 @@ def load_profile(path: str | Path, *, check_files: bool = True) -> Profile:
     try:
         profile = Profile.model_validate(document.data, context=context)
     except ValidationError as exc:
-        raise yamlfile.raise_validation(exc, document) from None
+        failed = yamlfile.raise_validation(exc, document)
+        raise ProfileError([*failed.issues, *document.unset]) from None
     scope = profile.scope.scope()
     issues = []
     for loc, host in profile.addresses():
@@ -662,27 +716,38 @@ def load_profile(path: str | Path, *, check_files: bool = True) -> Profile:
         except (OutOfScope, ValueError) as exc:
             issues.append(document.issue(loc, str(exc)))
     if issues:
-        raise ProfileError(issues)
+        raise ProfileError([*issues, *document.unset])
     profile._source = path
     profile._sha256 = document.sha256
-    profile._secrets = frozenset(document.secrets | _secret_values(profile))
+    paths: dict[str, list[str]] = {}
+    found = [(v, k) for v, keys in document.secrets.items() for k in keys]
+    for value, key in [*found, *_secret_values(profile, ())]:
+        if not key.startswith(_PUBLIC) and key not in paths.setdefault(value, []):
+            paths[value].append(key)
+    profile._secret_names = {value: ", ".join(keys) for value, keys in paths.items() if keys}
+    profile._unset_env = tuple(document.unset)
     return profile
 
 
-def _secret_values(model: BaseModel) -> set[str]:
-    found: set[str] = set()
-    for name in type(model).model_fields:
-        if isinstance(model, Auth) and name == "default_credentials":
-            # Default credentials are public knowledge the device must refuse, and are
-            # often equal to the user name; attempts show them redacted on their own.
-            continue
+# Default credentials are public knowledge the device must refuse, and are often equal to
+# the user name: never scrubbed (attempts show them as `ad***` on their own), even when a
+# ${VAR} supplies them.
+_PUBLIC = "auth.default_credentials"
+
+
+def _secret_values(model: BaseModel, loc: yamlfile.Loc) -> list[tuple[str, str]]:
+    """Every non-empty `SecretStr` in `model`, with its dotted key path."""
+    found: list[tuple[str, str]] = []
+    for name, field in type(model).model_fields.items():
         value = getattr(model, name)
-        items = value if isinstance(value, tuple) else (value,)
-        for item in items:
+        key = field.alias or name
+        items = enumerate(value) if isinstance(value, tuple) else ((None, value),)
+        for index, item in items:
+            where = (*loc, key) if index is None else (*loc, key, index)
             if isinstance(item, SecretStr) and item.get_secret_value():
-                found.add(item.get_secret_value())
+                found.append((item.get_secret_value(), yamlfile.dotted(where)))
             elif isinstance(item, BaseModel):
-                found |= _secret_values(item)
+                found += _secret_values(item, where)
     return found
 
 

@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from harness.core.errors import ProfileError, ProfileIssue
 
 Loc = tuple[str | int, ...]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 MAX_BYTES = 1 << 20  # a profile or threat model; real ones are a few kB
 MAX_DEPTH = 64  # nested mappings and lists
 MAX_NODES = 100_000  # values once every alias is expanded (a billion-laughs file has 10^9)
@@ -43,7 +44,8 @@ class LocatedDocument:
     data: Any
     lines: dict[Loc, int]
     sha256: str = ""  # of the bytes read, so the digest is of what was validated
-    secrets: set[str] = field(default_factory=set)
+    secrets: dict[str, list[str]] = field(default_factory=dict)  # value -> key paths, from env
+    unset: list[ProfileIssue] = field(default_factory=list)  # ${VAR}s left empty (lenient)
 
     def line_of(self, loc: Loc) -> int | None:
         """The line of `loc`, or of its nearest ancestor that has one."""
@@ -65,12 +67,21 @@ def dotted(loc: Loc) -> str:
     return text
 
 
-def load(path: Path, *, expand_env: bool = False) -> LocatedDocument:
+def load(
+    path: Path,
+    *,
+    expand_env: bool = False,
+    env: Mapping[str, str] | None = None,
+    require_env: bool = True,
+) -> LocatedDocument:
     """Read and parse `path`; every problem raises ProfileError naming file and line.
 
     A profile comes from someone else's hands: it is read only if it is a regular file of
     at most `MAX_BYTES`, and parsed only if its nesting, alias expansion and numbers stay
     within bounds, so a hostile file ends as a located error, never a hang or a traceback.
+    With `expand_env`, `${VAR}` reads `env` (default the process environment); a variable
+    that is unset is an error, or with `require_env=False` it is left empty and noted in
+    `unset`, for a check of the profile that runs nothing.
     """
     raw = _read_bounded(path)
     text = _decode(raw, path)
@@ -97,7 +108,9 @@ def load(path: Path, *, expand_env: bool = False) -> LocatedDocument:
         lines.setdefault(loc, line)
     document = LocatedDocument(path, data, lines, sha256=hashlib.sha256(raw).hexdigest())
     if expand_env:
-        document.data = _expand(document.data, (), document, issues)
+        variables = os.environ if env is None else env
+        missing = issues if require_env else document.unset
+        document.data = _expand(document.data, (), document, variables, missing)
     if issues:
         raise ProfileError(issues)
     return document
@@ -213,27 +226,62 @@ def _walk(node: yaml.Node, loc: Loc) -> Iterator[tuple[Loc, int, bool]]:
             yield from _walk(item, (*loc, index))
 
 
-def _expand(value: Any, loc: Loc, document: LocatedDocument, issues: list[ProfileIssue]) -> Any:
+def _expand(
+    value: Any,
+    loc: Loc,
+    document: LocatedDocument,
+    env: Mapping[str, str],
+    missing: list[ProfileIssue],
+) -> Any:
     """Replace `${VAR}` and `${VAR:-default}` in strings; remember what came from the env."""
     if isinstance(value, dict):
-        return {k: _expand(v, (*loc, str(k)), document, issues) for k, v in value.items()}
+        return {k: _expand(v, (*loc, str(k)), document, env, missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, (*loc, i), document, issues) for i, v in enumerate(value)]
+        return [_expand(v, (*loc, i), document, env, missing) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        found = os.environ.get(name)
+        found = env.get(name)
         if found is None and default is None:
-            issues.append(document.issue(loc, f"environment variable {name} is not set"))
+            missing.append(document.issue(loc, unset_message(name)))
             return ""
-        result = found if found is not None else default
-        if found is not None and found:
-            document.secrets.add(found)
-        return result or ""
+        if found:
+            paths = document.secrets.setdefault(found, [])
+            if dotted(loc) not in paths:
+                paths.append(dotted(loc))
+        return found if found is not None else default or ""
 
     return _ENV_REF.sub(substitute, value)
+
+
+def unset_message(name: str) -> str:
+    """What to do about a `${NAME}` the environment does not set."""
+    return (
+        f"environment variable {name} is not set: export {name}=..., or write "
+        f"{name}=... in a file and pass it with --env-file"
+    )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`NAME=value` lines (`export ` allowed, `#` comments, blank lines, one pair of quotes
+    around a value), bounded like a profile; a bad line is a located error that never
+    shows the line itself, since it holds secrets."""
+    text = _decode(_read_bounded(path), path)
+    found: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = _ENV_LINE.match(stripped)
+        if match is None:
+            raise _issue(path, number, "not a NAME=value line")
+        name, value = match.group(1), match.group(2).strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        found[name] = value
+    return found
 
 
 def raise_validation(exc: ValidationError, document: LocatedDocument) -> ProfileError:

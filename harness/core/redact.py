@@ -2,7 +2,9 @@
 
 A device can echo a password back in any encoding (a login body in hex, an Authorization
 header in base64, a URL-encoded form, a JSON string), so every known secret is scrubbed
-in each of those forms, wherever it sits in the text or bytes.
+in each of those forms, wherever it sits in the text or bytes. In text, a profiled secret
+is replaced by its name, the profile key that holds it (`«ssh.password»`), so a reason
+that contained it still reads; a secret without a name shows as `ad***`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
@@ -43,7 +45,7 @@ class _Form:
     """One encoding of a secret as it may appear, and what replaces it."""
 
     found: bytes
-    replacement: bytes  # in text: `ad***` where it reads as a password, else same-length
+    replacement: bytes  # in text: `«ssh.password»` where it reads as a password, else same-length
     masked: bytes = b""  # in raw bytes: the same length, so offsets in a dump still hold
 
     def __post_init__(self) -> None:
@@ -69,17 +71,18 @@ def _base64_cores(raw: bytes) -> set[bytes]:
     return cores
 
 
-def _forms(secret: str) -> list[_Form]:
+def _forms(secret: str, label: str) -> list[_Form]:
     raw = secret.encode()
     masked = b"*" * len(raw)
-    forms = [_Form(raw, shown(secret).encode())]
+    readable = label.encode()
+    forms = [_Form(raw, readable)]
     for encoded in {quote(secret, safe="").encode(), quote_plus(secret).encode()}:
-        forms.append(_Form(encoded, shown(secret).encode()))
+        forms.append(_Form(encoded, readable))
     for escaped in {
         json.dumps(secret)[1:-1].encode(),
         json.dumps(secret, ensure_ascii=False)[1:-1].encode(),
     }:
-        forms.append(_Form(escaped, shown(secret).encode()))
+        forms.append(_Form(escaped, readable))
     hexed = binascii.hexlify(raw)
     forms.append(_Form(hexed, binascii.hexlify(masked), binascii.hexlify(masked)))
     forms.append(
@@ -92,20 +95,34 @@ def _forms(secret: str) -> list[_Form]:
 
 
 class Redactor:
-    """Replaces every known secret, in every form above, with a redacted form."""
+    """Replaces every known secret, in every form above, with a redacted form.
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: set[str] = set()
+    `secrets` maps each secret to its name (a mapping), or lists unnamed secrets.
+    """
+
+    def __init__(self, secrets: Mapping[str, str] | Iterable[str] = ()) -> None:
+        self._names: dict[str, str | None] = {}
         self._forms: list[_Form] = []
         self.add(secrets)
 
-    def add(self, secrets: Iterable[str]) -> None:
-        new = {s for s in secrets if len(s) >= MIN_SCRUB_LEN} - self._secrets
+    def add(self, secrets: Mapping[str, str] | Iterable[str]) -> None:
+        names: Mapping[str, str | None] = (
+            secrets if isinstance(secrets, Mapping) else dict.fromkeys(secrets)
+        )
+        new = {s: n for s, n in names.items() if len(s) >= MIN_SCRUB_LEN and s not in self._names}
         if not new:
             return
-        self._secrets |= new
-        forms = {f.found: f for s in self._secrets for f in _forms(s)}
+        self._names |= new
+        forms = {f.found: f for s in self._names for f in _forms(s, self._label(s))}
         self._forms = sorted(forms.values(), key=lambda f: len(f.found), reverse=True)
+
+    def _label(self, secret: str) -> str:
+        """`«ssh.password»`, unless the name would show a secret itself: then `ss***`."""
+        name = self._names[secret]
+        if name is None:
+            return shown(secret)
+        label = f"«{name}»"
+        return shown(secret) if any(s in label for s in self._names) else label
 
     def bytes(self, value: bytes) -> bytes:
         """`value` with every form of every secret masked, its length kept."""

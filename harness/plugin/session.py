@@ -133,7 +133,7 @@ class MedsecSession:
             key_source=key_source,
             allow_destructive=allow_destructive,
             results=results,
-            redactor=Redactor(profile.secrets),
+            redactor=Redactor(profile.secret_names),
             firmware=FirmwareTracker(utc_now, _version_reader(profile)),
         )
         (run_dir / res.CHECKS_LOG).write_text("")

@@ -254,5 +254,9 @@ def test_http_section_is_scope_checked_and_its_secrets_redacted(tmp_path: Path) 
     assert profile.http.url("/api/login") == "https://127.0.0.1:8443/api/login"
     assert {"Adm1n-S3cret", "Op3rator-S3cret"} <= profile.secrets
     assert "admin1" not in profile.secrets  # public defaults are shown redacted on their own
+    assert profile.secret_names == {
+        "Adm1n-S3cret": "http.account.password",
+        "Op3rator-S3cret": "auth.lockout_account.http.password",
+    }
     with pytest.raises(ProfileError, match=r"http\.base_url"):
         load_profile(_profile(tmp_path, "https://10.1.2.3:443"))

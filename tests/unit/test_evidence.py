@@ -47,6 +47,24 @@ def test_redacted_forms() -> None:
     assert Redactor(["longsecret", "longsecret-2"]).text("x longsecret-2 y") == "x lo*** y"
 
 
+def test_a_named_secret_is_replaced_by_its_name_in_every_readable_form() -> None:
+    redactor = Redactor({"service": "serial.password", "Hunter2!": "ssh.password"})
+    # An ordinary word as a password: the reason still reads, and says what was hidden.
+    assert redactor.text("cleartext services") == "cleartext «serial.password»s"
+    assert redactor.text('{"pw": "Hunter2!"}') == '{"pw": "«ssh.password»"}'
+    assert redactor.text("pw=Hunter2%21") == "pw=«ssh.password»"
+    assert redactor.bytes(b"x Hunter2! y") == b"x ******** y"  # dumps keep their offsets
+
+
+def test_a_name_that_would_show_a_secret_falls_back_to_the_masked_form() -> None:
+    redactor = Redactor({"password": "ssh.password", "x9-account": "http.account.username"})
+    assert redactor.text("the password") == "the pa***"
+    assert redactor.text("x9-account") == "«http.account.username»"
+    redactor.add(["account"])  # a later secret that the name itself contains
+    assert redactor.text("x9-account") == "x9***"
+    assert "account" not in redactor.text("x9-account and account")
+
+
 def test_transcript_records_a_secret_only_as_its_redacted_form() -> None:
     transcript = Transcript("console")
     transcript.sent(b"root\r")
