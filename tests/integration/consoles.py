@@ -48,6 +48,9 @@ class Faults:
     interruptible_bootloader: bool = False
     locked_bootloader: bool = False  # a key stops the autoboot, but a password is asked
     boot_hangs: bool = False  # the kernel starts and the login prompt never comes
+    # `reboot` returns to the shell at once and the system goes down this much later, as
+    # under systemd or busybox init; the shell answers keys meanwhile.
+    reboot_after_s: float = 0.0
     fail_delay_s: float = 0.0
     flood: bool = False
     silent: bool = False
@@ -70,6 +73,7 @@ class FakeConsole:
         self._line = b""
         self._user = b""
         self._boot_until = 0.0
+        self._going_down_at = 0.0
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self) -> FakeConsole:
@@ -149,6 +153,9 @@ class FakeConsole:
         elif self._state == "unlock":
             self._write(b"\r\nwrong password\r\n")
             self._finish_boot()
+        elif line.strip() == "reboot" and self.faults.reboot_after_s:
+            self._going_down_at = time.monotonic() + self.faults.reboot_after_s
+            self._write(PROMPT)
         elif line.strip() == "reboot":
             self._reboot()
         elif line.strip() == "exit":
@@ -176,8 +183,11 @@ class FakeConsole:
             self._write(BOOTLOADER_PASSWORD)
 
     def _tick(self) -> None:
-        """Called every 50 ms: the end of the autoboot window."""
-        if self._state == "booting" and time.monotonic() >= self._boot_until:
+        """Called every 50 ms: a reboot that was due, the end of the autoboot window."""
+        if self._going_down_at and time.monotonic() >= self._going_down_at:
+            self._going_down_at = 0.0
+            self._reboot()
+        elif self._state == "booting" and time.monotonic() >= self._boot_until:
             self._finish_boot()
 
     def _finish_boot(self) -> None:

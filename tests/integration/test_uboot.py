@@ -133,7 +133,20 @@ FAKE_CASES: dict[str, tuple[consoles.Faults, dict[str, Any], Outcome, str]] = {
     # A key stops the autoboot, but only a password opens the prompt: hardened.
     "locked": (consoles.Faults(locked_bootloader=True), {}, Outcome.PASSED, "asked for a password"),
     # `restart` is no command of this shell: its prompt comes back, nothing reboots.
-    "no-reset": (consoles.Faults(), {"reset_command": "restart"}, Outcome.ERROR, "did not restart"),
+    "no-reset": (
+        consoles.Faults(),
+        {"reset_command": "restart", "bootloader": {"name": "u-boot", "boot_timeout_s": 3}},
+        Outcome.ERROR,
+        "did not restart",
+    ),
+    # `reboot` returns to the prompt and the shell answers keys until the system goes
+    # down: no key may go to it (a shell prompt was once taken for an untouched boot).
+    "slow-reboot": (
+        consoles.Faults(reboot_after_s=1.0, interruptible_bootloader=True),
+        {},
+        Outcome.FAILED,
+        "stopped at its prompt '=>'",
+    ),
     "boot-hangs": (
         consoles.Faults(boot_hangs=True),
         {"bootloader": {"name": "u-boot", "boot_timeout_s": 3}},

@@ -13,6 +13,7 @@ AUTH-006 meets; `bootdelay` decides how hardened it is.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import struct
@@ -28,6 +29,7 @@ FIRMWARE = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
 ENV_SIZE = 0x40000  # CONFIG_ENV_SIZE of qemu_arm64: the environment at the start of flash 1
 FLASH_SIZE = 64 << 20  # the virt machine's flash bank
 BOOTCMD = "echo Starting kernel ...; poweroff"
+REBOOT_AFTER_S = 0.5  # `reboot` returns to the shell's prompt first, as under busybox init
 KERNEL_LOG = (
     b"[    0.000000] Booting Linux on physical CPU 0x0000000000 [0x411fd070]\r\n"
     b"[    0.000000] Linux version 6.1.0-medsec (gcc 12.2.0) #1 SMP\r\n"
@@ -60,7 +62,7 @@ class UBootConsole(consoles.FakeConsole):
     boot_tail = KERNEL_LOG
 
     def __init__(self, password: str, folder: Path, env: dict[str, str]) -> None:
-        super().__init__(password, consoles.Faults())
+        super().__init__(password, consoles.Faults(reboot_after_s=REBOOT_AFTER_S))
         folder.mkdir(parents=True, exist_ok=True)
         self._flash = environment_image(folder / "flash1.img", {"bootcmd": BOOTCMD, **env})
         self._log = folder / "qemu.log"
@@ -74,7 +76,7 @@ class UBootConsole(consoles.FakeConsole):
 
     def _reboot(self) -> None:
         self._write(b"\r\nreboot: Restarting system\r\n")
-        self._state = "booting"
+        self._state, self._boot_until = "booting", math.inf  # until QEMU powers off
         with open(self._log, "ab") as log:
             self._qemu = subprocess.Popen(
                 [
@@ -106,6 +108,7 @@ class UBootConsole(consoles.FakeConsole):
 
     def _tick(self) -> None:
         """U-Boot powered off: the kernel it started takes over the console."""
+        super()._tick()
         if self._state == "booting" and self._qemu is not None and self._qemu.poll() is not None:
             assert self._relay is not None
             self._relay.join(5)

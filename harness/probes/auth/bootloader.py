@@ -10,6 +10,7 @@ come back to its login prompt. A shell prompt counts only after the kernel has s
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import itertools
 import re
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 from harness.config.bootloaders import BootloaderTraits, key_name
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceTimeout
+from harness.core.errors import DeviceError, DeviceTimeout
 from harness.probes import console as console_probe
 from harness.probes.console import ConsolePrompts
 from harness.transports.serial import Console
@@ -142,9 +143,9 @@ class _Boot:
         return more[:1] in (b"", b"\r", b"\n")
 
     def press(self, key: str) -> None:
-        name = key_name(key)
-        self.keys.append(KeyPress(name, round(self.elapsed, 3)))
-        self.console.write(key.encode(), f"{name} at +{self.elapsed:.2f}s")
+        pressed = KeyPress(key_name(key), round(self.elapsed, 3))
+        self.keys.append(pressed)
+        self.console.write(key.encode(), f"{pressed.key} at +{pressed.at_s:.2f}s")
 
     def clear(self) -> None:
         """Keep the output read but not yet matched, and forget it."""
@@ -192,6 +193,8 @@ def boot_interrupt(
     boot = _Boot(console, traits, prompts, Deadline(deadline.step(boot_s)))
     start = _start(boot)
     if start is _Start.NEVER:
+        with contextlib.suppress(DeviceError):  # leave the shell the reset did not end
+            console_probe.back_to_login(console, prompts, deadline)
         return boot.finding(BootOutcome.NOT_RESET, None, False)
     outcome, prompt, booted = BootOutcome.BOOTED, None, start is _Start.LOGIN
     if start is _Start.BOOTLOADER:
@@ -228,21 +231,18 @@ class _Start(enum.Enum):
 def _start(boot: _Boot) -> _Start:
     """Wait until the reset has really begun, and then for the bootloader's banner.
 
-    No key goes to a shell that has not gone, nor to a system still shutting down; a
+    The shell's prompt may well come back first (`reboot` under systemd or busybox init
+    returns at once): no key goes to that shell, nor to a system still shutting down. A
     bootloader that stays silent for BANNER_WAIT_S after a restart message gets them in
     the dark.
     """
     starts = {boot.banner: _Start.BOOTLOADER, HANDOFF: _Start.KERNEL, boot.login: _Start.LOGIN}
-    patterns = [boot.banner, RESTART, HANDOFF, boot.login, boot.shell]
+    patterns = [boot.banner, RESTART, HANDOFF, boot.login]
     try:
         index, _ = boot.expect(patterns, RESET_WAIT_S)
     except DeviceTimeout:
         boot.clear()
         boot.console.transcript.event("no restart message, banner or kernel: no reset")
-        return _Start.NEVER
-    if patterns[index] is boot.shell:
-        boot.console.transcript.event("the shell prompt came back: the reset did not begin")
-        console_probe.back_to_login(boot.console, boot.prompts, boot.deadline)
         return _Start.NEVER
     boot.began = round(boot.elapsed, 3)
     boot.console.transcript.event(f"the reset began after {boot.began:.2f}s")
