@@ -112,11 +112,16 @@ class UBootConsole(consoles.FakeConsole):
         if self._state == "booting" and self._qemu is not None and self._qemu.poll() is not None:
             assert self._relay is not None
             self._relay.join(5)
-            self._qemu = None
+            self._power_off()
             self._finish_boot()
 
     def _power_off(self) -> None:
         qemu, self._qemu = self._qemu, None
-        if qemu is not None and qemu.poll() is None:
+        if qemu is None:
+            return
+        if qemu.poll() is None:
             qemu.kill()
             qemu.wait(5)
+        for pipe in (qemu.stdin, qemu.stdout):
+            if pipe is not None:
+                pipe.close()
