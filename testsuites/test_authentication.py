@@ -15,6 +15,7 @@ from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
 from harness.evidence.reveal import SecretReveal
 from harness.probes.auth import (
+    bootloader,
     console_access,
     credentials,
     http_auth,
@@ -24,6 +25,7 @@ from harness.probes.auth import (
     ssh_auth,
     telnet,
 )
+from harness.probes.auth.bootloader import BootOutcome
 from harness.probes.auth.credentials import LoginLedger
 from harness.probes.auth.http_auth import HttpApi
 from harness.probes.console import ConsolePrompts
@@ -183,27 +185,38 @@ def test_bootloader_interrupt_refused(
         not_applicable("the profile names no serial.bootloader and serial.reset_command")
     if serial.username is None or serial.password is None:
         not_applicable("resetting from the console needs serial.username and serial.password")
-    finding = console_access.boot_interrupt(
+    traits = serial.bootloader.traits
+    finding = bootloader.boot_interrupt(
         console,
         console_prompts,
-        serial.bootloader,
+        traits,
         serial.reset_command,
         (serial.username, serial.password),
-        Deadline(max(120.0, policy.timeout_s * 12)),
+        Deadline(serial.bootloader.boot_timeout_s + policy.timeout_s * 6),
+        serial.bootloader.boot_timeout_s,
     )
-    evidence.text("boot.txt", finding.output, "console output through the boot")
-    completed = "completed" if finding.booted_after else "did NOT complete"
-    evidence.note(
-        f"{finding.keys_sent} presses of {serial.bootloader.interrupt!r} over "
-        f"{finding.boot_s:.1f}s: {finding.outcome.value}; boot {completed}"
-    )
+    evidence.text("boot.txt", finding.output, "console output from the reset command on")
+    evidence.json("keys.json", [asdict(k) for k in finding.keys], "each key, seconds after reset")
+    for line in finding.summary():
+        evidence.note(line)
+    if finding.outcome is BootOutcome.NOT_RESET:
+        inconclusive(console.target, f"`{serial.reset_command}` did not restart the device")
     assert not finding.interrupted, (
-        f"{serial.bootloader.name} stopped at its prompt after the interrupt keys "
-        f"{serial.bootloader.interrupt!r}"
+        f"{traits.name} stopped at its prompt {finding.prompt!r} without a password "
+        f"({finding.pressed})"
     )
+    if not finding.keys:
+        inconclusive(
+            console.target,
+            "the kernel started before anything showed as the bootloader's banner "
+            "(serial.bootloader.banner): no key was pressed in its window",
+        )
     if not finding.booted_after:
         inconclusive(console.target, "the device did not boot to its login prompt after the reset")
-    evidence.reason = f"{serial.bootloader.name}: {finding.outcome.value}; the device booted"
+    if finding.outcome is BootOutcome.LOCKED:
+        evidence.reason = f"{traits.name} asked for a password; the device booted"
+    else:
+        evidence.reason = f"no key stopped {traits.name} ({finding.pressed})"
 
 
 @pytest.mark.check("AUTH-007")

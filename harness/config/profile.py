@@ -8,6 +8,7 @@ must lie inside `scope.allow`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import json
@@ -30,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness.config import catalogue, shipped, yamlfile
+from harness.config import bootloaders, catalogue, shipped, yamlfile
 from harness.core.errors import OutOfScope, ProfileError, ProfileIssue
 from harness.core.scope import Scope, url_host
 
@@ -191,21 +192,83 @@ class Ssh(_Section):
 
 
 class Bootloader(_Section):
-    """The bootloader the console shows while the device starts (AUTH-006)."""
+    """The bootloader the console shows while the device starts (AUTH-006).
 
-    name: str = "bootloader"
-    prompt: Regex = Field(description="regex of the bootloader's command prompt, e.g. '=> $'")
-    interrupt: tuple[str, ...] = Field(
-        default=("\x03", " ", "\r", "\x1b"),
+    A known `name` (u-boot, barebox, grub) brings that bootloader's prompt, keys and banner;
+    set a key only where the board differs. Any other name needs at least `prompt`.
+    """
+
+    name: str = Field(
+        default="bootloader",
+        description=f"{bootloaders.names()} bring their own defaults; any other name needs prompt",
+    )
+    prompt: Regex | None = Field(
+        default=None,
         min_length=1,
-        description="keys sent through the boot window (Ctrl-C, space, Enter, Esc by default)",
+        description="regex of the bootloader's command prompt, searched line by line "
+        "(U-Boot: '^(?:=>|U-Boot>) ?')",
     )
-    password_prompt: str = Field(
-        default="Password:", description="what a locked bootloader asks before its prompt"
+    interrupt: tuple[Annotated[str, Field(min_length=1)], ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="keys pressed one at a time, in turn, through the boot window "
+        "(U-Boot and barebox: Ctrl-C, space; GRUB: Esc, c)",
     )
-    boot_command: str = Field(
-        default="boot", description="typed at an open bootloader prompt to let the device boot"
+    password_prompt: str | None = Field(
+        default=None,
+        min_length=1,
+        description="text (any case) a locked bootloader shows instead of its prompt "
+        "(U-Boot: 'password')",
     )
+    boot_command: str | None = Field(
+        default=None,
+        description="typed, then Enter, at an open prompt to let the device boot "
+        "(U-Boot, barebox: 'boot'; GRUB: 'normal')",
+    )
+    clear_line: str | None = Field(
+        default=None,
+        min_length=1,
+        description="key that empties the command line before boot_command "
+        "(U-Boot, barebox: Ctrl-C; otherwise Ctrl-U)",
+    )
+    banner: Regex | None = Field(
+        default=None,
+        description="regex of what the bootloader prints as it starts: the reset began "
+        "(U-Boot: its version line or 'Hit any key to stop autoboot')",
+    )
+    boot_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=480,  # a check's watchdog ends it after 600 s
+        description="the longest the device takes from serial.reset_command to its login prompt",
+    )
+
+    @model_validator(mode="after")
+    def _prompt_known(self) -> Bootloader:
+        if self.prompt is None and bootloaders.known(self.name) is None:
+            raise ValueError(
+                f"prompt: required for a bootloader this harness does not know "
+                f"({self.name!r}; known: {bootloaders.names()})"
+            )
+        return self
+
+    @property
+    def traits(self) -> bootloaders.BootloaderTraits:
+        """The named bootloader's traits with this profile's keys over them."""
+        base = bootloaders.known(self.name)
+        if base is None:
+            assert self.prompt is not None  # the validator demands it
+            base = bootloaders.generic(self.name, self.prompt)
+        return dataclasses.replace(
+            base,
+            name=self.name,
+            prompt=self.prompt or base.prompt,
+            interrupt=self.interrupt or base.interrupt,
+            password_prompt=self.password_prompt or base.password_prompt,
+            boot_command=base.boot_command if self.boot_command is None else self.boot_command,
+            clear_line=self.clear_line or base.clear_line,
+            banner=self.banner or base.banner,
+        )
 
 
 class Serial(_Section):
@@ -349,7 +412,7 @@ class Update(_Section):
     reboot_timeout_s: float = Field(
         default=120.0,
         gt=0,
-        le=3600,
+        le=480,  # a check's watchdog ends it after 600 s
         description="how long a device gone after an upload may take to come back",
     )
 

@@ -1,8 +1,10 @@
 """Serial consoles on a pty for the console checks: a misbehaving fake, and real logins.
 
 `FakeConsole` is a small login console whose faults are switched on one by one (a shell
-without login, an echoed password, a key in the boot log, an interruptible bootloader, no
-delay after failures, a flood of output, silence, a refusal before any password prompt).
+without login, an echoed password, a key in the boot log, an interruptible bootloader, a
+bootloader that asks a password, a boot that never ends, no delay after failures, a flood
+of output, silence, a refusal before any password prompt). Its boot is a hook a subclass
+replaces (`tests.integration.uboot` boots a real U-Boot there).
 `real_console` runs a real program (busybox `login` in a respawn loop, or a bare shell) on
 a pty through socat.
 """
@@ -33,6 +35,7 @@ LEAKED_KEY = (
     b"-----END OPENSSH PRIVATE KEY-----\r\n"
 )
 BOOTLOADER = b"=> "
+BOOTLOADER_PASSWORD = b"\r\nautoboot stopped; Password: "
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,11 @@ class Faults:
     echo_password: bool = False
     key_in_boot_log: bool = False
     interruptible_bootloader: bool = False
+    locked_bootloader: bool = False  # a key stops the autoboot, but a password is asked
+    boot_hangs: bool = False  # the kernel starts and the login prompt never comes
+    # `reboot` returns to the shell at once and the system goes down this much later, as
+    # under systemd or busybox init; the shell answers keys meanwhile.
+    reboot_after_s: float = 0.0
     fail_delay_s: float = 0.0
     flood: bool = False
     silent: bool = False
@@ -51,6 +59,8 @@ class Faults:
 
 class FakeConsole:
     """A pty console for `tester` / `password`, with `faults`; `path` is what a client opens."""
+
+    boot_tail = BOOT_TAIL  # what the device prints from the kernel on
 
     def __init__(self, password: str, faults: Faults) -> None:
         self.password = password
@@ -63,6 +73,7 @@ class FakeConsole:
         self._line = b""
         self._user = b""
         self._boot_until = 0.0
+        self._going_down_at = 0.0
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self) -> FakeConsole:
@@ -85,8 +96,7 @@ class FakeConsole:
             if self.faults.flood:  # a console stuck in a message loop, at the wrong baud rate
                 self._write((b"kernel: noisy driver \xfe\x80\xff " * 40) + b"\r\n")
             ready, _, _ = select.select([self._master], [], [], 0.05)
-            if self._state == "booting" and time.monotonic() >= self._boot_until:
-                self._finish_boot()
+            self._tick()
             if not ready:
                 continue
             try:
@@ -97,12 +107,10 @@ class FakeConsole:
                 self._key(bytes((byte,)))
 
     def _key(self, key: bytes) -> None:
-        if self.faults.silent or self.faults.flood:
+        if self.faults.silent or self.faults.flood or self._state == "hung":
             return
         if self._state == "booting":
-            if self.faults.interruptible_bootloader:
-                self._state = "bootloader"
-                self._write(b"\r\n" + BOOTLOADER)
+            self._boot_key(key)
             return
         if key in (b"\x03", b"\x04", b"\x1a"):
             self._line = b""
@@ -113,7 +121,7 @@ class FakeConsole:
             return
         if key not in (b"\r", b"\n"):
             self._line += key
-            if self._state != "password" or self.faults.echo_password:
+            if self._state not in ("password", "unlock") or self.faults.echo_password:
                 self._write(key)
             return
         line, self._line = self._line.decode(errors="replace"), b""
@@ -142,9 +150,14 @@ class FakeConsole:
                 self._finish_boot()
             else:
                 self._write(BOOTLOADER)
+        elif self._state == "unlock":
+            self._write(b"\r\nwrong password\r\n")
+            self._finish_boot()
+        elif line.strip() == "reboot" and self.faults.reboot_after_s:
+            self._going_down_at = time.monotonic() + self.faults.reboot_after_s
+            self._write(PROMPT)
         elif line.strip() == "reboot":
-            self._state, self._boot_until = "booting", time.monotonic() + 0.5
-            self._write(BOOT_HEAD)
+            self._reboot()
         elif line.strip() == "exit":
             self._state = "shell" if self.faults.shell_without_login else "login"
             self._write(PROMPT if self.faults.shell_without_login else LOGIN)
@@ -155,8 +168,34 @@ class FakeConsole:
                 self._write(line[5:].encode() + b"\r\n")
             self._write(PROMPT)
 
+    def _reboot(self) -> None:
+        """`reboot` at the shell: the bootloader's banner, then its 0.5 s autoboot window."""
+        self._state, self._boot_until = "booting", time.monotonic() + 0.5
+        self._write(BOOT_HEAD)
+
+    def _boot_key(self, key: bytes) -> None:
+        """A key pressed while the device boots."""
+        if self.faults.interruptible_bootloader:
+            self._state = "bootloader"
+            self._write(b"\r\n" + BOOTLOADER)
+        elif self.faults.locked_bootloader:
+            self._state = "unlock"
+            self._write(BOOTLOADER_PASSWORD)
+
+    def _tick(self) -> None:
+        """Called every 50 ms: a reboot that was due, the end of the autoboot window."""
+        if self._going_down_at and time.monotonic() >= self._going_down_at:
+            self._going_down_at = 0.0
+            self._reboot()
+        elif self._state == "booting" and time.monotonic() >= self._boot_until:
+            self._finish_boot()
+
     def _finish_boot(self) -> None:
-        tail = BOOT_TAIL + (LEAKED_KEY if self.faults.key_in_boot_log else b"")
+        tail = self.boot_tail + (LEAKED_KEY if self.faults.key_in_boot_log else b"")
+        if self.faults.boot_hangs:
+            self._state = "hung"
+            self._write(tail)
+            return
         self._state = "shell" if self.faults.shell_without_login else "login"
         self._write(tail + (PROMPT if self.faults.shell_without_login else b"\r\n" + LOGIN))
 

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from harness.config.profile import Network
 from harness.core.errors import DeviceTimeout, DeviceUnreachable, NotApplicable
 from harness.probes.auth import credentials, http_auth, telnet
-from harness.probes.auth.console_access import BootFinding, BootOutcome, KeyOutcome
+from harness.probes.auth.console_access import KeyOutcome
 from harness.probes.auth.credentials import Attempt, LoginLedger, Pair, Trial
 from harness.probes.auth.http_auth import AccessAttempt, AccessFinding, Session
 from harness.probes.auth.password_change import ChangeAttempt, ChangeTrial
@@ -213,12 +213,6 @@ def test_console_states_that_mean_a_shell() -> None:
     key = KeyOutcome("Ctrl-C", ConsoleState.LOGIN, ConsoleState.COMMAND_RAN, "medsec42x", True)
     assert key.shell
     assert not KeyOutcome("Ctrl-D", ConsoleState.PASSWORD, ConsoleState.LOGIN, "").shell
-
-
-def test_a_boot_stopped_at_the_bootloader_prompt_is_interrupted() -> None:
-    assert BootFinding(BootOutcome.INTERRUPTED, 40, 4.0, True, "").interrupted
-    assert not BootFinding(BootOutcome.LOCKED, 40, 4.0, True, "").interrupted
-    assert not BootFinding(BootOutcome.BOOTED, 40, 4.0, True, "").interrupted
 
 
 def _access(credential: str, status: int, refused: bool, changed: bool | None) -> AccessAttempt:

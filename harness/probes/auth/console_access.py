@@ -1,4 +1,4 @@
-"""What a serial console lets through without a login: escape keys, the bootloader, lockout.
+"""What a serial console lets through without a login: escape keys, lockout.
 
 Builds on `probes.console` (prompts, one login, back to the login prompt). Every wait
 shares the caller's `Deadline`; short settle times decide "nothing happened" so a silent
@@ -7,14 +7,10 @@ console costs seconds, not the whole budget.
 
 from __future__ import annotations
 
-import enum
-import re
 import time
 from dataclasses import dataclass
 
-from harness.config.profile import Bootloader
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceTimeout
 from harness.core.redact import Secret
 from harness.probes import console as console_probe
 from harness.probes.auth.lockout import LoginTry, TryLogin
@@ -22,7 +18,6 @@ from harness.probes.console import CANARY_COMMAND, PROBE_USER, ConsolePrompts, C
 from harness.transports.serial import Console
 
 SETTLE_S = 1.0
-INTERRUPT_EVERY_S = 0.1
 ESCAPES: tuple[tuple[str, bytes | None], ...] = (
     ("Enter", b"\r"),
     ("Ctrl-C", b"\x03"),
@@ -106,92 +101,6 @@ def _press(console: Console, name: str, key: bytes | None) -> None:
         console.send_break()
     else:
         console.write(key, name)
-
-
-class BootOutcome(str, enum.Enum):
-    """Where the interrupt keys left the boot (the values are the evidence wording)."""
-
-    INTERRUPTED = "bootloader prompt"
-    LOCKED = "bootloader asked for a password"
-    BOOTED = "booted"
-
-
-@dataclass(frozen=True)
-class BootFinding:
-    """What the console showed while the harness pressed interrupt keys through a reboot."""
-
-    outcome: BootOutcome
-    keys_sent: int
-    boot_s: float
-    booted_after: bool  # the login prompt came back in the end
-    output: str
-
-    @property
-    def interrupted(self) -> bool:
-        return self.outcome is BootOutcome.INTERRUPTED
-
-
-def boot_interrupt(
-    console: Console,
-    prompts: ConsolePrompts,
-    bootloader: Bootloader,
-    reset_command: str,
-    account: console_probe.Account,
-    deadline: Deadline,
-) -> BootFinding:
-    """Reset the device from its shell and press the interrupt keys until something shows."""
-    console_probe.reset_from_shell(console, prompts, reset_command, account, deadline)
-    login, _, shell = prompts.patterns()
-    loader = re.compile(bootloader.prompt.encode(), re.MULTILINE)
-    asks = re.compile(re.escape(bootloader.password_prompt.encode()))
-    keys = b"".join(k.encode() for k in bootloader.interrupt)
-    console.transcript.event(
-        f"pressing {bootloader.interrupt!r} every {INTERRUPT_EVERY_S:.1f}s until a prompt shows"
-    )
-    started = time.monotonic()
-    sent = 0
-    output = b""
-    index = -1
-    while index < 0:
-        if deadline.expired:
-            raise DeviceTimeout(
-                console.target, f"no prompt within the boot budget after {sent} key presses"
-            )
-        console.write(keys, record=False)
-        sent += 1
-        try:
-            # A shell also ends the boot: our keys can reach a login prompt that drops to a
-            # shell on Ctrl-C (that is AUTH-005's finding, not a bootloader one).
-            index, seen = console.expect([loader, asks, login, shell], Deadline(INTERRUPT_EVERY_S))
-            output += seen
-        except DeviceTimeout:
-            continue
-    boot_s = time.monotonic() - started
-    console.transcript.event(f"{sent} key presses sent in {boot_s:.1f}s")
-    outcome = (
-        BootOutcome.INTERRUPTED,
-        BootOutcome.LOCKED,
-        BootOutcome.BOOTED,
-        BootOutcome.BOOTED,
-    )[index]
-    booted = index >= 2
-    if index == 0:
-        console.write(bootloader.boot_command.encode() + b"\r", "let the device boot")
-    elif index == 1:
-        console.write(b"\r", "an empty bootloader password")
-    if not booted:
-        try:
-            more_index, seen = console.expect(
-                [login, loader], Deadline(deadline.step(deadline.remaining))
-            )
-            output += seen
-            booted = more_index == 0
-            if more_index == 1 and index == 1:
-                outcome = BootOutcome.INTERRUPTED  # an empty password opened it
-        except DeviceTimeout:
-            booted = False
-    console_probe.back_to_login(console, prompts, deadline)
-    return BootFinding(outcome, sent, boot_s, booted, output.decode("utf-8", "replace"))
 
 
 def password_logins(
