@@ -6,6 +6,7 @@ Kept out of the check module so each check reads: ask the probe and the ledger, 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -23,6 +24,22 @@ from harness.probes.auth.password_change import ChangeTrial
 from harness.probes.console import ConsolePrompts
 from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
+
+
+def per_connection(evidence: EvidenceRecorder, name: str) -> credentials.NewTranscript:
+    """A transcript of its own for every connection a probe opens: `NAME-01`, `NAME-02`..."""
+    numbers = itertools.count(1)
+    return lambda label: evidence.new_transcript(f"{name}-{next(numbers):02d}", label)
+
+
+def note_chain(evidence: EvidenceRecorder, api: http_auth.HttpApi) -> None:
+    """Say so when the API's certificate chain did not verify (CRYPTO-005 judges it)."""
+    for target, reason in api.trust.failures().items():
+        evidence.note(
+            f"TLS: the chain of {target} does not verify against {api.trust.anchors} "
+            f"({reason}); the requests went on without verification (CRYPTO-005 judges the "
+            "chain; http.verify_tls: true would require it)"
+        )
 
 
 def record_attempts(evidence: EvidenceRecorder, trial: credentials.Trial) -> None:
@@ -81,9 +98,8 @@ def lockout_logins(
 ) -> Iterator[lockout.TryLogin]:
     """Login attempts for `username` on `interface` (ssh, http or serial), for AUTH-009."""
     if interface == "ssh":
-        transcript = evidence.new_transcript("ssh", "SSH password attempts")
         target: SshTarget = request.getfixturevalue("ssh_target")
-        with ssh_auth.PasswordLogins(target, username, transcript) as logins:
+        with ssh_auth.PasswordLogins(target, username, per_connection(evidence, "ssh")) as logins:
             yield logins
     elif interface == "http":
         transcript = evidence.new_transcript("http", "HTTP login attempts")
@@ -91,6 +107,7 @@ def lockout_logins(
         yield http_auth.password_logins(
             api, username, transcript, lambda secret: evidence.redactor.add([secret])
         )
+        note_chain(evidence, api)
     else:
         port: Console = request.getfixturevalue("console")
         prompts: ConsolePrompts = request.getfixturevalue("console_prompts")
@@ -99,12 +116,23 @@ def lockout_logins(
 
 def record_lockout(evidence: EvidenceRecorder, trial: lockout.LockoutTrial, delay_s: float) -> None:
     """The timed attempts as JSON, one line each, and whether the account recovered."""
-    evidence.json("attempts.json", asdict(trial), "every timed attempt", show=True)
+    # Not `asdict(trial)`: it deep-copies the error, and a DeviceError cannot be rebuilt.
+    record = {
+        "interface": trial.interface,
+        "username": trial.username,
+        "failures": trial.failures,
+        "delay_s": trial.delay_s,
+        "attempts": [asdict(a) for a in trial.attempts],
+        "error": None if trial.error is None else str(trial.error),
+    }
+    evidence.json("attempts.json", record, "every timed attempt", show=True)
     for a in trial.attempts:
         verdict = "ACCEPTED" if a.accepted else "refused"
         evidence.note(
             f"{a.step:10} {a.password_shown:10} {verdict:8} {a.latency_s:7.3f}s  {a.detail}"
         )
+    if trial.error is not None:
+        evidence.note(f"the trial stopped early: {trial.error}")
     if trial.recovered is not None:
         evidence.note(
             f"after waiting out {delay_s:.1f}s: "

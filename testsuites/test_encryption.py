@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -288,7 +291,8 @@ def test_compression_renegotiation_downgrade(
 def _ssh(crypto_audit: DeviceCryptoAudit, evidence: EvidenceRecorder) -> SshAudit:
     """The SSH audit with its transcript recorded; raises when the KEXINIT was not read."""
     audit = crypto_audit.ssh()
-    evidence.transcript("ssh-transcript", audit.transcript)
+    for number, transcript in enumerate(audit.transcripts, 1):
+        evidence.transcript(f"ssh-{number:02d}", transcript)
     algorithms = audit.algorithms.result_or_raise()
     evidence.binary("server-identification-and-kexinit.bin", algorithms.server_bytes)
     evidence.note(f"identification {algorithms.identification!r} (software {algorithms.software})")
@@ -337,8 +341,14 @@ def test_ssh_host_key_strength(
         evidence.note(
             f"{key.algorithm}: {key.key_type} {key.bits or '?'} bits {key.fingerprint} {key.detail}"
         )
-    _judge(rules.host_key_problems(audit.keys), f"SSH host keys too weak ({label}): ", audit)
-    evidence.reason = ", ".join(f"{k.key_type} {k.bits}" for k in audit.keys) + f" ({label})"
+    absent = ", ".join(k.key_type for k in audit.absent)
+    if absent:
+        evidence.note(f"advertised but not served, so not judged: {absent}")
+    judged = audit.judged
+    _judge(rules.host_key_problems(judged), f"SSH host keys too weak ({label}): ", audit)
+    evidence.reason = ", ".join(f"{k.key_type} {k.bits}" for k in judged) + f" ({label})"
+    if absent:
+        evidence.reason += f"; advertised without a key: {absent}"
 
 
 # --- cleartext ------------------------------------------------------------------------------
@@ -350,7 +360,7 @@ def test_no_cleartext_protocol_on_any_port(
 ) -> None:
     assert profile.network is not None
     network, policy, scan = profile.network, profile.policy, tcp_scan
-    transcript = evidence.new_transcript("cleartext", f"cleartext probes of {network.host}")
+    transcripts = _per_port(evidence, "cleartext")
     tls_ports = {s.port for s in profile.tls_services}
     candidates = [p for p in scan.open if p not in tls_ports]
     evidence.note(
@@ -361,13 +371,20 @@ def test_no_cleartext_protocol_on_any_port(
         findings = list(
             pool.map(
                 lambda port: cleartext.identify(
-                    scope, network.host, port, timeout=policy.timeout_s, transcript=transcript
+                    scope,
+                    network.host,
+                    port,
+                    timeout=policy.timeout_s,
+                    new_transcript=functools.partial(transcripts, port),
                 ),
                 candidates,
             )
         )
     snmp = cleartext.snmp_communities(
-        scope, network.host, timeout=policy.timeout_s, transcript=transcript
+        scope,
+        network.host,
+        timeout=policy.timeout_s,
+        transcript=evidence.new_transcript("snmp", f"SNMP GETs to {network.host}:161/udp"),
     )
     if snmp is not None:
         findings.append(snmp)
@@ -379,25 +396,38 @@ def test_no_cleartext_protocol_on_any_port(
     evidence.reason = f"no cleartext protocol on {len(candidates)} probed ports or SNMP"
 
 
+def _per_port(evidence: EvidenceRecorder, name: str) -> Callable[[int, str], Transcript]:
+    """A transcript of its own for each connection to each port: `NAME-PORT-N`."""
+    numbers: dict[int, Iterator[int]] = {}
+    lock = threading.Lock()
+
+    def new(port: int, label: str) -> Transcript:
+        with lock:
+            number = next(numbers.setdefault(port, itertools.count(1)))
+        return evidence.new_transcript(f"{name}-{port}-{number}", label)
+
+    return new
+
+
 @pytest.mark.check("CRYPTO-011")
 def test_tls_service_refuses_cleartext(
     tls_service: Service, profile: Profile, scope: Scope, evidence: EvidenceRecorder
 ) -> None:
     assert profile.network is not None
     host, policy = profile.network.host, profile.policy
-    transcript = evidence.new_transcript("cleartext", f"cleartext requests to {tls_service.name}")
+    transcript = evidence.new_transcript("cleartext", f"a cleartext request to {tls_service.name}")
     mqtt = tls_service.protocol == "mqtts"
     request = (
         cleartext.mqtt_connect("medsec-probe") if mqtt else cleartext.HTTP_REQUEST % host.encode()
     )
-    plain = cleartext.plaintext_on_tls_port(
+    plain = cleartext.cleartext_request(
         scope, host, tls_service.port, request, timeout=policy.timeout_s, transcript=transcript
     )
     evidence.note(f"cleartext {'MQTT CONNECT' if mqtt else 'HTTP GET'}: {plain.summary()}")
     problems = []
     if plain.answers_in_the_clear:
         problems.append(f"answered a cleartext request: {plain.detail}")
-    if mqtt and _broker_accepts_anonymous(tls_service, profile, scope, transcript, evidence):
+    if mqtt and _broker_accepts_anonymous(tls_service, profile, scope, evidence):
         problems.append("the broker accepts a CONNECT without credentials or certificate")
     assert not problems, f"{tls_service.name}: " + "; ".join(problems)
     evidence.reason = "cleartext request got no application answer" + (
@@ -406,15 +436,14 @@ def test_tls_service_refuses_cleartext(
 
 
 def _broker_accepts_anonymous(
-    service: Service,
-    profile: Profile,
-    scope: Scope,
-    transcript: Transcript,
-    evidence: EvidenceRecorder,
+    service: Service, profile: Profile, scope: Scope, evidence: EvidenceRecorder
 ) -> bool:
     """MQTT over TLS without a client certificate, CONNECT without credentials: accepted?"""
     assert profile.network is not None
     host = profile.network.host
+    transcript = evidence.new_transcript(
+        "mqtt-over-tls", f"MQTT over TLS without credentials to {service.name}"
+    )
     try:
         broker = cleartext.mqtt_over_tls(
             scope, host, service.port,

@@ -221,33 +221,49 @@ def test_a_boot_stopped_at_the_bootloader_prompt_is_interrupted() -> None:
     assert not BootFinding(BootOutcome.BOOTED, 40, 4.0, True, "").interrupted
 
 
-def _access(credential: str, status: int, refused: bool, changed: bool | None) -> AccessAttempt:
-    return AccessAttempt("dose", "POST /api/dose", credential, status, 0.01, refused, changed)
+def _access(credential: str, status: int, changed: bool | None) -> AccessAttempt:
+    return AccessAttempt("dose", "POST /api/dose", credential, status, 0.01, changed)
 
 
 def test_an_endpoint_that_refuses_every_forged_credential_lets_nothing_through() -> None:
     finding = AccessFinding(
         "dose",
         (
-            _access("no credentials", 401, True, False),
-            _access("a malformed token", 403, True, None),
+            _access("no credentials", 401, False),
+            _access("a malformed token", 403, None),
         ),
-        _access("profiled account (positive control)", 200, False, None),
+        _access("profiled account (positive control)", 200, None),
     )
     assert finding.let_through == ()
+    assert finding.undecided == ()
     assert not finding.control_failed
 
 
 def test_an_answered_request_or_a_changed_state_is_let_through() -> None:
-    answered = _access("no credentials", 200, False, False)
-    refused_but_changed = _access("an expired token", 401, True, True)
+    answered = _access("no credentials", 200, False)
+    refused_but_changed = _access("an expired token", 401, True)
     finding = AccessFinding(
         "dose",
-        (answered, refused_but_changed, _access("a malformed token", 403, True, False)),
-        _access("profiled account (positive control)", 500, True, None),
+        (answered, refused_but_changed, _access("a malformed token", 403, False)),
+        _access("profiled account (positive control)", 500, None),
     )
     assert finding.let_through == (answered, refused_but_changed)
     assert finding.control_failed
+
+
+def test_another_4xx_refuses_only_when_the_state_is_read_back_unchanged() -> None:
+    unchanged = _access("a malformed token", 400, False)  # lighttpd's answer to bad Basic
+    unread = _access("a malformed token", 400, None)
+    changed = _access("a malformed token", 400, True)
+    assert [unchanged.refused, unchanged.decided] == [True, True]
+    assert [unread.refused, unread.decided] == [False, False]
+    assert [changed.refused, changed.decided] == [False, True]
+    finding = AccessFinding(
+        "dose", (unchanged, unread, changed), _access("positive control", 204, None)
+    )
+    assert finding.let_through == (changed,)
+    assert finding.undecided == (unread,)
+    assert not finding.control_failed
 
 
 def test_forged_credentials_take_the_shape_of_the_control_session() -> None:

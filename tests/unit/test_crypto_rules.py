@@ -306,7 +306,7 @@ def test_host_key_problems_unknown_size_is_not_judged() -> None:
 def test_an_unverifiable_host_key_leaves_the_audit_incomplete() -> None:
     audit = ssh_algos.host_keys(
         Scope.of(["127.0.0.1/32"]), "127.0.0.1", 22, ["x-unknown@example.org"],
-        username="u", timeout=1, transcript=Transcript("t"),
+        username="u", timeout=1, new_transcript=Transcript,
     )  # fmt: skip
     assert audit.connections == 0
     assert audit.status is AuditStatus.ERROR
