@@ -1,10 +1,12 @@
 """Daemons embedded devices really ship, started on loopback for the tests: dropbear, busybox
 telnetd and login, lighttpd, mosquitto and net-snmp.
 
-A daemon that checks logins runs in a mount namespace of its own whose /etc/passwd,
-/etc/shadow and /etc/group (and /etc/hosts where asked) are the test's: its accounts,
+A daemon that checks logins runs in a mount namespace of its own whose /etc is a private
+copy holding the test's passwd, shadow and group (and hosts where asked): its accounts,
 root included, exist for that daemon only, nothing is added to the machine, and the
-hashes are SHA-512, which busybox `login` can check. `.ci/run` installs every daemon;
+hashes are SHA-512, which busybox `login` can check. The whole folder is replaced, not
+single files: `useradd` elsewhere renames a new /etc/passwd into place, which would drop
+a file bind-mounted over the old one. `.ci/run` installs every daemon;
 `daemons.require` fails a missing one in CI instead of skipping.
 """
 
@@ -63,9 +65,9 @@ def sha512_crypt(password: str) -> str:
 
 @dataclass(frozen=True)
 class Etc:
-    """Files that stand in for their /etc namesakes inside one daemon's mount namespace."""
+    """A private copy of /etc with the test's accounts, for one daemon's mount namespace."""
 
-    files: dict[str, Path]
+    root: Path
     homes: Path
     uids: dict[str, int]
 
@@ -73,12 +75,11 @@ class Etc:
         return self.homes / name
 
     def wrap(self, command: Sequence[str]) -> list[str]:
-        """`command` in a mount namespace of its own, with these files bind-mounted."""
+        """`command` in a mount namespace of its own, this folder mounted on /etc."""
         daemons.require(shutil.which("unshare") is not None, "unshare (util-linux) is missing")
-        binds = " && ".join(f'mount --bind "{p}" /etc/{name}' for name, p in self.files.items())
         return [
             "unshare", "--mount", "--propagation", "private", "--",
-            "sh", "-c", f'{binds} && exec "$@"', "sh", *command,
+            "sh", "-c", f'mount --bind "{self.root}" /etc && exec "$@"', "sh", *command,
         ]  # fmt: skip
 
 
@@ -86,10 +87,12 @@ class Etc:
 def private_etc(
     folder: Path, accounts: Sequence[Account], *, hosts: dict[str, str] | None = None
 ) -> Iterator[Etc]:
-    """passwd, shadow and group holding `accounts`, their homes in a world-readable folder
-    (pytest's own are root-only), and /etc/hosts naming `hosts` (name: address) if given."""
+    """A copy of /etc whose passwd, shadow and group hold `accounts` only (their homes in a
+    world-readable folder: pytest's own are root-only), and whose hosts names `hosts`
+    (name: address) when given."""
     daemons.require(os.geteuid() == 0, "daemons with own accounts need root (mount namespaces)")
-    folder.mkdir(parents=True, exist_ok=True)
+    root = folder / "etc"
+    shutil.copytree("/etc", root, symlinks=True)
     homes = Path(tempfile.mkdtemp(prefix="medsec-homes-"))
     homes.chmod(0o755)
     passwd, shadow, group = [], [], ["root:x:0:"]
@@ -105,14 +108,13 @@ def private_etc(
     texts = {"passwd": passwd, "shadow": shadow, "group": group}
     if hosts is not None:
         texts["hosts"] = ["127.0.0.1 localhost", *(f"{a} {n}" for n, a in hosts.items())]
-    files = {}
     for name, lines in texts.items():
-        path = folder / f"etc-{name}"
+        path = root / name
+        path.unlink(missing_ok=True)
         path.write_text("\n".join(lines) + "\n")
         path.chmod(0o600 if name == "shadow" else 0o644)
-        files[name] = path
     try:
-        yield Etc(files, homes, {a.name: a.uid for a in accounts})
+        yield Etc(root, homes, {a.name: a.uid for a in accounts})
     finally:
         shutil.rmtree(homes, ignore_errors=True)
 
