@@ -270,7 +270,9 @@ def mosquitto(host: str, folder: Path, config: str, etc: Etc | None = None) -> I
     binary = program("mosquitto", "mosquitto")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "mosquitto.conf"
-    path.write_text(f"pid_file {folder}/mosquitto.pid\nlog_dest stdout\nlog_type all\n{config}")
+    path.write_text(
+        f"pid_file {folder}/mosquitto.pid\nuser root\nlog_dest stdout\nlog_type all\n{config}"
+    )
     first = int(config.split("listener ", 1)[1].split()[0])
     command = [binary, "-c", str(path)]
     if etc is not None:
