@@ -300,11 +300,11 @@ def snmpd(host: str, folder: Path, config: str) -> Iterator[None]:
     binary = program("snmpd", "snmpd")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "snmpd.conf"
-    path.write_text(f"agentAddress udp:{host}:161\n{config}")
+    path.write_text(config)
     log = folder / "snmpd.log"
     command = [
-        binary, "-f", "-C", "-c", str(path), "-Lf", str(log), "-p", str(folder / "snmpd.pid"),
-        "--persistentDir=" + str(folder), f"udp:{host}:161",
+        binary, "-f", "-C", "-c", str(path), "-m", "", "-I", "-smux", "-Lf", str(log),
+        "-p", str(folder / "snmpd.pid"), f"--persistentDir={folder}", f"udp:{host}:161",
     ]  # fmt: skip
     with started(command, folder / "snmpd.out", lambda: "NET-SNMP version" in _text(log)):
         yield
