@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from harness.config.profile import Network
+from harness.config.profile import HttpLogin, Network
 from harness.core.errors import DeviceTimeout, DeviceUnreachable, NotApplicable
-from harness.probes.auth import credentials, http_auth, telnet
+from harness.probes.auth import credentials, http_auth, mqtt, telnet
 from harness.probes.auth.console_access import BootFinding, BootOutcome, KeyOutcome
 from harness.probes.auth.credentials import Attempt, LoginLedger, Pair, Trial
 from harness.probes.auth.http_auth import AccessAttempt, AccessFinding, Session
@@ -16,6 +16,7 @@ from harness.probes.auth.password_change import ChangeAttempt, ChangeTrial
 from harness.probes.auth.ssh_auth import CommandRun, MethodsFinding, PrivilegeFinding
 from harness.probes.auth.ssh_passwords import PasswordConnection
 from harness.probes.console import ConsoleState
+from harness.probes.crypto.cleartext import PortFinding, Speaks
 from harness.transports.ssh import AuthResult
 
 ROOT_CANDIDATES = ["vendor", "root", "", "toor", "12345"]  # the profile's, then built-in order
@@ -323,3 +324,42 @@ def test_a_change_trial_separates_accepted_from_undecided_answers() -> None:
     assert trial.undecided == (odd,)
     assert ChangeTrial((policy,), True, ()).accepted == ()
     assert ChangeTrial((policy,), True, ()).undecided == ()
+
+
+def test_a_plain_mqtt_broker_is_judged_by_its_connack() -> None:
+    def access(code: int) -> mqtt.BrokerAccess:
+        return mqtt.BrokerAccess(1883, PortFinding.of(1883, bytes((0x20, 2, 0, code))))
+
+    assert access(0).anonymous
+    assert [access(4).refused, access(5).refused] == [True, True]
+    unavailable = access(3)
+    assert unavailable.broker
+    assert not unavailable.anonymous
+    assert not unavailable.refused
+    silent = mqtt.BrokerAccess(1883, PortFinding(1883, Speaks.SILENT, "nothing", b""))
+    assert not silent.broker
+
+
+def test_plain_mqtt_ports_leave_the_tls_ones_to_crypto_011() -> None:
+    network = Network(
+        host="192.0.2.1",
+        expected_tcp=(1883, 8883, 9000, 22),
+        services=(
+            {"name": "telemetry", "port": 8883, "protocol": "mqtts"},
+            {"name": "broker", "port": 9001, "protocol": "mqtt"},
+            {"name": "ssh", "port": 22, "protocol": "ssh"},
+        ),
+    )
+    assert mqtt.plain_ports(network, [8883]) == [1883, 9000, 9001]
+
+
+def test_basic_logins_use_get_unless_the_profile_says() -> None:
+    assert HttpLogin(style="basic").request_method == "GET"
+    assert HttpLogin(style="basic", method="POST").request_method == "POST"
+    assert HttpLogin().request_method == "POST"
+
+
+def test_an_ssh_refusal_says_what_the_server_still_offers() -> None:
+    refused = AuthResult("service", "password", False, 0.1, ("publickey",), "method not offered")
+    assert refused.why == "method not offered (server offers: publickey)"
+    assert AuthResult("service", "password", False, 0.1).why == "refused"
