@@ -6,7 +6,6 @@ Kept out of the check module so each check reads: ask the probe and the ledger, 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -24,12 +23,7 @@ from harness.probes.auth.password_change import ChangeTrial
 from harness.probes.console import ConsolePrompts
 from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
-
-
-def per_connection(evidence: EvidenceRecorder, name: str) -> credentials.NewTranscript:
-    """A transcript of its own for every connection a probe opens: `NAME-01`, `NAME-02`..."""
-    numbers = itertools.count(1)
-    return lambda label: evidence.new_transcript(f"{name}-{next(numbers):02d}", label)
+from testsuites._connections import per_connection
 
 
 def note_chain(evidence: EvidenceRecorder, api: http_auth.HttpApi) -> None:

@@ -35,12 +35,12 @@ from testsuites._auth_steps import (
     judge,
     lockout_logins,
     note_chain,
-    per_connection,
     record_access,
     record_attempts,
     record_changes,
     record_lockout,
 )
+from testsuites._connections import per_connection
 
 
 @pytest.mark.check("AUTH-001")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import itertools
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,7 +15,6 @@ from harness.config.crypto_policy import SshPolicy, TlsPolicy
 from harness.config.profile import Policy, Profile, Service
 from harness.core.errors import DeviceError, ProtocolViolation, not_applicable
 from harness.core.scope import Scope
-from harness.core.transcript import Transcript
 from harness.evidence.recorder import EvidenceRecorder
 from harness.probes.crypto import certs, cleartext, tls, tls_client
 from harness.probes.crypto.attempt import PartialAudit
@@ -27,6 +23,7 @@ from harness.probes.crypto.device_audit import DeviceCryptoAudit, SshAudit
 from harness.probes.crypto.tls_audit import AcceptedSuite, TlsPosture
 from harness.transports import net
 from harness.transports.ssh import SshTarget
+from testsuites._connections import per_connection
 from testsuites._crypto_evidence import (
     key_exchange_record,
     port_records,
@@ -360,7 +357,6 @@ def test_no_cleartext_protocol_on_any_port(
 ) -> None:
     assert profile.network is not None
     network, policy, scan = profile.network, profile.policy, tcp_scan
-    transcripts = _per_port(evidence, "cleartext")
     tls_ports = {s.port for s in profile.tls_services}
     candidates = [p for p in scan.open if p not in tls_ports]
     evidence.note(
@@ -375,7 +371,7 @@ def test_no_cleartext_protocol_on_any_port(
                     network.host,
                     port,
                     timeout=policy.timeout_s,
-                    new_transcript=functools.partial(transcripts, port),
+                    new_transcript=per_connection(evidence, f"cleartext-{port}"),
                 ),
                 candidates,
             )
@@ -394,19 +390,6 @@ def test_no_cleartext_protocol_on_any_port(
     problems = cleartext.cleartext_problems(findings, redirect_allowed=policy.http_redirect_allowed)
     assert not problems, "cleartext services: " + "; ".join(problems)
     evidence.reason = f"no cleartext protocol on {len(candidates)} probed ports or SNMP"
-
-
-def _per_port(evidence: EvidenceRecorder, name: str) -> Callable[[int, str], Transcript]:
-    """A transcript of its own for each connection to each port: `NAME-PORT-N`."""
-    numbers: dict[int, Iterator[int]] = {}
-    lock = threading.Lock()
-
-    def new(port: int, label: str) -> Transcript:
-        with lock:
-            number = next(numbers.setdefault(port, itertools.count(1)))
-        return evidence.new_transcript(f"{name}-{port}-{number}", label)
-
-    return new
 
 
 @pytest.mark.check("CRYPTO-011")
