@@ -145,7 +145,10 @@ def record_access(evidence: EvidenceRecorder, findings: Iterable[http_auth.Acces
                 if a.state_changed is None
                 else (" STATE CHANGED" if a.state_changed else ", state unchanged")
             )
-            evidence.note(f"{a.request} with {a.credential}: HTTP {a.status}{state}")
+            verdict = "refused" if a.refused else ("LET THROUGH" if a.decided else "UNCLEAR")
+            if a is finding.control:
+                verdict = "positive control"
+            evidence.note(f"{a.request} with {a.credential}: HTTP {a.status}{state} ({verdict})")
 
 
 def record_changes(evidence: EvidenceRecorder, trial: ChangeTrial) -> None:

@@ -243,16 +243,19 @@ class AccessAttempt:
     detail: str = ""
 
     @property
+    def _other_4xx(self) -> bool:
+        return 400 <= self.status < 500 and self.status not in ACCESS_REFUSALS
+
+    @property
     def refused(self) -> bool:
         if self.state_changed:
             return False
-        return self.status in ACCESS_REFUSALS or (
-            400 <= self.status < 500 and self.state_changed is False
-        )
+        return self.status in ACCESS_REFUSALS or (self._other_4xx and self.state_changed is False)
 
     @property
     def decided(self) -> bool:
-        return self.refused or not 400 <= self.status < 500 or bool(self.state_changed)
+        """False for another 4xx with no state read back: neither refused nor let through."""
+        return not (self._other_4xx and self.state_changed is None)
 
 
 @dataclass(frozen=True)
