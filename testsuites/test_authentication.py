@@ -395,7 +395,7 @@ def test_mqtt_broker_needs_authentication(
         scope,
         network.host,
         ports,
-        timeout=policy.timeout_s,
+        timeout=policy.connect_timeout_s,  # like the telnet survey: most candidates are closed
         transcript_for=lambda port: evidence.new_transcript(
             f"mqtt-{port}", f"MQTT CONNECT without credentials to {network.host}:{port}"
         ),
