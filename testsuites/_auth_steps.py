@@ -23,6 +23,17 @@ from harness.probes.auth.password_change import ChangeTrial
 from harness.probes.console import ConsolePrompts
 from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
+from testsuites._connections import per_connection
+
+
+def note_chain(evidence: EvidenceRecorder, api: http_auth.HttpApi) -> None:
+    """Say so when the API's certificate chain did not verify (CRYPTO-005 judges it)."""
+    for target, reason in api.trust.failures().items():
+        evidence.note(
+            f"TLS: the chain of {target} does not verify against {api.trust.anchors} "
+            f"({reason}); the requests went on without verification (CRYPTO-005 judges the "
+            "chain; http.verify_tls: true would require it)"
+        )
 
 
 def record_attempts(evidence: EvidenceRecorder, trial: credentials.Trial) -> None:
@@ -81,9 +92,8 @@ def lockout_logins(
 ) -> Iterator[lockout.TryLogin]:
     """Login attempts for `username` on `interface` (ssh, http or serial), for AUTH-009."""
     if interface == "ssh":
-        transcript = evidence.new_transcript("ssh", "SSH password attempts")
         target: SshTarget = request.getfixturevalue("ssh_target")
-        with ssh_auth.PasswordLogins(target, username, transcript) as logins:
+        with ssh_auth.PasswordLogins(target, username, per_connection(evidence, "ssh")) as logins:
             yield logins
     elif interface == "http":
         transcript = evidence.new_transcript("http", "HTTP login attempts")
@@ -91,6 +101,7 @@ def lockout_logins(
         yield http_auth.password_logins(
             api, username, transcript, lambda secret: evidence.redactor.add([secret])
         )
+        note_chain(evidence, api)
     else:
         port: Console = request.getfixturevalue("console")
         prompts: ConsolePrompts = request.getfixturevalue("console_prompts")
@@ -99,12 +110,23 @@ def lockout_logins(
 
 def record_lockout(evidence: EvidenceRecorder, trial: lockout.LockoutTrial, delay_s: float) -> None:
     """The timed attempts as JSON, one line each, and whether the account recovered."""
-    evidence.json("attempts.json", asdict(trial), "every timed attempt", show=True)
+    # Not `asdict(trial)`: it deep-copies the error, and a DeviceError cannot be rebuilt.
+    record = {
+        "interface": trial.interface,
+        "username": trial.username,
+        "failures": trial.failures,
+        "delay_s": trial.delay_s,
+        "attempts": [asdict(a) for a in trial.attempts],
+        "error": None if trial.error is None else str(trial.error),
+    }
+    evidence.json("attempts.json", record, "every timed attempt", show=True)
     for a in trial.attempts:
         verdict = "ACCEPTED" if a.accepted else "refused"
         evidence.note(
             f"{a.step:10} {a.password_shown:10} {verdict:8} {a.latency_s:7.3f}s  {a.detail}"
         )
+    if trial.error is not None:
+        evidence.note(f"the trial stopped early: {trial.error}")
     if trial.recovered is not None:
         evidence.note(
             f"after waiting out {delay_s:.1f}s: "
@@ -123,7 +145,10 @@ def record_access(evidence: EvidenceRecorder, findings: Iterable[http_auth.Acces
                 if a.state_changed is None
                 else (" STATE CHANGED" if a.state_changed else ", state unchanged")
             )
-            evidence.note(f"{a.request} with {a.credential}: HTTP {a.status}{state}")
+            verdict = "refused" if a.refused else ("LET THROUGH" if a.decided else "UNCLEAR")
+            if a is finding.control:
+                verdict = "positive control"
+            evidence.note(f"{a.request} with {a.credential}: HTTP {a.status}{state} ({verdict})")
 
 
 def record_changes(evidence: EvidenceRecorder, trial: ChangeTrial) -> None:

@@ -159,6 +159,12 @@ def key_exchange_record(posture: TlsPosture, minimum: TlsVersion) -> dict[str, A
 def port_records(findings: Sequence[PortFinding]) -> list[dict[str, Any]]:
     """What each port answered, with the answer in hex."""
     return [
-        {"port": f.port, "speaks": f.speaks.value, "detail": f.detail, "answer_hex": f.answer.hex()}
+        {
+            "port": f.port,
+            "transport": f.transport,
+            "speaks": f.speaks.value,
+            "detail": f.detail,
+            "answer_hex": f.answer.hex(),
+        }
         for f in findings
     ]

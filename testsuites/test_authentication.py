@@ -21,6 +21,7 @@ from harness.probes.auth import (
     http_auth,
     idle,
     lockout,
+    mqtt,
     password_change,
     ssh_auth,
     telnet,
@@ -35,11 +36,13 @@ from testsuites._auth_steps import (
     http_login,
     judge,
     lockout_logins,
+    note_chain,
     record_access,
     record_attempts,
     record_changes,
     record_lockout,
 )
+from testsuites._connections import per_connection
 
 
 @pytest.mark.check("AUTH-001")
@@ -55,7 +58,6 @@ def test_default_credentials_refused_over_ssh(
 ) -> None:
     pairs = login_ledger.candidates("ssh", default_pairs, policy.lockout_after_failures)
     connections = len(credentials.by_user(pairs))
-    transcript = evidence.new_transcript("ssh", f"SSH password attempts on {ssh_target}")
     trial = credentials.try_ssh(
         scope,
         ssh_target.host,
@@ -63,7 +65,7 @@ def test_default_credentials_refused_over_ssh(
         pairs,
         timeout=policy.timeout_s,
         deadline=Deadline(policy.timeout_s * (len(pairs) + connections)),
-        transcript=transcript,
+        new_transcript=per_connection(evidence, "ssh"),
     )
     login_ledger.record("ssh", "AUTH-001", trial.attempts)
     if trial.server_banner:
@@ -120,6 +122,7 @@ def test_default_credentials_refused_by_http_api(
     )
     evidence.redactor.add(seen)
     login_ledger.record("http", "AUTH-003", trial.attempts)
+    note_chain(evidence, http_api)
     judge(evidence, trial, f"the HTTP API ({login.style} login at {login.path})", reveal)
 
 
@@ -135,8 +138,12 @@ def test_default_credentials_refused_over_telnet(
 ) -> None:
     network = profile.network
     assert network is not None
-    transcript = evidence.new_transcript("telnet", f"telnet on {network.host}")
-    survey = telnet.survey(scope, network, timeout=policy.connect_timeout_s, transcript=transcript)
+    survey = telnet.survey(
+        scope,
+        network,
+        timeout=policy.connect_timeout_s,
+        new_transcript=per_connection(evidence, "telnet-survey"),
+    )
     for looked in survey.looked:
         kind = "telnet" if looked.telnet else "not telnet"
         evidence.note(f"port {looked.port}: {kind} ({looked.evidence})")
@@ -152,7 +159,7 @@ def test_default_credentials_refused_over_telnet(
         check_id="AUTH-004",
         lockout_after_failures=policy.lockout_after_failures,
         timeout=policy.timeout_s,
-        transcript=transcript,
+        new_transcript=per_connection(evidence, "telnet"),
     )
     judge(evidence, trial, f"telnet on port(s) {survey.telnet_ports}", reveal)
 
@@ -256,12 +263,11 @@ def test_root_login_over_ssh_refused(
         policy.lockout_after_failures,
         profiled_password=bool(ssh_target.password),
     )
-    transcript = evidence.new_transcript("ssh", f"root logins on {ssh_target.host}")
     found = ssh_auth.try_root(
         ssh_target,
         budget.pairs,
         deadline=Deadline(policy.timeout_s * (len(budget.pairs) + 4)),
-        transcript=transcript,
+        new_transcript=per_connection(evidence, "ssh"),
     )
     login_ledger.record("ssh", "AUTH-008", found.trial.attempts)
     if budget.spent:
@@ -330,8 +336,9 @@ def test_lockout_or_rate_limit_after_failures(
 
 
 @pytest.mark.check("AUTH-010")
+@pytest.mark.parametrize("interface", ["http"])  # the target: AUTH-010 also judges MQTT
 def test_state_changing_api_needs_authentication(
-    http_api: HttpApi, evidence: EvidenceRecorder
+    interface: str, http_api: HttpApi, evidence: EvidenceRecorder
 ) -> None:
     http = http_api.http
     if not http.protected:
@@ -340,6 +347,7 @@ def test_state_changing_api_needs_authentication(
         not_applicable("the positive control needs http.account")
     transcript = evidence.new_transcript("http", f"protected endpoints of {http.base_url}")
     control = http_login(http_api, http.account, transcript, evidence)
+    note_chain(evidence, http_api)
     if control.session is None:
         inconclusive(
             http.base_url, f"the profiled account cannot log in ({control.detail}): no control"
@@ -372,9 +380,54 @@ def test_state_changing_api_needs_authentication(
             http.base_url,
             f"the positive control failed, so the refusals prove nothing: {'; '.join(dead)}",
         )
+    unread = [
+        f"{a.request} with {a.credential}: HTTP {a.status}" for f in findings for a in f.undecided
+    ]
+    if unread:
+        inconclusive(
+            http.base_url,
+            f"a 4xx other than 401/403 refuses only with the state read back unchanged, and "
+            f"these endpoints name no state_path: {'; '.join(unread)}",
+        )
     evidence.reason = (
-        f"{len(findings)} endpoint(s) refused {len(kinds)} credential kinds with 401/403, "
+        f"{len(findings)} endpoint(s) refused {len(kinds)} credential kinds with a 4xx, "
         "state unchanged; the profiled account succeeded"
+    )
+
+
+@pytest.mark.check("AUTH-010")
+@pytest.mark.parametrize("interface", ["mqtt"])  # the target: brokers on plain MQTT ports
+def test_mqtt_broker_needs_authentication(
+    interface: str, profile: Profile, scope: Scope, policy: Policy, evidence: EvidenceRecorder
+) -> None:
+    network = profile.network
+    if network is None:
+        not_applicable("the profile has no network section")
+    ports = mqtt.plain_ports(network, (s.port for s in profile.tls_services))
+    found = mqtt.anonymous_connects(
+        scope,
+        network.host,
+        ports,
+        timeout=policy.connect_timeout_s,  # like the telnet survey: most candidates are closed
+        transcript_for=lambda port: evidence.new_transcript(
+            f"mqtt-{port}", f"MQTT CONNECT without credentials to {network.host}:{port}"
+        ),
+    )
+    for access in found:
+        evidence.note(access.summary())
+    brokers = [a for a in found if a.broker]
+    if not brokers:
+        not_applicable(f"no port speaks plain MQTT (looked at {ports or 'no candidate port'})")
+    anonymous = [str(a.port) for a in brokers if a.anonymous]
+    assert not anonymous, (
+        f"the MQTT broker on port(s) {', '.join(anonymous)} accepts a CONNECT without "
+        "credentials: anyone on the network may publish and subscribe"
+    )
+    unclear = [a.summary() for a in brokers if not a.refused]
+    if unclear:
+        inconclusive(network.host, f"CONNACKs that are not a refusal for credentials: {unclear}")
+    evidence.reason = (
+        f"CONNECT without credentials refused on port(s) {', '.join(str(a.port) for a in brokers)}"
     )
 
 
@@ -437,6 +490,7 @@ def test_weak_new_passwords_rejected(
     transcript = evidence.new_transcript("http", f"password changes at {spec.path}")
     trial = password_change.try_weak_passwords(http_api, spec, candidates, transcript)
     evidence.redactor.add(trial.session_secrets)
+    note_chain(evidence, http_api)
     record_changes(evidence, trial)
     accepted = [a.rule for a in trial.accepted]
     assert not accepted, f"weak new passwords accepted for {username!r}: {', '.join(accepted)}"

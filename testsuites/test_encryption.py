@@ -15,7 +15,6 @@ from harness.config.crypto_policy import SshPolicy, TlsPolicy
 from harness.config.profile import Policy, Profile, Service
 from harness.core.errors import DeviceError, ProtocolViolation, not_applicable
 from harness.core.scope import Scope
-from harness.core.transcript import Transcript
 from harness.evidence.recorder import EvidenceRecorder
 from harness.probes.crypto import certs, cleartext, tls, tls_client
 from harness.probes.crypto.attempt import PartialAudit
@@ -24,6 +23,7 @@ from harness.probes.crypto.device_audit import DeviceCryptoAudit, SshAudit
 from harness.probes.crypto.tls_audit import AcceptedSuite, TlsPosture
 from harness.transports import net
 from harness.transports.ssh import SshTarget
+from testsuites._connections import per_connection
 from testsuites._crypto_evidence import (
     key_exchange_record,
     port_records,
@@ -288,7 +288,8 @@ def test_compression_renegotiation_downgrade(
 def _ssh(crypto_audit: DeviceCryptoAudit, evidence: EvidenceRecorder) -> SshAudit:
     """The SSH audit with its transcript recorded; raises when the KEXINIT was not read."""
     audit = crypto_audit.ssh()
-    evidence.transcript("ssh-transcript", audit.transcript)
+    for number, transcript in enumerate(audit.transcripts, 1):
+        evidence.transcript(f"ssh-{number:02d}", transcript)
     algorithms = audit.algorithms.result_or_raise()
     evidence.binary("server-identification-and-kexinit.bin", algorithms.server_bytes)
     evidence.note(f"identification {algorithms.identification!r} (software {algorithms.software})")
@@ -337,8 +338,14 @@ def test_ssh_host_key_strength(
         evidence.note(
             f"{key.algorithm}: {key.key_type} {key.bits or '?'} bits {key.fingerprint} {key.detail}"
         )
-    _judge(rules.host_key_problems(audit.keys), f"SSH host keys too weak ({label}): ", audit)
-    evidence.reason = ", ".join(f"{k.key_type} {k.bits}" for k in audit.keys) + f" ({label})"
+    absent = ", ".join(k.key_type for k in audit.absent)
+    if absent:
+        evidence.note(f"advertised but not served, so not judged: {absent}")
+    judged = audit.judged
+    _judge(rules.host_key_problems(judged), f"SSH host keys too weak ({label}): ", audit)
+    evidence.reason = ", ".join(f"{k.key_type} {k.bits}" for k in judged) + f" ({label})"
+    if absent:
+        evidence.reason += f"; advertised without a key: {absent}"
 
 
 # --- cleartext ------------------------------------------------------------------------------
@@ -350,7 +357,6 @@ def test_no_cleartext_protocol_on_any_port(
 ) -> None:
     assert profile.network is not None
     network, policy, scan = profile.network, profile.policy, tcp_scan
-    transcript = evidence.new_transcript("cleartext", f"cleartext probes of {network.host}")
     tls_ports = {s.port for s in profile.tls_services}
     candidates = [p for p in scan.open if p not in tls_ports]
     evidence.note(
@@ -361,13 +367,20 @@ def test_no_cleartext_protocol_on_any_port(
         findings = list(
             pool.map(
                 lambda port: cleartext.identify(
-                    scope, network.host, port, timeout=policy.timeout_s, transcript=transcript
+                    scope,
+                    network.host,
+                    port,
+                    timeout=policy.timeout_s,
+                    new_transcript=per_connection(evidence, f"cleartext-{port}"),
                 ),
                 candidates,
             )
         )
     snmp = cleartext.snmp_communities(
-        scope, network.host, timeout=policy.timeout_s, transcript=transcript
+        scope,
+        network.host,
+        timeout=policy.timeout_s,
+        transcript=evidence.new_transcript("snmp", f"SNMP GETs to {network.host}:161/udp"),
     )
     if snmp is not None:
         findings.append(snmp)
@@ -385,19 +398,19 @@ def test_tls_service_refuses_cleartext(
 ) -> None:
     assert profile.network is not None
     host, policy = profile.network.host, profile.policy
-    transcript = evidence.new_transcript("cleartext", f"cleartext requests to {tls_service.name}")
+    transcript = evidence.new_transcript("cleartext", f"a cleartext request to {tls_service.name}")
     mqtt = tls_service.protocol == "mqtts"
     request = (
         cleartext.mqtt_connect("medsec-probe") if mqtt else cleartext.HTTP_REQUEST % host.encode()
     )
-    plain = cleartext.plaintext_on_tls_port(
+    plain = cleartext.cleartext_request(
         scope, host, tls_service.port, request, timeout=policy.timeout_s, transcript=transcript
     )
     evidence.note(f"cleartext {'MQTT CONNECT' if mqtt else 'HTTP GET'}: {plain.summary()}")
     problems = []
     if plain.answers_in_the_clear:
         problems.append(f"answered a cleartext request: {plain.detail}")
-    if mqtt and _broker_accepts_anonymous(tls_service, profile, scope, transcript, evidence):
+    if mqtt and _broker_accepts_anonymous(tls_service, profile, scope, evidence):
         problems.append("the broker accepts a CONNECT without credentials or certificate")
     assert not problems, f"{tls_service.name}: " + "; ".join(problems)
     evidence.reason = "cleartext request got no application answer" + (
@@ -406,15 +419,14 @@ def test_tls_service_refuses_cleartext(
 
 
 def _broker_accepts_anonymous(
-    service: Service,
-    profile: Profile,
-    scope: Scope,
-    transcript: Transcript,
-    evidence: EvidenceRecorder,
+    service: Service, profile: Profile, scope: Scope, evidence: EvidenceRecorder
 ) -> bool:
     """MQTT over TLS without a client certificate, CONNECT without credentials: accepted?"""
     assert profile.network is not None
     host = profile.network.host
+    transcript = evidence.new_transcript(
+        "mqtt-over-tls", f"MQTT over TLS without credentials to {service.name}"
+    )
     try:
         broker = cleartext.mqtt_over_tls(
             scope, host, service.port,

@@ -173,11 +173,11 @@ _ROWS: tuple[tuple[str, str, str, bool, str, str, str], ...] = (
     (
         "AUTH-010",
         "State-changing API needs authentication",
-        "http",
+        "http, mqtt",
         False,
         "critical",
         "FDA-Authz; CR 2.1; EN 5.5-5; CWE-306, CWE-862; CAPEC-115",
-        "401 or 403 every time; state read back unchanged",
+        "401 or 403 every time (another 4xx only with the state read back unchanged); state read back unchanged; an MQTT broker refuses a CONNECT without credentials (CONNACK 4 or 5)",
     ),
     (
         "AUTH-011",

@@ -562,7 +562,9 @@ class HttpLogin(_Section):
     """How the API logs a user in and hands out a session."""
 
     path: str = Field(default="/api/login", pattern=r"^/", description="relative to base_url")
-    method: Literal["POST", "GET"] = "POST"
+    method: Literal["POST", "GET"] | None = Field(
+        default=None, description="GET for style basic, POST for json and form when absent"
+    )
     style: Literal["json", "form", "basic"] = Field(
         default="json",
         description="json or form: credentials in the body; basic: HTTP Basic on this path",
@@ -575,6 +577,13 @@ class HttpLogin(_Section):
     session_cookie: str | None = Field(
         default=None, description="cookie that carries the session; any cookie counts if absent"
     )
+
+    @property
+    def request_method(self) -> str:
+        """The profiled method, else GET for Basic (a static page answers POST with 405)."""
+        if self.method is not None:
+            return self.method
+        return "GET" if self.style == "basic" else "POST"
 
 
 class HttpEndpoint(_Section):
@@ -606,6 +615,12 @@ class Http(_Section):
         default=None, description="a session token that has expired (AUTH-010 replays it)"
     )
     protected: tuple[HttpEndpoint, ...] = ()
+    verify_tls: bool = Field(
+        default=False,
+        description="true: an https request whose chain does not verify against tls.ca_file "
+        "(the system store without one) ends the check as an error; false: the AUTH checks "
+        "still authenticate, record that the chain failed and leave it to CRYPTO-005",
+    )
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path

@@ -27,7 +27,7 @@ from harness.core.errors import DeviceTimeout, DeviceUnreachable
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.transports.deadline_guard import EXCHANGE_FACTOR, ExchangeDeadline
-from harness.transports.http import MAX_BODY, HttpResponse, _tls_context
+from harness.transports.http import MAX_BODY, HttpResponse, TlsTrust
 
 _SHOWN_BODY = 4096
 _CHALLENGE_FIELD = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
@@ -97,8 +97,16 @@ def open_connection(
         raise DeviceUnreachable(target, f"connect failed: {exc.strerror or exc}") from None
     if not secure:
         return raw, target
+    trust = TlsTrust.of(ca_file)
     try:
-        tls = _tls_context(ca_file, transcript).wrap_socket(raw, server_hostname=parts.hostname)
+        context = trust.context(target, transcript)
+        tls = context.wrap_socket(raw, server_hostname=parts.hostname)
+    except ssl.SSLCertVerificationError as exc:
+        raw.close()
+        reason = exc.verify_message or str(exc)
+        raise DeviceUnreachable(
+            target, f"the certificate chain does not verify against {trust.anchors} ({reason})"
+        ) from None
     except (ssl.SSLError, OSError) as exc:
         raw.close()
         raise DeviceUnreachable(target, f"TLS handshake failed: {exc}") from None

@@ -8,9 +8,11 @@ auditing is not connecting to a known host.
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
@@ -24,6 +26,11 @@ from harness.transports import net
 from harness.transports.deadline_guard import EXCHANGE_FACTOR
 
 MAX_OUTPUT = 1 << 20  # bytes of one command's output kept
+LOGIN_RETRY_PAUSE_S = 2.0
+
+
+class ConnectionClosed(DeviceUnreachable):
+    """The device closed the connection (it answered, then hung up)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,14 @@ class AuthResult:
     latency_s: float
     allowed_methods: tuple[str, ...] = ()
     detail: str = ""
+
+    @property
+    def why(self) -> str:
+        """The refusal as the server gave it, with the methods it still offers."""
+        offers = (
+            f" (server offers: {', '.join(self.allowed_methods)})" if self.allowed_methods else ""
+        )
+        return (self.detail or "refused") + offers
 
 
 class SshSession:
@@ -210,9 +225,26 @@ class SshSession:
         self.close()
 
 
+class LoginHistory:
+    """When each account last logged in during the run (UTC, to the second)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, str] = {}
+
+    def record(self, username: str) -> None:
+        with self._lock:
+            self._last[username] = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S UTC")
+
+    def last(self, username: str) -> str | None:
+        with self._lock:
+            return self._last.get(username)
+
+
 @dataclass(frozen=True)
 class SshTarget:
-    """Where to connect and the profiled account (password or key, either may be absent)."""
+    """Where to connect and the profiled account (password or key, either may be absent),
+    and the run's successful logins (see `login`)."""
 
     scope: Scope
     host: str
@@ -221,6 +253,7 @@ class SshTarget:
     username: str
     key_file: Path | None = None
     password: Secret | None = None
+    logins: LoginHistory = field(default_factory=LoginHistory, compare=False, repr=False)
 
     def connect(self, transcript: Transcript) -> SshSession:
         return SshSession(
@@ -236,23 +269,65 @@ class SshTarget:
             raise DeviceUnreachable(str(self.key_file), f"cannot load the SSH key: {exc}") from None
 
     def login(self, transcript: Transcript) -> SshSession:
-        """An authenticated session for the profiled account (key first, then password)."""
-        session = self.connect(transcript)
+        """An authenticated session for the profiled account (key first, then password).
+
+        A login that fails although the account logged in earlier in the run is tried
+        once more after a pause (a device that briefly refuses after other checks'
+        attempts); both tries are in the transcript, and a failure that persists says
+        what the server answered each time.
+        """
+        first = self._try_login(transcript)
+        if isinstance(first, SshSession):
+            return first
+        earlier = self.logins.last(self.username)
+        if earlier is None:
+            raise DeviceUnreachable(
+                str(self), f"the profiled account {self.username!r} cannot log in: {first}"
+            )
+        transcript.event(
+            f"login failed ({first}) although {self.username!r} logged in at {earlier}; "
+            f"trying once more in {LOGIN_RETRY_PAUSE_S:.0f}s"
+        )
+        time.sleep(LOGIN_RETRY_PAUSE_S)
+        second = self._try_login(transcript)
+        if isinstance(second, SshSession):
+            transcript.event("the second try logged in")
+            return second
+        raise DeviceUnreachable(
+            str(self),
+            f"the profiled account {self.username!r} cannot log in: {second}; "
+            f"the first try: {first} (it logged in at {earlier}, earlier in this run)",
+        )
+
+    def _try_login(self, transcript: Transcript) -> SshSession | str:
+        """A session, or what the server answered instead."""
+        try:
+            session = self.connect(transcript)
+        except DeviceError as exc:
+            return f"no connection ({exc})"
+        answers = []
         try:
             key = self.load_key()
-            if key is not None and session.try_key(self.username, key, "the profiled key").accepted:
-                return session
+            if key is not None:
+                result = session.try_key(self.username, key, "the profiled key")
+                if result.accepted:
+                    self.logins.record(self.username)
+                    return session
+                answers.append(f"key refused: {result.why}")
             if self.password is not None:
                 result = session.try_password(self.username, self.password, shown(self.password))
                 if result.accepted:
+                    self.logins.record(self.username)
                     return session
+                answers.append(f"password refused: {result.why}")
+        except DeviceError as exc:
+            session.close()
+            return "; ".join([*answers, f"the connection failed ({exc})"])
         except BaseException:
             session.close()
             raise
         session.close()
-        raise DeviceUnreachable(
-            f"{self.host}:{self.port}", f"the profiled account {self.username!r} cannot log in"
-        )
+        return "; ".join(answers) or "no key or password profiled"
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
@@ -287,7 +362,7 @@ def _convert(target: str, exc: BaseException, during: str) -> DeviceError:
     if isinstance(exc, TimeoutError | socket.timeout):
         return DeviceTimeout(target, f"{during} timed out")
     if isinstance(exc, EOFError | ConnectionError):
-        return DeviceUnreachable(target, f"{during}: connection closed by the device")
+        return ConnectionClosed(target, f"{during}: connection closed by the device")
     text = str(exc) or type(exc).__name__
     if "timeout" in text.lower():
         return DeviceTimeout(target, f"{during}: {text}")

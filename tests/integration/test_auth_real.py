@@ -1,7 +1,8 @@
 """The AUTH checks against real daemons configured weak and strong, and against faulty devices.
 
-OpenSSH sshd, busybox telnetd and httpd, and busybox `login` on a pty (through socat)
-each run once weak and once strong; the checks must follow the configuration. Fake
+OpenSSH sshd, busybox httpd, and busybox `login` on a pty (through socat) each run once
+weak and once strong; the checks must follow the configuration (busybox telnetd is
+`test_busybox_telnetd`'s). Fake
 consoles and SSH servers show the findings no real daemon here can be configured to
 make (an echoed password, a key in the boot log, an interruptible bootloader) and the
 faults that must end as `error` on time.
@@ -14,53 +15,19 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from harness.reporting.results import Outcome, load
+from harness.reporting.results import Outcome
 from tests.integration import consoles, daemons, fakes
-from tests.integration.cli import medsec_run
+from tests.integration.verdicts import concurrently, outcomes, reasons, run
 
 USER = f"medsec{os.getpid()}a"  # unique per test process: sessions share /etc/passwd
 WEAK = "medsecweak"  # the "vendor default" of this fake product
-
-
-def run(tmp_path: Path, host: str, name: str, *args: str, **sections: Any) -> dict[str, Any]:
-    """`medsec run` on a profile of `sections`; {check id[target]: record} and the exit code."""
-    document = {
-        "schema": "medsec/profile/v1",
-        "device": {"name": name, "vendor": "real daemon", "model": "loopback", "firmware": "n/a"},
-        "scope": {"allow": [f"{host}/32"], "destructive": True},
-        **sections,
-    }
-    profile = tmp_path / f"{name}.yaml"
-    profile.write_text(yaml.safe_dump(document, sort_keys=False))
-    out = tmp_path / f"run-{name}"
-    started = time.monotonic()
-    done = medsec_run(profile, out, *args)
-    checks = {f"{c.id}[{c.target}]": c for c in load(out / "results.json").checks}
-    return {"code": done.returncode, "checks": checks, "out": out, "s": time.monotonic() - started}
-
-
-def concurrently(**jobs: Callable[[], dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Run independent `medsec run`s at once: they mostly wait on the devices' delays."""
-    with ThreadPoolExecutor(len(jobs)) as pool:
-        futures = {name: pool.submit(job) for name, job in jobs.items()}
-        return {name: future.result() for name, future in futures.items()}
-
-
-def outcomes(result: dict[str, Any]) -> dict[str, Outcome]:
-    return {key: check.outcome for key, check in result["checks"].items()}
-
-
-def reasons(result: dict[str, Any]) -> str:
-    return "\n".join(f"{k}: {c.outcome.value}: {c.reason}" for k, c in result["checks"].items())
 
 
 # --- OpenSSH -------------------------------------------------------------------------------
@@ -227,77 +194,6 @@ def test_ssh_faults_none_accepted_any_key_and_hang_ups(
     kbd = results["kbd"]["checks"]["AUTH-001[ssh]"]
     assert kbd.outcome is Outcome.FAILED, reasons(results["kbd"])
     assert "service / se***" in kbd.reason
-
-
-# --- busybox telnetd -----------------------------------------------------------------------
-
-
-def _telnetd(folder: Path, host: str, login: str) -> Any:
-    busybox = shutil.which("busybox")
-    daemons.require(
-        busybox is not None, "busybox is not installed (apt-get install busybox-static)"
-    )
-    assert busybox is not None
-    listing = subprocess.run([busybox, "--list"], capture_output=True, text=True).stdout
-    daemons.require(
-        "telnetd" in listing.split(), "this busybox has no telnetd (use busybox-static)"
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    if login == "login":
-        link = folder / "login"  # busybox picks the applet by the name it is started as
-        link.symlink_to(busybox)
-        login = str(link)
-    port = daemons.free_port(host)
-    command = [busybox, "telnetd", "-F", "-b", f"{host}:{port}", "-l", login]
-    return daemons.running(command, host, port, folder / "telnetd.log")
-
-
-@pytest.fixture(scope="module")
-def second_account() -> Iterator[str]:
-    with daemons.local_account(USER + "b", daemons.random_password(), crypt="SHA512") as name:
-        yield name
-
-
-def test_auth004_against_busybox_telnetd(
-    tmp_path: Path, loopback_address: str, private_network: None, account: str, second_account: str
-) -> None:
-    host = loopback_address
-    subprocess.run(["chpasswd", "-c", "SHA512"], input=f"{account}:{WEAK}".encode(), check=True)
-
-    def profile(port: int, user: str) -> dict[str, Any]:
-        return {
-            "network": {
-                "host": host,
-                "expected_tcp": [port],
-                "services": [{"name": "console", "port": port, "protocol": "telnet"}],
-            },
-            "auth": {"default_credentials": [{"username": user, "password": WEAK}]},
-            "policy": {"lockout_after_failures": 2, "timeout_s": 8},
-        }
-
-    with (
-        _telnetd(tmp_path / "weak", host, "login") as weak,
-        _telnetd(tmp_path / "strong", host, "login") as strong,  # second_account: strong pw
-        _telnetd(tmp_path / "no-login", host, "/bin/sh") as no_login,
-    ):
-        args = ("--suite", "auth", "--", "-k", "telnet")
-        results = concurrently(
-            weak=lambda: run(tmp_path, host, "telnet-weak", *args, **profile(weak, account)),
-            strong=lambda: run(
-                tmp_path, host, "telnet-strong", *args, **profile(strong, second_account)
-            ),
-            no_login=lambda: run(
-                tmp_path, host, "telnet-no-login", *args, **profile(no_login, account)
-            ),
-        )
-    weak_check = results["weak"]["checks"]["AUTH-004[network]"]
-    assert weak_check.outcome is Outcome.FAILED, reasons(results["weak"])
-    assert f"{account} / me***" in weak_check.reason
-    strong_check = results["strong"]["checks"]["AUTH-004[network]"]
-    assert strong_check.outcome is Outcome.PASSED, reasons(results["strong"])
-    no_login_check = results["no_login"]["checks"]["AUTH-004[network]"]
-    assert no_login_check.outcome is Outcome.FAILED, reasons(results["no_login"])
-    assert "(no login)" in no_login_check.reason
 
 
 # --- busybox httpd (HTTP Basic) ------------------------------------------------------------

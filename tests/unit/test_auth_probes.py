@@ -3,6 +3,7 @@ credential budgets, weak-password candidates, profile keys and --reveal-secrets.
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -10,13 +11,26 @@ import pytest
 
 from harness.config.profile import Policy, load_profile
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceTimeout, ProfileError
+from harness.core.errors import DeviceTimeout, DeviceUnreachable, ProfileError
+from harness.core.redact import Redactor
 from harness.core.transcript import Transcript
+from harness.evidence.recorder import EvidenceRecorder
 from harness.evidence.reveal import SecretReveal
 from harness.probes.auth import lockout, password_change
-from harness.probes.auth.credentials import Attempt, LoginLedger, Pair, candidate_pairs
-from harness.probes.auth.telnet import DO, ECHO, IAC, SB, SE, WILL, WONT, TelnetSession
+from harness.probes.auth.credentials import Attempt, LoginLedger, Pair, Trial, candidate_pairs
+from harness.probes.auth.telnet import (
+    DO,
+    ECHO,
+    IAC,
+    SB,
+    SE,
+    WILL,
+    WONT,
+    TelnetSession,
+    _UserTrial,
+)
 from harness.probes.surface import console_secrets
+from testsuites._auth_steps import record_lockout
 
 RIGHT = "the-right-password"
 
@@ -260,3 +274,99 @@ def test_http_section_is_scope_checked_and_its_secrets_redacted(tmp_path: Path) 
     }
     with pytest.raises(ProfileError, match=r"http\.base_url"):
         load_profile(_profile(tmp_path, "https://10.1.2.3:443"))
+
+
+class ScriptedConn:
+    """A telnet server that answers each line with the next chunks of its script
+    (b"" closes the connection)."""
+
+    def __init__(self, greeting: bytes, *replies: tuple[bytes, ...]) -> None:
+        self.pending = [greeting]
+        self.replies = list(replies)
+        self.target = "pump:23"
+        self.timeout = 1.0
+
+    def send(self, data: bytes, note: str = "") -> None:
+        self.pending += self.replies.pop(0) if self.replies else ()
+
+    def send_secret(self, data: bytes, shown: str) -> None:
+        self.send(data)
+
+    def recv(self, timeout: float | None = None) -> bytes:
+        if not self.pending:
+            raise DeviceTimeout(self.target, "no answer")
+        return self.pending.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+def _telnet_trial(pairs: list[Pair], *connections: ScriptedConn) -> tuple[Trial, int]:
+    """`pairs` against scripted connections, and how many connections were opened."""
+    scripts = iter(connections)
+    opened: list[ScriptedConn] = []
+
+    def open_session() -> TelnetSession:
+        opened.append(next(scripts))
+        return TelnetSession(opened[-1])  # type: ignore[arg-type]
+
+    trial = _UserTrial("pump:23", open_session, 1.0, Deadline(10), 0.0).run(pairs)
+    return trial, len(opened)
+
+
+ROOT = [Pair("root", "root"), Pair("root", "toor")]
+
+
+def test_a_refusal_before_the_server_hangs_up_is_a_refusal() -> None:
+    busybox = ScriptedConn(
+        b"login: ",
+        (b"Password: ",),
+        (b"\r\nLogin incorrect\r\n", b""),  # the third failure: busybox login exits
+    )
+    again = ScriptedConn(b"login: ", (b"Password: ",), (b"\r\nLogin incorrect\r\nlogin: ",))
+    trial, opened = _telnet_trial(ROOT, busybox, again)
+    assert [(a.accepted, a.decided) for a in trial.attempts] == [(False, True), (False, True)]
+    assert "refused ('Login incorrect')" in trial.attempts[0].detail
+    assert trial.attempts[1].detail == "login prompt returned"
+    assert opened == 2
+
+
+def test_a_hang_up_after_the_password_without_a_refusal_decides_nothing() -> None:
+    dies = ScriptedConn(b"login: ", (b"Password: ",), (b"\r\nlogin: bad salt\r\n", b""))
+    trial, _ = _telnet_trial(ROOT[:1], dies)
+    assert trial.undecided == trial.attempts
+    assert "without a refusal: 'login: bad salt'" in trial.attempts[0].detail
+
+
+def test_a_hang_up_before_the_password_costs_no_attempt_and_is_tried_once_more() -> None:
+    def drops() -> ScriptedConn:
+        return ScriptedConn(b"login: ", (b"",))
+
+    refuses = ScriptedConn(b"login: ", (b"Password: ",), (b"\r\nLogin incorrect\r\nlogin: ",))
+    trial, opened = _telnet_trial(ROOT[:1], drops(), refuses)
+    assert [(a.accepted, a.decided) for a in trial.attempts] == [(False, True)]
+    assert opened == 2
+    trial, opened = _telnet_trial(ROOT[:1], drops(), drops())
+    assert trial.undecided == trial.attempts
+    assert "not tried" in trial.attempts[0].detail
+    assert opened == 2
+
+
+def test_a_shell_after_the_password_or_at_connect_gets_in() -> None:
+    trial, _ = _telnet_trial(ROOT[:1], ScriptedConn(b"login: ", (b"Password: ",), (b"\r\n# ",)))
+    assert [a.accepted for a in trial.attempts] == [True]
+    trial, _ = _telnet_trial(ROOT, ScriptedConn(b"~ # "))
+    assert [(a.username, a.accepted) for a in trial.attempts] == [("(no login)", True)]
+
+
+def test_a_lockout_trial_cut_short_by_a_device_error_is_recorded(tmp_path: Path) -> None:
+    """The evidence of AUTH-009 over HTTP when TLS fails (it used to crash copying the error)."""
+    error = DeviceUnreachable("pump:443", "TLS handshake failed")
+    control = lockout.TimedAttempt("control", "ri***", True, 0.01, 0.0, "HTTP 200")
+    trial = lockout.LockoutTrial("http", "admin", 5, 2.0, (control,), error)
+    evidence = EvidenceRecorder(tmp_path, "AUTH-009", "http", Redactor([]))
+    record_lockout(evidence, trial, 2.0)
+    recorded = json.loads((evidence.folder / "attempts.json").read_text())
+    assert recorded["error"] == "pump:443: TLS handshake failed"
+    assert recorded["attempts"][0]["step"] == "control"
+    assert "the trial stopped early: pump:443: TLS handshake failed" in evidence.summary

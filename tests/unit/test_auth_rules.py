@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from harness.config.profile import Network
+from harness.config.profile import HttpLogin, Network
 from harness.core.errors import DeviceTimeout, DeviceUnreachable, NotApplicable
-from harness.probes.auth import credentials, http_auth, telnet
+from harness.probes.auth import credentials, http_auth, mqtt, telnet
 from harness.probes.auth.console_access import KeyOutcome
 from harness.probes.auth.credentials import Attempt, LoginLedger, Pair, Trial
 from harness.probes.auth.http_auth import AccessAttempt, AccessFinding, Session
@@ -16,6 +16,7 @@ from harness.probes.auth.password_change import ChangeAttempt, ChangeTrial
 from harness.probes.auth.ssh_auth import CommandRun, MethodsFinding, PrivilegeFinding
 from harness.probes.auth.ssh_passwords import PasswordConnection
 from harness.probes.console import ConsoleState
+from harness.probes.crypto.cleartext import PortFinding, Speaks
 from harness.transports.ssh import AuthResult
 
 ROOT_CANDIDATES = ["vendor", "root", "", "toor", "12345"]  # the profile's, then built-in order
@@ -215,33 +216,49 @@ def test_console_states_that_mean_a_shell() -> None:
     assert not KeyOutcome("Ctrl-D", ConsoleState.PASSWORD, ConsoleState.LOGIN, "").shell
 
 
-def _access(credential: str, status: int, refused: bool, changed: bool | None) -> AccessAttempt:
-    return AccessAttempt("dose", "POST /api/dose", credential, status, 0.01, refused, changed)
+def _access(credential: str, status: int, changed: bool | None) -> AccessAttempt:
+    return AccessAttempt("dose", "POST /api/dose", credential, status, 0.01, changed)
 
 
 def test_an_endpoint_that_refuses_every_forged_credential_lets_nothing_through() -> None:
     finding = AccessFinding(
         "dose",
         (
-            _access("no credentials", 401, True, False),
-            _access("a malformed token", 403, True, None),
+            _access("no credentials", 401, False),
+            _access("a malformed token", 403, None),
         ),
-        _access("profiled account (positive control)", 200, False, None),
+        _access("profiled account (positive control)", 200, None),
     )
     assert finding.let_through == ()
+    assert finding.undecided == ()
     assert not finding.control_failed
 
 
 def test_an_answered_request_or_a_changed_state_is_let_through() -> None:
-    answered = _access("no credentials", 200, False, False)
-    refused_but_changed = _access("an expired token", 401, True, True)
+    answered = _access("no credentials", 200, False)
+    refused_but_changed = _access("an expired token", 401, True)
     finding = AccessFinding(
         "dose",
-        (answered, refused_but_changed, _access("a malformed token", 403, True, False)),
-        _access("profiled account (positive control)", 500, True, None),
+        (answered, refused_but_changed, _access("a malformed token", 403, False)),
+        _access("profiled account (positive control)", 500, None),
     )
     assert finding.let_through == (answered, refused_but_changed)
     assert finding.control_failed
+
+
+def test_another_4xx_refuses_only_when_the_state_is_read_back_unchanged() -> None:
+    unchanged = _access("a malformed token", 400, False)  # lighttpd's answer to bad Basic
+    unread = _access("a malformed token", 400, None)
+    changed = _access("a malformed token", 400, True)
+    assert [unchanged.refused, unchanged.decided] == [True, True]
+    assert [unread.refused, unread.decided] == [False, False]
+    assert [changed.refused, changed.decided] == [False, True]
+    finding = AccessFinding(
+        "dose", (unchanged, unread, changed), _access("positive control", 204, None)
+    )
+    assert finding.let_through == (changed,)
+    assert finding.undecided == (unread,)
+    assert not finding.control_failed
 
 
 def test_forged_credentials_take_the_shape_of_the_control_session() -> None:
@@ -301,3 +318,42 @@ def test_a_change_trial_separates_accepted_from_undecided_answers() -> None:
     assert trial.undecided == (odd,)
     assert ChangeTrial((policy,), True, ()).accepted == ()
     assert ChangeTrial((policy,), True, ()).undecided == ()
+
+
+def test_a_plain_mqtt_broker_is_judged_by_its_connack() -> None:
+    def access(code: int) -> mqtt.BrokerAccess:
+        return mqtt.BrokerAccess(1883, PortFinding.of(1883, bytes((0x20, 2, 0, code))))
+
+    assert access(0).anonymous
+    assert [access(4).refused, access(5).refused] == [True, True]
+    unavailable = access(3)
+    assert unavailable.broker
+    assert not unavailable.anonymous
+    assert not unavailable.refused
+    silent = mqtt.BrokerAccess(1883, PortFinding(1883, Speaks.SILENT, "nothing", b""))
+    assert not silent.broker
+
+
+def test_plain_mqtt_ports_leave_the_tls_ones_to_crypto_011() -> None:
+    network = Network(
+        host="192.0.2.1",
+        expected_tcp=(1883, 8883, 9000, 22),
+        services=(
+            {"name": "telemetry", "port": 8883, "protocol": "mqtts"},
+            {"name": "broker", "port": 9001, "protocol": "mqtt"},
+            {"name": "ssh", "port": 22, "protocol": "ssh"},
+        ),
+    )
+    assert mqtt.plain_ports(network, [8883]) == [1883, 9000, 9001]
+
+
+def test_basic_logins_use_get_unless_the_profile_says() -> None:
+    assert HttpLogin(style="basic").request_method == "GET"
+    assert HttpLogin(style="basic", method="POST").request_method == "POST"
+    assert HttpLogin().request_method == "POST"
+
+
+def test_an_ssh_refusal_says_what_the_server_still_offers() -> None:
+    refused = AuthResult("service", "password", False, 0.1, ("publickey",), "method not offered")
+    assert refused.why == "method not offered (server offers: publickey)"
+    assert AuthResult("service", "password", False, 0.1).why == "refused"

@@ -303,10 +303,25 @@ def test_host_key_problems_unknown_size_is_not_judged() -> None:
     assert STRICT.ssh.host_key_problems([_key("ssh-rsa", None)]) == []
 
 
+def test_a_host_key_listed_without_a_key_is_noted_not_judged() -> None:
+    absent = dataclasses.replace(_key("ssh-dss", None), absent=True, detail="closed")
+    served = _key("ssh-ed25519", 256)
+    audit = ssh_algos.HostKeyAudit((served, absent), ("publickey",), False, 2)
+    assert audit.judged == (served,)
+    assert audit.absent == (absent,)
+    assert STRICT.ssh.host_key_problems(audit.judged) == []
+    assert audit.status is AuditStatus.COMPLETED
+
+
+def test_dropbears_kex_guess_extension_is_not_an_algorithm() -> None:
+    assert ssh_algos.is_pseudo_algorithm("kexguess2@matt.ucc.asn.au")
+    assert not ssh_algos.is_pseudo_algorithm("curve25519-sha256")
+
+
 def test_an_unverifiable_host_key_leaves_the_audit_incomplete() -> None:
     audit = ssh_algos.host_keys(
         Scope.of(["127.0.0.1/32"]), "127.0.0.1", 22, ["x-unknown@example.org"],
-        username="u", timeout=1, transcript=Transcript("t"),
+        username="u", timeout=1, new_transcript=Transcript,
     )  # fmt: skip
     assert audit.connections == 0
     assert audit.status is AuditStatus.ERROR
@@ -319,6 +334,13 @@ def test_an_unverifiable_host_key_leaves_the_audit_incomplete() -> None:
 
 def _finding(answer: bytes, port: int = 80) -> cleartext.PortFinding:
     return cleartext.PortFinding.of(port, answer)
+
+
+def test_snmp_is_named_by_its_udp_port() -> None:
+    snmp = cleartext.PortFinding(161, cleartext.Speaks.SNMP, "v1 public", b"0", transport="udp")
+    assert cleartext.cleartext_problems([snmp], redirect_allowed=False) == [
+        "161/udp: snmp (v1 public)"
+    ]
 
 
 def test_cleartext_problems() -> None:

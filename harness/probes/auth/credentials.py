@@ -16,8 +16,10 @@ A profile adds its own pairs with `auth.default_credentials`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from harness.core.deadline import Deadline
@@ -29,6 +31,10 @@ from harness.probes import console as console_probe
 from harness.probes.auth.ssh_passwords import PasswordConnection
 from harness.transports.serial import Console
 from harness.transports.ssh import SshSession
+
+# A fresh transcript for each connection of a multi-connection probe, given its label, so
+# connections made at once are never interleaved in one record.
+NewTranscript = Callable[[str], Transcript]
 
 
 def utc_now() -> str:
@@ -262,9 +268,10 @@ def try_ssh(
     *,
     timeout: float,
     deadline: Deadline,
-    transcript: Transcript,
+    new_transcript: NewTranscript,
 ) -> Trial:
-    """Try each pair with password authentication; one connection per user name.
+    """Try each pair with password authentication; one connection per user name, each on
+    a transcript of its own.
 
     A connection the server closes is reopened for the next pair (`PasswordConnection`).
     A device error ends the trial; the attempts made so far are kept.
@@ -272,16 +279,19 @@ def try_ssh(
     attempts: list[Attempt] = []
     hits: list[Pair] = []
     banner = ""
+    connections = itertools.count(1)
 
-    def connect() -> SshSession:
+    def connect(user: str) -> SshSession:
         nonlocal banner
+        label = f"SSH {host}:{port}, connection {next(connections)} (user {user})"
+        transcript = new_transcript(label)
         session = SshSession(scope, host, port, timeout=timeout, transcript=transcript)
         banner = session.server_version
         return session
 
     try:
-        for user_pairs in by_user(pairs).values():
-            with PasswordConnection(connect) as connection:
+        for user, user_pairs in by_user(pairs).items():
+            with PasswordConnection(functools.partial(connect, user)) as connection:
                 for pair in user_pairs:
                     if deadline.expired:
                         raise DeviceTimeout(

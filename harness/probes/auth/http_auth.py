@@ -31,7 +31,7 @@ from harness.core.transcript import Transcript
 from harness.probes.auth.credentials import Attempt, Pair, Trial
 from harness.probes.auth.lockout import LoginTry, TryLogin
 from harness.transports import http as http_transport
-from harness.transports.http import HttpResponse
+from harness.transports.http import HttpResponse, TlsTrust
 
 LOGIN_REFUSALS = frozenset({401, 403, 429})
 ACCESS_REFUSALS = frozenset({401, 403})  # a protected endpoint's answer without a valid session
@@ -39,12 +39,17 @@ ACCESS_REFUSALS = frozenset({401, 403})  # a protected endpoint's answer without
 
 @dataclass(frozen=True)
 class HttpApi:
-    """The profiled API and how to reach it."""
+    """The profiled API and how to reach it: its chain is checked against `ca_file` and
+    a failure recorded, but required only with `http.verify_tls` (CRYPTO-005 judges it)."""
 
     scope: Scope
     http: Http
     ca_file: Path | None
     timeout: float
+    trust: TlsTrust = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trust", TlsTrust(self.ca_file, required=self.http.verify_tls))
 
     def send(
         self,
@@ -65,7 +70,7 @@ class HttpApi:
             body=body,
             headers=headers,
             basic_auth=basic_auth,
-            ca_file=self.ca_file,
+            trust=self.trust,
         )
 
 
@@ -108,7 +113,9 @@ def login(api: HttpApi, username: str, password: Secret, transcript: Transcript)
     spec = api.http.login
     transcript.send_secret(f"login {username!r} / {shown(password)} ({spec.style})")
     if spec.style == "basic":
-        reply = api.send(spec.method, spec.path, transcript, basic_auth=(username, password))
+        reply = api.send(
+            spec.request_method, spec.path, transcript, basic_auth=(username, password)
+        )
     else:
         fields = {spec.username_field: username, spec.password_field: reveal(password)}
         if spec.style == "json":
@@ -116,7 +123,9 @@ def login(api: HttpApi, username: str, password: Secret, transcript: Transcript)
         else:
             content_type, body = "application/x-www-form-urlencoded", urlencode(fields)
         headers = {"Content-Type": content_type}
-        reply = api.send(spec.method, spec.path, transcript, headers=headers, body=body.encode())
+        reply = api.send(
+            spec.request_method, spec.path, transcript, headers=headers, body=body.encode()
+        )
     return _judge_login(api.http, reply, username, password)
 
 
@@ -219,16 +228,34 @@ def try_pairs(
 
 @dataclass(frozen=True)
 class AccessAttempt:
-    """One request to a protected endpoint with one kind of credential."""
+    """One request to a protected endpoint with one kind of credential.
+
+    401 and 403 refuse; another 4xx (lighttpd answers a malformed `Authorization` with
+    400) refuses only when the state is read back unchanged, and without a state read it
+    decides nothing."""
 
     endpoint: str
     request: str
     credential: str
     status: int
     latency_s: float
-    refused: bool
     state_changed: bool | None  # None: the profile names no state_path
     detail: str = ""
+
+    @property
+    def _other_4xx(self) -> bool:
+        return 400 <= self.status < 500 and self.status not in ACCESS_REFUSALS
+
+    @property
+    def refused(self) -> bool:
+        if self.state_changed:
+            return False
+        return self.status in ACCESS_REFUSALS or (self._other_4xx and self.state_changed is False)
+
+    @property
+    def decided(self) -> bool:
+        """False for another 4xx with no state read back: neither refused nor let through."""
+        return not (self._other_4xx and self.state_changed is None)
 
 
 @dataclass(frozen=True)
@@ -243,12 +270,17 @@ class AccessFinding:
     @property
     def let_through(self) -> tuple[AccessAttempt, ...]:
         """Requests without a valid session that were answered, or changed the state."""
-        return tuple(a for a in self.attempts if not a.refused or a.state_changed)
+        return tuple(a for a in self.attempts if a.decided and not a.refused)
+
+    @property
+    def undecided(self) -> tuple[AccessAttempt, ...]:
+        """4xx answers other than 401/403 with no state read back to show nothing changed."""
+        return tuple(a for a in self.attempts if not a.decided)
 
     @property
     def control_failed(self) -> bool:
         """The profiled account's own request failed, so the refusals prove nothing."""
-        return self.control.refused
+        return not 200 <= self.control.status < 300
 
 
 # A credential kind as the evidence names it, and the session sent with it (None: none).
@@ -323,7 +355,6 @@ def probe_endpoint(
                 label,
                 reply.status,
                 reply.elapsed_s,
-                reply.status in ACCESS_REFUSALS,
                 changed,
                 reply.text.strip()[:200],
             )
@@ -337,7 +368,6 @@ def probe_endpoint(
         "profiled account (positive control)",
         reply.status,
         reply.elapsed_s,
-        not 200 <= reply.status < 300,
         None,
         reply.text.strip()[:200],
     )

@@ -6,6 +6,7 @@ bounds each I/O by the profile's timeout.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout
 from harness.core.redact import Secret, reveal, shown
 from harness.core.transcript import Transcript
-from harness.probes.auth.credentials import Attempt, Pair, Trial
+from harness.probes.auth.credentials import Attempt, NewTranscript, Pair, Trial
 from harness.probes.auth.lockout import LoginTry
 from harness.probes.auth.ssh_passwords import PasswordConnection
 from harness.transports.ssh import SshSession, SshTarget
@@ -94,9 +95,10 @@ def try_root(
     pairs: Iterable[Pair],
     *,
     deadline: Deadline,
-    transcript: Transcript,
+    new_transcript: NewTranscript,
 ) -> RootTrial:
-    """As `root`: the profiled key, the profiled password, then `pairs`, reconnecting as needed."""
+    """As `root`: the profiled key, the profiled password, then `pairs`, reconnecting as
+    needed, each connection on a transcript of its own."""
     steps: list[tuple[str, paramiko.PKey | Pair]] = []
     key = target.load_key()
     if key is not None:
@@ -109,6 +111,7 @@ def try_root(
     uid = ""
     session: SshSession | None = None
     started = time.monotonic()
+    connections = itertools.count(1)
     try:
         for source, secret in steps:
             if deadline.expired:
@@ -116,7 +119,8 @@ def try_root(
             if session is None or not session.active:
                 if session is not None:
                     session.close()
-                session = target.connect(transcript)
+                label = f"SSH {target}, connection {next(connections)} (user root)"
+                session = target.connect(new_transcript(label))
             if isinstance(secret, Pair):
                 result = session.try_password("root", secret.password, shown(secret.password))
                 secret_shown = shown(secret.password)
@@ -197,12 +201,20 @@ class PasswordLogins:
     A context manager: leaving it closes the connection.
     """
 
-    def __init__(self, target: SshTarget, username: str, transcript: Transcript) -> None:
+    def __init__(self, target: SshTarget, username: str, new_transcript: NewTranscript) -> None:
+        self._target = target
         self._username = username
-        self._connection = PasswordConnection(lambda: target.connect(transcript))
+        connections = itertools.count(1)
+        self._connection = PasswordConnection(
+            lambda: target.connect(
+                new_transcript(f"SSH {target}, connection {next(connections)} (user {username})")
+            )
+        )
 
     def __call__(self, password: Secret, redacted: str) -> LoginTry:
         result = self._connection.try_password(self._username, password, redacted)
+        if result.accepted:
+            self._target.logins.record(self._username)
         detail = result.detail or ("accepted" if result.accepted else "refused")
         return LoginTry(result.accepted, result.latency_s, detail)
 

@@ -8,19 +8,28 @@ reported as a pair "(no login)" that got in.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from harness.config.profile import Network
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceError, DeviceTimeout
+from harness.core.errors import DeviceError, DeviceTimeout, ProtocolViolation
 from harness.core.redact import shown
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
-from harness.probes.auth.credentials import Attempt, LoginLedger, Pair, Trial, by_user
+from harness.probes.auth.credentials import (
+    Attempt,
+    LoginLedger,
+    NewTranscript,
+    Pair,
+    Trial,
+    by_user,
+)
+from harness.probes.auth.services import candidate_ports as candidate_ports_for
 from harness.transports.net import TcpConnection, connect
 
 TELNET_PORT = 23
@@ -28,6 +37,8 @@ IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 ECHO, SUPPRESS_GO_AHEAD = 1, 3
 LOGIN = re.compile(rb"(?i)(login|username|user name)\s*:\s*$")
 PASSWORD = re.compile(rb"(?i)password\s*:\s*$")
+# What a login program prints when it turns a pair down (busybox: "Login incorrect").
+REFUSAL = re.compile(rb"(?i)incorrect|invalid|denied|fail|wrong|not allowed")
 SHELL = re.compile(rb"[#$>%] ?$")
 CONCURRENT_USERS = 4  # connections at once per port: a login prompt each, never a flood
 MAX_TAIL = 64 * 1024
@@ -113,11 +124,7 @@ class TelnetSession:
 def candidate_ports(network: Network) -> list[int]:
     """Ports that may speak telnet: those declared telnet, and 23 and every expected TCP port
     that no service declares as another protocol."""
-    declared = {s.port: s.protocol for s in network.services}
-    return sorted(
-        {p for p, protocol in declared.items() if protocol == "telnet"}
-        | {p for p in (TELNET_PORT, *network.expected_tcp) if declared.get(p, "other") == "other"}
-    )
+    return candidate_ports_for(network, "telnet", TELNET_PORT)
 
 
 @dataclass(frozen=True)
@@ -142,12 +149,18 @@ class TelnetSurvey:
 
 
 def survey(
-    scope: Scope, network: Network, *, timeout: float, transcript: Transcript
+    scope: Scope, network: Network, *, timeout: float, new_transcript: NewTranscript
 ) -> TelnetSurvey:
-    """`identify` each of the network's candidate ports."""
+    """`identify` each of the network's candidate ports, each on its own transcript."""
     candidates = candidate_ports(network)
     looked = tuple(
-        identify(scope, network.host, port, timeout=timeout, transcript=transcript)
+        identify(
+            scope,
+            network.host,
+            port,
+            timeout=timeout,
+            transcript=new_transcript(f"is {network.host}:{port} telnet?"),
+        )
         for port in candidates
     )
     return TelnetSurvey(tuple(candidates), looked)
@@ -187,7 +200,7 @@ def try_ports(
     check_id: str,
     lockout_after_failures: int,
     timeout: float,
-    transcript: Transcript,
+    new_transcript: NewTranscript,
 ) -> Trial:
     """`try_pairs` on each port, with the pairs the ledger still allows there; one trial of all.
 
@@ -205,8 +218,8 @@ def try_ports(
             port,
             pairs,
             timeout=timeout,
-            deadline=Deadline(timeout * (len(pairs) + 2)),
-            transcript=transcript,
+            deadline=Deadline(timeout * (2 * len(pairs) + 2)),
+            new_transcript=new_transcript,
         )
         ledger.record(interface, check_id, trial.attempts)
         trials.append(trial)
@@ -221,72 +234,160 @@ def try_pairs(
     *,
     timeout: float,
     deadline: Deadline,
-    transcript: Transcript,
+    new_transcript: NewTranscript,
 ) -> Trial:
-    """Each pair at the login prompt: one connection per user name, a few users at once."""
+    """Each pair at the login prompt: one connection per user name, a few users at once,
+    every connection on a transcript of its own."""
     started = time.monotonic()
+    connections = itertools.count(1)
+
+    def user_trial(user_pairs: list[Pair]) -> Trial:
+        user = user_pairs[0].username
+
+        def open_session() -> TelnetSession:
+            label = f"telnet {host}:{port}, connection {next(connections)} (user {user})"
+            transcript = new_transcript(label)
+            return TelnetSession(connect(scope, host, port, timeout=timeout, transcript=transcript))
+
+        trial = _UserTrial(f"{host}:{port}", open_session, timeout, deadline, started)
+        return trial.run(user_pairs)
+
     with ThreadPoolExecutor(CONCURRENT_USERS) as pool:
-        per_user = Trial.joined(
-            pool.map(
-                lambda user_pairs: _try_user(
-                    scope, host, port, user_pairs, timeout, deadline, transcript, started
-                ),
-                by_user(pairs).values(),
-            )
-        )
+        per_user = Trial.joined(pool.map(user_trial, by_user(pairs).values()))
     return replace(per_user, attempts=tuple(sorted(per_user.attempts, key=lambda a: a.at_s)))
 
 
-def _try_user(
-    scope: Scope,
-    host: str,
-    port: int,
-    pairs: list[Pair],
-    timeout: float,
-    deadline: Deadline,
-    transcript: Transcript,
-    started: float,
-) -> Trial:
-    attempts: list[Attempt] = []
-    hits: list[Pair] = []
-    session: TelnetSession | None = None
-    try:
-        for pair in pairs:
+class _Dropped(Exception):
+    """The connection closed before the password was typed: the pair was not tried."""
+
+
+class _UserTrial:
+    """The pairs of one user name, on one connection reopened whenever the server closes it.
+
+    A connection that closes before the password is typed costs no attempt, so the pair
+    is tried once more on a fresh connection; one that closes after the password without
+    a refusal leaves the pair undecided (a login that died is not a login refused).
+    """
+
+    def __init__(
+        self,
+        target: str,
+        open_session: Callable[[], TelnetSession],
+        timeout: float,
+        deadline: Deadline,
+        started: float,
+    ) -> None:
+        self._target = target
+        self._open = open_session
+        self._timeout = timeout
+        self._deadline = deadline
+        self._started = started
+        self._session: TelnetSession | None = None
+        self.attempts: list[Attempt] = []
+        self.hits: list[Pair] = []
+
+    def _step(self) -> Deadline:
+        return Deadline(self._deadline.step(self._timeout))
+
+    def run(self, pairs: list[Pair]) -> Trial:
+        try:
+            for pair in pairs:
+                if not self._try(pair):
+                    break  # a shell without any login: every pair would get in
+        except DeviceError as exc:
+            return Trial(tuple(self.attempts), exc, hits=tuple(self.hits))
+        finally:
+            self._close()
+        return Trial(tuple(self.attempts), hits=tuple(self.hits))
+
+    def _try(self, pair: Pair) -> bool:
+        """Try `pair` (a second time if the connection dropped first); False: no login at all."""
+        for last in (False, True):
+            try:
+                session = self._login_prompt()
+            except _Dropped:
+                if last:
+                    raise ProtocolViolation(
+                        self._target, "a second connection closed before a login prompt too"
+                    ) from None
+                continue
             if session is None:
-                conn = connect(scope, host, port, timeout=timeout, transcript=transcript)
-                session = TelnetSession(conn)
-                index, _ = session.expect([LOGIN, SHELL], Deadline(deadline.step(timeout)))
-                if index == 1:
-                    no_login = Pair("(no login)", "", "none")
-                    detail = "shell prompt at connect"
-                    attempts.append(_attempt(no_login, True, 0.0, detail, started))
-                    return Trial(tuple(attempts), hits=tuple(hits))
-            session.line(pair.username.encode(), "user name")
-            at = time.monotonic()
-            index, _ = session.expect([PASSWORD, SHELL, LOGIN], Deadline(deadline.step(timeout)))
-            if index == 0:
-                session.secret_line(pair.password.encode(), f"password {shown(pair.password)}")
-                at = time.monotonic()
-                index, _ = session.expect([SHELL, LOGIN], Deadline(deadline.step(timeout)))
-                index = {0: 1, 1: 2, -1: -1}[index]
-            latency = time.monotonic() - at
-            accepted = index == 1
-            detail = {1: "shell prompt", 2: "login prompt returned", -1: "connection closed"}.get(
-                index, ""
+                no_login = Pair("(no login)", "", "none")
+                self._record(no_login, True, 0.0, "shell prompt at connect")
+                return False
+            try:
+                self._attempt(session, pair)
+                return True
+            except _Dropped as exc:
+                self._close()
+                if last:
+                    self._record(pair, False, 0.0, f"{exc} (twice): not tried", decided=False)
+                    return True
+        return True
+
+    def _login_prompt(self) -> TelnetSession | None:
+        """The session, at its login prompt; None when it shows a shell without any login."""
+        if self._session is not None:
+            return self._session
+        session = self._session = self._open()
+        index, _ = session.expect([LOGIN, SHELL], self._step())
+        if index == -1:
+            self._close()
+            raise _Dropped("the connection closed before a login prompt")
+        return None if index == 1 else session
+
+    def _attempt(self, session: TelnetSession, pair: Pair) -> None:
+        session.line(pair.username.encode(), "user name")
+        at = time.monotonic()
+        index, seen = session.expect([PASSWORD, SHELL, LOGIN], self._step())
+        if index == -1:
+            raise _Dropped(f"the connection closed after the user name: {_tail(seen)}")
+        if index == 1:
+            self._record(pair, True, time.monotonic() - at, "shell prompt before any password")
+            self._close()
+            return
+        if index == 2:
+            self._record(
+                pair, False, time.monotonic() - at, "login prompt returned, no password asked"
             )
-            attempts.append(_attempt(pair, accepted, latency, detail, started))
-            if accepted:
-                hits.append(pair)
-            if accepted or index == -1:
-                session.conn.close()
-                session = None
-    except DeviceError as exc:
-        return Trial(tuple(attempts), exc, hits=tuple(hits))
-    finally:
-        if session is not None:
-            session.conn.close()
-    return Trial(tuple(attempts), hits=tuple(hits))
+            return
+        session.secret_line(pair.password.encode(), f"password {shown(pair.password)}")
+        at = time.monotonic()
+        index, seen = session.expect([SHELL, LOGIN], self._step())
+        latency = time.monotonic() - at
+        if index == 0:
+            self._record(pair, True, latency, "shell prompt")
+            self._close()
+        elif index == 1:
+            self._record(pair, False, latency, "login prompt returned")
+        elif REFUSAL.search(seen):
+            self._record(
+                pair, False, latency, f"refused ({_tail(seen)}), then the connection closed"
+            )
+            self._close()
+        else:
+            closed = f"the connection closed {latency * 1000:.0f} ms after the password"
+            detail = f"{closed} without a refusal: {_tail(seen)}"
+            self._record(pair, False, latency, detail, decided=False)
+            self._close()
+
+    def _record(
+        self, pair: Pair, accepted: bool, latency: float, detail: str, *, decided: bool = True
+    ) -> None:
+        at_s = time.monotonic() - self._started
+        self.attempts.append(
+            Attempt.of("telnet", pair, accepted, latency, detail, at_s, decided=decided)
+        )
+        if accepted:
+            self.hits.append(pair)
+
+    def _close(self) -> None:
+        if self._session is not None:
+            self._session.conn.close()
+            self._session = None
 
 
-def _attempt(pair: Pair, accepted: bool, latency: float, detail: str, started: float) -> Attempt:
-    return Attempt.of("telnet", pair, accepted, latency, detail, time.monotonic() - started)
+def _tail(output: bytes) -> str:
+    """The last line or so the server printed, for the evidence."""
+    text = output.rstrip(b"\x00").decode("utf-8", "replace").strip()
+    return repr(text[-80:]) if text else "nothing printed"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from scapy.asn1.asn1 import ASN1_OID
 from scapy.layers.snmp import SNMP, SNMPget, SNMPvarbind
@@ -86,6 +87,7 @@ class PortFinding:
     answer: bytes
     http_status: int | None = None  # the status code of an HTTP answer, if it had one
     connack: ConnackCode | None = None  # the return code of an MQTT CONNACK
+    transport: Literal["tcp", "udp"] = "tcp"
 
     @classmethod
     def of(cls, port: int, answer: bytes) -> PortFinding:
@@ -102,7 +104,7 @@ class PortFinding:
         return self.speaks is Speaks.HTTP and not refused
 
     def summary(self) -> str:
-        return f"{self.port}/tcp: {self.speaks.value} ({self.detail})"
+        return f"{self.port}/{self.transport}: {self.speaks.value} ({self.detail})"
 
 
 def cleartext_problems(findings: Sequence[PortFinding], *, redirect_allowed: bool) -> list[str]:
@@ -198,19 +200,27 @@ def _http(data: bytes) -> tuple[Speaks, str]:
 
 
 def identify(
-    scope: Scope, host: str, port: int, *, timeout: float, transcript: Transcript
+    scope: Scope,
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    new_transcript: Callable[[str], Transcript],
 ) -> PortFinding:
-    """Greeting, else HTTP, else MQTT CONNECT: what this port speaks in the clear."""
+    """Greeting, else HTTP, else MQTT CONNECT: what this port speaks in the clear (each
+    connection on a transcript of its own)."""
     wait = min(timeout, GREETING_WAIT_S)
     try:
-        with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
+        first = new_transcript(f"{host}:{port}, connection 1: a greeting, else HTTP")
+        with net.connect(scope, host, port, timeout=timeout, transcript=first) as conn:
             greeting = _read(conn, wait)
             if greeting is None:  # silent: ask in HTTP
                 conn.send(HTTP_REQUEST % host.encode(), "HTTP request")
                 greeting = _read(conn, wait)
         if greeting is not None and greeting:
             return PortFinding.of(port, greeting)
-        with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
+        second = new_transcript(f"{host}:{port}, connection 2: MQTT CONNECT")
+        with net.connect(scope, host, port, timeout=timeout, transcript=second) as conn:
             conn.send(mqtt_connect("medsec-probe"), "MQTT CONNECT (no credentials)")
             answer = _read(conn, wait)
     except DeviceError as exc:
@@ -235,10 +245,10 @@ def _read(conn: net.TcpConnection, wait: float) -> bytes | None:
     return data + more
 
 
-def plaintext_on_tls_port(
+def cleartext_request(
     scope: Scope, host: str, port: int, request: bytes, *, timeout: float, transcript: Transcript
 ) -> PortFinding:
-    """Send a cleartext application request to a TLS port; what (if anything) answered."""
+    """Send a cleartext application request (to a TLS port, to a broker); what answered."""
     with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
         conn.send(request, "cleartext request")
         try:
@@ -307,4 +317,4 @@ def snmp_communities(
         )
     except Exception:  # scapy on hostile bytes
         detail = f"UDP {port} answered {len(answers[0])} bytes to SNMP GETs"
-    return PortFinding(port, Speaks.SNMP, detail, answers[0])
+    return PortFinding(port, Speaks.SNMP, detail, answers[0], transport="udp")

@@ -26,12 +26,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class SshAudit:
-    """The SSH service's algorithms (one connection) and host keys (one per family); the
-    host keys are not attempted when the algorithms could not be read."""
+    """The SSH service's algorithms (one connection) and host keys (one per family), with
+    a transcript per connection; the host keys are not attempted when the algorithms
+    could not be read."""
 
     algorithms: Attempt[ssh_algos.ServerAlgorithms]
     keys: Attempt[ssh_algos.HostKeyAudit]
-    transcript: Transcript
+    transcripts: tuple[Transcript, ...]
 
 
 @dataclass(frozen=True)
@@ -100,27 +101,33 @@ class DeviceCryptoAudit:
         profile = self.profile
         assert profile.ssh is not None
         host, port, username = profile.ssh_host, profile.ssh.port, profile.ssh.username
-        transcript = Transcript(f"SSH audit of {host}:{port}")
+        transcripts: list[Transcript] = []
+
+        def new_transcript(purpose: str) -> Transcript:
+            number = len(transcripts) + 1
+            transcripts.append(Transcript(f"SSH audit of {host}:{port}, {number}: {purpose}"))
+            return transcripts[-1]
+
         timeout = profile.policy.timeout_s
         algorithms = Attempt.run(
             lambda: self._slot(
                 lambda: ssh_algos.read_kexinit(
-                    self.scope, host, port, timeout=timeout, transcript=transcript
+                    self.scope, host, port, timeout=timeout, transcript=new_transcript("KEXINIT")
                 )
             )
         )
         if algorithms.error is not None:
-            return SshAudit(algorithms, Attempt.failed(algorithms.error), transcript)
+            return SshAudit(algorithms, Attempt.failed(algorithms.error), tuple(transcripts))
         offered = algorithms.result_or_raise().kexinit.host_keys
         keys = Attempt.run(
             lambda: self._slot(
                 lambda: ssh_algos.host_keys(
                     self.scope, host, port, offered, username=username, timeout=timeout,
-                    transcript=transcript,
+                    new_transcript=new_transcript,
                 )
             )
         )  # fmt: skip
-        return SshAudit(algorithms, keys, transcript)
+        return SshAudit(algorithms, keys, tuple(transcripts))
 
     def _slot(self, action: Callable[[], T]) -> T:
         with self.slots:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import paramiko
@@ -25,6 +25,7 @@ from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.probes.crypto.attempt import PartialAudit
 from harness.transports import net, ssh
+from harness.transports.ssh import ConnectionClosed
 from harness.transports.ssh_legacy import enable_group14_sha1
 
 CLIENT_IDENT = b"SSH-2.0-medsec_harness\r\n"
@@ -43,8 +44,11 @@ LIST_NAMES = (
     "languages_c2s",
     "languages_s2c",
 )
-# Names in the kex list that announce an extension, not an algorithm.
-_PSEUDO = re.compile(r"^(ext-info-[cs]|kex-strict-[cs]-v00@openssh\.com)$")
+# Names in the kex list that announce an extension, not an algorithm (dropbear's
+# `kexguess2@matt.ucc.asn.au`: it guesses the client's first key exchange packet).
+_PSEUDO = re.compile(
+    r"^(ext-info-[cs]|kex-strict-[cs]-v00@openssh\.com|kexguess2@matt\.ucc\.asn\.au)$"
+)
 
 
 def is_pseudo_algorithm(name: str) -> bool:
@@ -212,19 +216,32 @@ class HostKey:
     fingerprint: str
     fetched: bool
     detail: str = ""
+    absent: bool = False  # advertised, but the server closed the key exchange that chose it
 
 
 @dataclass(frozen=True)
 class HostKeyAudit(PartialAudit):
     """Every host key family, and the authentication methods offered to `none`.
 
-    Incomplete when a fetch erred, or when a key was offered that paramiko cannot verify
-    (a ProtocolViolation naming them comes after the fetch faults)."""
+    A family whose key exchange the server closes (dropbear lists `ssh-rsa` without an
+    RSA key) is absent, not an error, as long as another family completes. Incomplete
+    when a fetch erred otherwise, when none completed, or when a key was offered that
+    paramiko cannot verify (a ProtocolViolation naming them comes after the fetch faults)."""
 
     keys: tuple[HostKey, ...]
     auth_methods: tuple[str, ...] | None  # None: not learnt (the server closed first)
     none_accepted: bool
     connections: int
+
+    @property
+    def judged(self) -> tuple[HostKey, ...]:
+        """Every family but the absent ones (a key not fetched is judged by its type)."""
+        return tuple(k for k in self.keys if not k.absent)
+
+    @property
+    def absent(self) -> tuple[HostKey, ...]:
+        """Families advertised whose key exchange the server would not complete."""
+        return tuple(k for k in self.keys if k.absent)
 
 
 _FAMILIES = {
@@ -254,9 +271,10 @@ def host_keys(
     *,
     username: str,
     timeout: float,
-    transcript: Transcript,
+    new_transcript: Callable[[str], Transcript],
 ) -> HostKeyAudit:
-    """One paramiko handshake per host-key family; `none` auth on the first one."""
+    """One paramiko handshake per host-key family, each on a transcript of its own;
+    `none` auth on the first one."""
     families: dict[str, list[str]] = {}
     for algorithm in offered:
         families.setdefault(key_family(algorithm), []).append(algorithm)
@@ -278,9 +296,17 @@ def host_keys(
             unverifiable.append(algorithms[0])
             continue
         connections += 1
+        transcript = new_transcript(f"host key {', '.join(usable)}")
         try:
             key, learnt = _fetch(scope, host, port, usable, username if methods is None else None,
                                  timeout=timeout, transcript=transcript)  # fmt: skip
+        except ConnectionClosed as exc:
+            why = (
+                f"advertised as {', '.join(algorithms)}, but the server closed the key "
+                f"exchange that chose {usable[0]} ({exc})"
+            )
+            keys.append(HostKey(usable[0], family, None, "", False, why, absent=True))
+            continue
         except DeviceError as exc:
             errors.append(exc)
             keys.append(HostKey(usable[0], family, None, "", False, str(exc)))
@@ -288,6 +314,12 @@ def host_keys(
         if learnt is not None and methods is None:
             methods, none_accepted = learnt
         keys.append(HostKey(usable[0], key.get_name(), key.get_bits(), key.fingerprint, True))
+    if not any(k.fetched for k in keys) and any(k.absent for k in keys):
+        errors.append(
+            ProtocolViolation(
+                f"{host}:{port}", "the server completed no key exchange for any host key it lists"
+            )
+        )
     if unverifiable:
         errors.append(
             ProtocolViolation(

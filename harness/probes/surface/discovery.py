@@ -12,7 +12,7 @@ what `medsec init` writes a draft profile from.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -129,7 +129,9 @@ def survey(
 
 
 def _port(scope: Scope, host: str, port: int, timeout: float, transcript: Transcript) -> PortSurvey:
-    finding = cleartext.identify(scope, host, port, timeout=timeout, transcript=transcript)
+    finding = cleartext.identify(
+        scope, host, port, timeout=timeout, new_transcript=_same(transcript)
+    )
     if finding.speaks is Speaks.SSH:
         return PortSurvey(port, "ssh", finding, ssh=_ssh(scope, host, port, timeout, transcript))
     if finding.speaks in (Speaks.HTTP, Speaks.HTTP_REDIRECT):
@@ -170,6 +172,16 @@ def _web(scope: Scope, base_url: str, timeout: float, transcript: Transcript) ->
         return None
 
 
+def _same(transcript: Transcript) -> Callable[[str], Transcript]:
+    """One transcript for every connection: a survey is explored, not judged."""
+
+    def same(label: str) -> Transcript:
+        transcript.event(label)
+        return transcript
+
+    return same
+
+
 def _ssh(scope: Scope, host: str, port: int, timeout: float, transcript: Transcript) -> SshIdentity:
     """Identification and algorithm lists (one connection), then the host keys and the
     methods offered to `none` authentication (one handshake per host-key family)."""
@@ -179,7 +191,7 @@ def _ssh(scope: Scope, host: str, port: int, timeout: float, transcript: Transcr
         return SshIdentity("(no SSH identification)", (), None, str(exc))
     keys = ssh_algos.host_keys(
         scope, host, port, offered.kexinit.host_keys, username=NONE_AUTH_USER,
-        timeout=timeout, transcript=transcript,
+        timeout=timeout, new_transcript=_same(transcript),
     )  # fmt: skip
     note = "; ".join(str(e) for e in keys.errors)
     return SshIdentity(offered.identification, keys.keys, keys.auth_methods, note)
