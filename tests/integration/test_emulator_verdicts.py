@@ -74,8 +74,16 @@ def runs(
     }
 
 
-def _failed(results: RunResults) -> set[str]:
-    return {c.id for c in results.checks if c.outcome is Outcome.FAILED}
+# Fuzzing may also find a listener planted to die for ROBUST-001 or ROBUST-006: the catalogue
+# exempts ROBUST-007 from "exactly its check" on a pump with W-15 or W-16.
+FUZZING_MAY_FIND = frozenset({"W-15", "W-16"})
+
+
+def _failed(results: RunResults, weaknesses: set[str]) -> set[str]:
+    failed = {c.id for c in results.checks if c.outcome is Outcome.FAILED}
+    if weaknesses & FUZZING_MAY_FIND:
+        failed.discard("ROBUST-007")
+    return failed
 
 
 def _not_ok(results: RunResults) -> list[str]:
@@ -105,14 +113,14 @@ def test_hardened_pump_passes_every_implemented_check(runs) -> None:
 @pytest.mark.parametrize("weakness", PLANTED)
 def test_each_single_weakness_is_caught_by_exactly_its_check(runs, weakness: str) -> None:
     code, results, _ = runs[weakness]
-    assert _failed(results) == expected_failures({weakness}), _not_ok(results)
+    assert _failed(results, {weakness}) == expected_failures({weakness}), _not_ok(results)
     assert not [c for c in results.checks if c.outcome is Outcome.ERROR], _not_ok(results)
     assert code == 1
 
 
 def test_vulnerable_pump_fails_exactly_the_planted_set(runs) -> None:
     code, results, _ = runs["vulnerable"]
-    assert _failed(results) == expected_failures(set(PLANTED)), _not_ok(results)
+    assert _failed(results, set(PLANTED)) == expected_failures(set(PLANTED)), _not_ok(results)
     assert not [c for c in results.checks if c.outcome is Outcome.ERROR], _not_ok(results)
     assert code == 1
 
