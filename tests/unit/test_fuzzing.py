@@ -205,5 +205,5 @@ def test_a_device_gone_at_a_connect_is_a_crash_and_the_unsent_case_no_suspect() 
 
     campaign = fuzz_engine.run(_cases(20), dies_after_4, lambda: _alive(False), _limits(20))
     assert campaign.crash is not None
-    assert campaign.crash.after_case == 5
+    assert campaign.crash.after_case == 4
     assert campaign.crash.suspects == (4, 3, 2, 1)

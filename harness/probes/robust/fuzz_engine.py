@@ -53,7 +53,7 @@ class LivenessMark:
 class Crash:
     """The first failed liveness: the cases that may have caused it, and the aftermath."""
 
-    after_case: int
+    after_case: int  # the last case whose mutated message went out
     liveness: str  # what the failed confirmation saw
     suspects: tuple[int, ...]  # cases sent since the last good liveness, most recent first
     back_after_s: float | None  # None: still dead after `watched_s`
@@ -117,10 +117,11 @@ def run(
         marks.append(LivenessMark(after_case, state.alive, state.summary(), _since(began)))
         return state
 
-    def crashed(after_case: int, state: Liveness) -> Crash:
+    def crashed(state: Liveness) -> Crash:
         back = _recovery(alive, limits.recovery_s)
         suspects = tuple(d.case for d in reversed(since_good) if d.sent)
-        return Crash(after_case, state.summary(), suspects, back, limits.recovery_s)
+        last_sent = next((d.case for d in reversed(deliveries) if d.sent), 0)
+        return Crash(last_sent, state.summary(), suspects, back, limits.recovery_s)
 
     crash: Crash | None = None
     for number, case in enumerate(cases, 1):
@@ -135,7 +136,7 @@ def run(
             state = confirm(case.index)
             if not state.alive:
                 deliveries.append(delivery)
-                crash = crashed(case.index, state)
+                crash = crashed(state)
                 break
             retried.append(case.index)
             delivery = deliver(case)
@@ -144,14 +145,13 @@ def run(
         if number % LIVENESS_EVERY == 0:
             state = confirm(case.index)
             if not state.alive:
-                crash = crashed(case.index, state)
+                crash = crashed(state)
                 break
             since_good.clear()
     if crash is None and since_good:
-        last = since_good[-1].case
-        state = confirm(last)
+        state = confirm(since_good[-1].case)
         if not state.alive:
-            crash = crashed(last, state)
+            crash = crashed(state)
     return Campaign(
         planned=limits.cases,
         deliveries=tuple(deliveries),
