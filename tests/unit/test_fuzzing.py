@@ -15,6 +15,7 @@ from harness.probes.robust.fuzz_engine import FuzzLimits
 from harness.probes.robust.fuzz_mutators import MAX_CASE_BYTES, CaseRandom
 from harness.probes.robust.fuzz_plan import CasePlan, FuzzCase, Reach
 from harness.probes.robust.fuzz_wire import Delivery
+from harness.sim.weaknesses import tolerated_failures
 
 HTTPS = tuple(Reach(e, len(e.steps)) for e in fuzz_corpus.exchanges_for("https"))
 SSH = tuple(Reach(e, len(e.steps)) for e in fuzz_corpus.exchanges_for("ssh"))
@@ -207,3 +208,8 @@ def test_a_device_gone_at_a_connect_is_a_crash_and_the_unsent_case_no_suspect() 
     assert campaign.crash is not None
     assert campaign.crash.after_case == 4
     assert campaign.crash.suspects == (4, 3, 2, 1)
+
+
+def test_fuzzing_may_fail_besides_its_weakness_only_where_a_listener_is_planted_to_die() -> None:
+    assert tolerated_failures({"W-15"}) == tolerated_failures({"W-01", "W-16"}) == {"ROBUST-007"}
+    assert tolerated_failures({"W-01", "W-05"}) == frozenset()
