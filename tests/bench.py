@@ -1,6 +1,6 @@
 """Benchmarks of each probe family against the established tool for the same job.
 
-    python -m tests.bench [all|scan|tls|ssh-auth|crypto] [--rounds N]
+    python -m tests.bench [all|scan|tls|ssh-auth|crypto|fuzz] [--rounds N]
     python -m tests.bench report [--sizes 500,1000,5000]   (see tests/bench_report.py)
 
 Runs inside a private network namespace against the vulnerable emulated pump (so the
@@ -30,12 +30,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.config.profile import Service, load_profile
 from harness.core import netns
 from harness.core.deadline import Deadline
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
+from harness.probes import liveness
 from harness.probes.auth import credentials
 from harness.probes.crypto import ssh_algos, tls, tls_audit
+from harness.probes.robust import fuzz_session
+from harness.probes.robust.fuzz_corpus import exchanges_for
+from harness.probes.robust.fuzz_engine import FuzzLimits
+from harness.probes.robust.fuzz_wire import FuzzTarget
 from harness.sim.pump import EmulatedPump, SimConfig
 from harness.sim.weaknesses import PLANTED
 from harness.transports import net
@@ -353,11 +359,47 @@ def bench_crypto(pump: EmulatedPump, rounds: int) -> list[Row]:
     return rows
 
 
+FUZZ_CASES = 500
+
+
+def bench_fuzz(pump: EmulatedPump, rounds: int) -> list[Row]:
+    """ROBUST-007's throughput per service: cases per second, liveness of every service and
+    the console every 50 cases and at the end included (no peer: see fuzz_engine.py)."""
+    with tempfile.TemporaryDirectory() as folder:
+        profile = load_profile(pump.write_profile(Path(folder) / "pump.yaml"))
+    assert profile.network is not None
+    rows = []
+    for service in profile.network.services:
+
+        def ours(service: Service = service) -> str:
+            target = FuzzTarget(SCOPE, HOST, service.port, None, io_timeout_s=5, answer_s=0.05)
+            report = fuzz_session.fuzz(
+                target,
+                service.name,
+                exchanges_for(service.protocol),
+                seed=1,
+                limits=FuzzLimits(FUZZ_CASES, 1000, 300, 5),
+                alive=lambda: liveness.confirm(profile, SCOPE, Transcript("bench")),
+                transcript=Transcript("bench"),
+            )
+            campaign = report.campaign
+            assert campaign is not None
+            verdict = "alive" if campaign.complete else "NOT complete"
+            return (
+                f"{campaign.cases_per_s:.0f} cases/s, {len(campaign.liveness)} liveness, {verdict}"
+            )
+
+        family = f"fuzzing {service.name} ({service.protocol}), {FUZZ_CASES} cases"
+        rows.append(Row(family, "medsec ROBUST-007 campaign", *_pair(timed(ours, rounds))))
+    return rows
+
+
 FAMILIES = {
     "scan": bench_scan,
     "tls": bench_tls,
     "ssh-auth": bench_ssh_auth,
     "crypto": bench_crypto,
+    "fuzz": bench_fuzz,
 }
 
 

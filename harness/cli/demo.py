@@ -20,7 +20,7 @@ from harness.core.terminal import markup_safe
 from harness.evidence.manifest import verify_run
 from harness.reporting.results import Outcome, RunResults, load
 from harness.sim.process import EmulatorProcess
-from harness.sim.weaknesses import PLANTED, WEAKNESSES, expected_failures
+from harness.sim.weaknesses import PLANTED, WEAKNESSES, expected_failures, tolerated_failures
 
 RUN_TIMEOUT_S = 600.0
 
@@ -109,6 +109,7 @@ def run(out: Path | None, *, isolate: bool) -> int:
 def _judge(console: Console, hardened: RunResults, vulnerable: RunResults) -> bool:
     expected = expected_failures(set(PLANTED))
     failed = {c.id for c in vulnerable.checks if c.outcome is Outcome.FAILED}
+    failed -= tolerated_failures(set(PLANTED))
     not_ok_hardened = [c for c in hardened.checks if not c.outcome.ok]
     errors = [c for c in vulnerable.checks if c.outcome is Outcome.ERROR]
     table = Table(title="planted weaknesses")

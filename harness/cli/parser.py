@@ -29,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="include destructive checks (the profile must allow them too)",
     )
+    run.add_argument(
+        "--fuzz-seed",
+        type=int,
+        metavar="N",
+        help="ROBUST-007's seed: the one a run recorded replays its exact fuzz cases",
+    )
     run.add_argument("--signing-key", type=Path, help="Ed25519 PEM that signs the manifest")
     run.add_argument(
         "--reveal-secrets",

@@ -51,6 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "no:terminal",
         *(["--allow-destructive"] if args.allow_destructive else []),
         *(["--signing-key", str(args.signing_key)] if args.signing_key else []),
+        *(["--fuzz-seed", str(args.fuzz_seed)] if args.fuzz_seed is not None else []),
         *(["--reveal-secrets"] if args.reveal_secrets else []),
         *args.pytest_args,
     ]

@@ -7,4 +7,5 @@ SUITES = {  # `medsec run --suite NAME` -> the module of testsuites/
     "crypto": "test_encryption.py",
     "update": "test_secure_update.py",
     "surface": "test_surface.py",
+    "fuzz": "test_fuzzing.py",  # ROBUST-007, destructive: runs only with --allow-destructive
 }

@@ -555,7 +555,7 @@ _ROWS: tuple[tuple[str, str, str, bool, str, str, str], ...] = (
         True,
         "high",
         "FDA-Resil; CR 3.5, CR 7.1; EN 5.13-1; CWE-20; CAPEC-28",
-        "no crash, hang or reboot",
+        "no crash, hang or reboot; every case delivered",
     ),
     (
         "ROBUST-008",

@@ -504,6 +504,18 @@ class Policy(_Section):
     password_min_length: int = Field(
         default=12, ge=1, le=128, description="AUTH-012: shorter new passwords are refused"
     )
+    fuzz_cases: int = Field(
+        default=1000, ge=1, le=20000, description="ROBUST-007: mutated exchanges per service"
+    )
+    fuzz_rate: float = Field(
+        default=50.0, gt=0, le=1000, description="ROBUST-007: fuzz cases started per second"
+    )
+    fuzz_answer_s: float = Field(
+        default=0.25,
+        gt=0,
+        le=30,
+        description="ROBUST-007: how long the answer to a mutated message is read",
+    )
 
     @property
     def expected_ssh_auth_methods(self) -> frozenset[str]:

@@ -1,13 +1,14 @@
 """Fixtures every check may ask for: the run, the profile, scope, policy, evidence.
 
 Fixtures of one family of checks (a console, the HTTP API, the update target) live with
-the suites, in `testsuites/conftest.py`. The `tls_service` parameter stays here: which
-targets a check runs against is the plugin's business, as it names each result's target.
+the suites, in `testsuites/conftest.py`. The `tls_service` and `fuzz_service` parameters
+stay here: which targets a check runs against is the plugin's business, as it names each
+result's target.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from harness.evidence.recorder import EvidenceRecorder
 from harness.evidence.reveal import SecretReveal
 from harness.plugin.session import MedsecSession
 from harness.plugin.state import CONTEXT_KEY, medsec_session
+from harness.probes.robust import fuzz_corpus
 
 
 @pytest.fixture(scope="session")
@@ -74,20 +76,38 @@ def reveal(medsec: MedsecSession, pytestconfig: pytest.Config) -> SecretReveal:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """`tls_service` runs a check once per TLS service the profile names."""
-    if "tls_service" not in metafunc.fixturenames:
-        return
+    """`tls_service` runs a check once per TLS service the profile names, `fuzz_service`
+    once per service ROBUST-007 has recorded exchanges for."""
     session = medsec_session(metafunc.config)
-    services = list(session.profile.tls_services) if session else []
+    profile = session.profile if session else None
+    if "tls_service" in metafunc.fixturenames:
+        _per_service(metafunc, "tls_service", profile.tls_services if profile else (), "tls")
+    if "fuzz_service" in metafunc.fixturenames:
+        services = profile.network.services if profile and profile.network else ()
+        fuzzed = [s for s in services if s.protocol in fuzz_corpus.FUZZED_PROTOCOLS]
+        _per_service(metafunc, "fuzz_service", fuzzed, "tls")
+
+
+def _per_service(
+    metafunc: pytest.Metafunc, name: str, services: Sequence[Service], absent: str
+) -> None:
     if services:
-        metafunc.parametrize("tls_service", services, ids=[s.name for s in services])
+        metafunc.parametrize(name, services, ids=[s.name for s in services])
     else:
-        metafunc.parametrize("tls_service", [None], ids=["tls"])
+        metafunc.parametrize(name, [None], ids=[absent])
 
 
 @pytest.fixture
 def tls_service(request: pytest.FixtureRequest) -> Service:
     if request.param is None:
         not_applicable("the profile names no TLS service")
+    service: Service = request.param
+    return service
+
+
+@pytest.fixture
+def fuzz_service(request: pytest.FixtureRequest) -> Service:
+    if request.param is None:
+        not_applicable("the profile names no TLS, SSH, HTTP or MQTT service to fuzz")
     service: Service = request.param
     return service

@@ -30,6 +30,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "folder (never into the run folder or the report)",
     )
     group.addoption(
+        "--fuzz-seed",
+        type=int,
+        metavar="N",
+        help="seed of ROBUST-007's case lists: a run's recorded seed replays its exact cases "
+        "(default: a fresh seed, recorded in the evidence)",
+    )
+    group.addoption(
         "--signing-key",
         metavar="PEM",
         help="Ed25519 key that signs the evidence manifest (default: a fresh key per run)",

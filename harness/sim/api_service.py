@@ -37,6 +37,7 @@ MAX_IMAGE_BYTES = 16 * 1024 * 1024
 BODY_DEADLINE_S = 60.0
 DISCARD_DEADLINE_S = 5.0
 HELLO_DEADLINE_S = 5.0
+TCP_CLOSE_WAIT = 8  # tcpi_state once the peer's FIN arrived (linux/tcp_states.h)
 UPDATE_USER = "update"
 SERVER_HEADER = "pumpd"
 HARDENED_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -108,7 +109,8 @@ def peek_client_hello(
     deadline_s: float = HELLO_DEADLINE_S,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> bytes:
-    """The first TLS record the client sent, without consuming it (may be partial)."""
+    """The first TLS record the client sent, without consuming it (may be partial: a
+    client that closed its side sends no more, however long the record says it is)."""
     deadline = time.monotonic() + deadline_s
     data = b""
     while time.monotonic() < deadline and not cancelled():
@@ -117,8 +119,21 @@ def peek_client_hello(
             return data
         if len(data) >= 5 and len(data) >= 5 + int.from_bytes(data[3:5], "big"):
             return data
+        if _peer_closed(sock):
+            return data
         time.sleep(0.01)
     return data
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """Whether the peer's FIN arrived (Linux TCP_INFO; a peek cannot see it behind data)."""
+    if not hasattr(socket, "TCP_INFO"):
+        return False
+    try:
+        state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    except OSError:
+        return True
+    return state == TCP_CLOSE_WAIT
 
 
 class _Server(ThreadingHTTPServer):

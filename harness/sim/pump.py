@@ -432,6 +432,11 @@ class EmulatedPump:
                 "tls_min_version": "1.2",
                 "lockout_after_failures": 5,
                 "update_timeout_s": 30,  # the emulator installs at once
+                # ROBUST-007 in about a second per service: the pump answers within
+                # milliseconds, so a short answer window loses nothing.
+                "fuzz_cases": 200,
+                "fuzz_rate": 500,
+                "fuzz_answer_s": 0.05,
             },
         }
         network = profile["network"]

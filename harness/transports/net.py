@@ -81,6 +81,13 @@ class TcpConnection:
             buffer += chunk
         return buffer
 
+    def shutdown_write(self) -> None:
+        """Half-close a plain (not TLS) connection: the peer reads the end of the stream at
+        once instead of waiting for more, and can still answer."""
+        self.transcript.event("half-close: nothing more will be sent")
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_WR)
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()

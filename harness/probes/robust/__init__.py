@@ -1,0 +1,1 @@
+"""Robustness probes: malformed input, load and fuzzing, each followed by liveness."""

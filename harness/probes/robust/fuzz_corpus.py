@@ -1,0 +1,163 @@
+"""Recorded exchanges: what real clients sent to real servers, the material ROBUST-007 mutates.
+
+Each exchange is the client's side of one conversation, captured on loopback through a
+relay and kept byte for byte (random nonces and key shares included, so every case list
+depends on the seed alone): OpenSSL 3.0 `s_client` (TLS 1.3 and TLS 1.2 ClientHellos),
+OpenSSH 9.2 `ssh` (identification, KEXINIT, the curve25519 key exchange), curl 7.88
+(GET and a JSON POST) and mosquitto 2.0 `mosquitto_pub` / `mosquitto_sub` (CONNECT,
+PUBLISH or SUBSCRIBE, DISCONNECT). A service is fuzzed with the exchanges of its protocol;
+a TLS service that carries HTTP or MQTT also gets those inside the TLS session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.config.profile import TLS_PROTOCOLS
+
+Layer = Literal["tcp", "tls"]  # sent on the bare connection, or inside a TLS session
+
+
+@dataclass(frozen=True)
+class Step:
+    """One message of the client's side."""
+
+    data: bytes
+    awaits_answer: bool  # the server answers it before the client sends the next step
+    text: bool = False  # a line-based text message: the text mutators apply too
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A recorded conversation, the client's steps in order."""
+
+    name: str
+    layer: Layer
+    steps: tuple[Step, ...]
+
+    def inside_tls(self) -> Exchange:
+        """The same steps sent inside a TLS session (HTTPS, MQTT over TLS)."""
+        return Exchange(f"tls/{self.name}", "tls", self.steps)
+
+
+# OpenSSL 3.0.22 s_client, default options, SNI `device`
+TLS13_CLIENT_HELLO = bytes.fromhex(
+    "16030101330100012f03033b64199dd50824eb386aec5e274138753ad2c677a7c46c9bf4dc6fecfa46c85220"
+    "700062b0496834a74f9b5fbf747753510dd9e5f3e510f6e839c27971e8019e6a003e130213031301c02cc030"
+    "009fcca9cca8ccaac02bc02f009ec024c028006bc023c0270067c00ac0140039c009c0130033009d009c003d"
+    "003c0035002f00ff010000a80000000b0009000006646576696365000b000403000102000a00160014001d00"
+    "17001e0019001801000101010201030104002300000016000000170000000d002a0028040305030603080708"
+    "080809080a080b080408050806040105010601030303010302040205020602002b0009080304030303020301"
+    "002d00020101003300260024001d0020106f33bfad8c0a05429fede50395a4e09d7398454fd4a677610889c8"
+    "ecfc331f"
+)
+# OpenSSL 3.0.22 s_client -tls1_2, SNI `device`
+TLS12_CLIENT_HELLO = bytes.fromhex(
+    "16030100c6010000c203039b172b084610d60887d265c8dd5ace4334ce5703b41518e5bf88104092ce655600"
+    "0038c02cc030009fcca9cca8ccaac02bc02f009ec024c028006bc023c0270067c00ac0140039c009c0130033"
+    "009d009c003d003c0035002f00ff010000610000000b0009000006646576696365000b000403000102000a00"
+    "0c000a001d0017001e00190018002300000016000000170000000d002a002804030503060308070808080908"
+    "0a080b080408050806040105010601030303010302040205020602"
+)
+# OpenSSH 9.2p1 ssh with curve25519-sha256 first (its post-quantum default is rarer on servers)
+SSH_KEXINIT = bytes.fromhex(
+    "000005dc0a1477f98a11c77dc201e33b4f57800353a20000010e637572766532353531392d7368613235362c"
+    "637572766532353531392d736861323536406c69627373682e6f72672c656364682d736861322d6e69737470"
+    "3235362c656364682d736861322d6e697374703338342c656364682d736861322d6e697374703532312c6469"
+    "666669652d68656c6c6d616e2d67726f75702d65786368616e67652d7368613235362c6469666669652d6865"
+    "6c6c6d616e2d67726f757031362d7368613531322c6469666669652d68656c6c6d616e2d67726f757031382d"
+    "7368613531322c6469666669652d68656c6c6d616e2d67726f757031342d7368613235362c6578742d696e66"
+    "6f2d632c6b65782d7374726963742d632d763030406f70656e7373682e636f6d000001cf7373682d65643235"
+    "3531392d636572742d763031406f70656e7373682e636f6d2c65636473612d736861322d6e69737470323536"
+    "2d636572742d763031406f70656e7373682e636f6d2c65636473612d736861322d6e697374703338342d6365"
+    "72742d763031406f70656e7373682e636f6d2c65636473612d736861322d6e697374703532312d636572742d"
+    "763031406f70656e7373682e636f6d2c736b2d7373682d656432353531392d636572742d763031406f70656e"
+    "7373682e636f6d2c736b2d65636473612d736861322d6e697374703235362d636572742d763031406f70656e"
+    "7373682e636f6d2c7273612d736861322d3531322d636572742d763031406f70656e7373682e636f6d2c7273"
+    "612d736861322d3235362d636572742d763031406f70656e7373682e636f6d2c7373682d656432353531392c"
+    "65636473612d736861322d6e697374703235362c65636473612d736861322d6e697374703338342c65636473"
+    "612d736861322d6e697374703532312c736b2d7373682d65643235353139406f70656e7373682e636f6d2c73"
+    "6b2d65636473612d736861322d6e69737470323536406f70656e7373682e636f6d2c7273612d736861322d35"
+    "31322c7273612d736861322d3235360000006c63686163686132302d706f6c7931333035406f70656e737368"
+    "2e636f6d2c6165733132382d6374722c6165733139322d6374722c6165733235362d6374722c616573313238"
+    "2d67636d406f70656e7373682e636f6d2c6165733235362d67636d406f70656e7373682e636f6d0000006c63"
+    "686163686132302d706f6c7931333035406f70656e7373682e636f6d2c6165733132382d6374722c61657331"
+    "39322d6374722c6165733235362d6374722c6165733132382d67636d406f70656e7373682e636f6d2c616573"
+    "3235362d67636d406f70656e7373682e636f6d000000d5756d61632d36342d65746d406f70656e7373682e63"
+    "6f6d2c756d61632d3132382d65746d406f70656e7373682e636f6d2c686d61632d736861322d3235362d6574"
+    "6d406f70656e7373682e636f6d2c686d61632d736861322d3531322d65746d406f70656e7373682e636f6d2c"
+    "686d61632d736861312d65746d406f70656e7373682e636f6d2c756d61632d3634406f70656e7373682e636f"
+    "6d2c756d61632d313238406f70656e7373682e636f6d2c686d61632d736861322d3235362c686d61632d7368"
+    "61322d3531322c686d61632d73686131000000d5756d61632d36342d65746d406f70656e7373682e636f6d2c"
+    "756d61632d3132382d65746d406f70656e7373682e636f6d2c686d61632d736861322d3235362d65746d406f"
+    "70656e7373682e636f6d2c686d61632d736861322d3531322d65746d406f70656e7373682e636f6d2c686d61"
+    "632d736861312d65746d406f70656e7373682e636f6d2c756d61632d3634406f70656e7373682e636f6d2c75"
+    "6d61632d313238406f70656e7373682e636f6d2c686d61632d736861322d3235362c686d61632d736861322d"
+    "3531322c686d61632d736861310000001a6e6f6e652c7a6c6962406f70656e7373682e636f6d2c7a6c696200"
+    "00001a6e6f6e652c7a6c6962406f70656e7373682e636f6d2c7a6c6962000000000000000000000000000000"
+    "0000000000000000"
+)
+# its curve25519 public key (SSH_MSG_KEX_ECDH_INIT)
+SSH_KEX_ECDH_INIT = bytes.fromhex(
+    "0000002c061e00000020effc3ee5cca00e9000487cbec1b7088f8cf7c8f4c4994da727d432220d074e450000"
+    "00000000"
+)
+SSH_IDENTIFICATION = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10\r\n"
+HTTP_GET = b"GET / HTTP/1.1\r\nHost: device\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n"
+HTTP_POST_JSON = (
+    b"POST /api/status HTTP/1.1\r\nHost: device\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 56\r\n\r\n"
+    b'{"device":{"alarms":[1,2],"rate_ml_h":12.5,"note":"ok"}}'
+)
+MQTT_CONNECT = b"\x10\x15\x00\x04MQTT\x04\x02\x00<\x00\tpump-fuzz"
+MQTT_PUBLISH_QOS1 = b'2)\x00\x13pump/telemetry/rate\x00\x01{"rate_ml_h":12.5}'
+MQTT_SUBSCRIBE_CONNECT = b"\x10\x19\x00\x04MQTT\x04\x02\x00<\x00\rpump-fuzz-sub"
+MQTT_SUBSCRIBE = b"\x82\x11\x00\x01\x00\x0cpump/+/alarm\x01"
+MQTT_DISCONNECT = b"\xe0\x00"
+
+TLS_HELLOS = (
+    Exchange("tls1.3-client-hello", "tcp", (Step(TLS13_CLIENT_HELLO, True),)),
+    Exchange("tls1.2-client-hello", "tcp", (Step(TLS12_CLIENT_HELLO, True),)),
+)
+SSH_KEX = (
+    Exchange(
+        "ssh-key-exchange",
+        "tcp",
+        (
+            Step(SSH_IDENTIFICATION, True, text=True),
+            Step(SSH_KEXINIT, False),  # the server may have sent its own KEXINIT already
+            Step(SSH_KEX_ECDH_INIT, True),
+        ),
+    ),
+)
+HTTP_REQUESTS = (
+    Exchange("http-get", "tcp", (Step(HTTP_GET, True, text=True),)),
+    Exchange("http-post-json", "tcp", (Step(HTTP_POST_JSON, True, text=True),)),
+)
+MQTT_SESSIONS = (
+    Exchange(
+        "mqtt-publish",
+        "tcp",
+        (Step(MQTT_CONNECT, True), Step(MQTT_PUBLISH_QOS1, True), Step(MQTT_DISCONNECT, False)),
+    ),
+    Exchange(
+        "mqtt-subscribe",
+        "tcp",
+        (
+            Step(MQTT_SUBSCRIBE_CONNECT, True),
+            Step(MQTT_SUBSCRIBE, True),
+            Step(MQTT_DISCONNECT, False),
+        ),
+    ),
+)
+_INSIDE_TLS = {"https": HTTP_REQUESTS, "mqtts": MQTT_SESSIONS}
+_PLAIN = {"ssh": SSH_KEX, "http": HTTP_REQUESTS, "mqtt": MQTT_SESSIONS}
+FUZZED_PROTOCOLS = frozenset(_PLAIN) | TLS_PROTOCOLS
+
+
+def exchanges_for(protocol: str) -> tuple[Exchange, ...]:
+    """The recorded exchanges a service speaking `protocol` is fuzzed with (none: not fuzzed)."""
+    if protocol in TLS_PROTOCOLS:
+        return TLS_HELLOS + tuple(e.inside_tls() for e in _INSIDE_TLS.get(protocol, ()))
+    return _PLAIN.get(protocol, ())
