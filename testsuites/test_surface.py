@@ -207,11 +207,13 @@ def test_web_security_headers(
         if login.session is None:
             inconclusive(http.base_url, f"the profiled account cannot log in: {login.detail}")
         cookies = tuple(("Set-Cookie", c) for c in login.cookies)
-        pages.append(web_headers.Page("login answer", "login", 200, cookies, cookies_only=True))
+        request = f"{http.login.request_method} {http.login.path}: {login.detail}"
+        pages.append(web_headers.Page("login answer", request, None, cookies, cookies_only=True))
         path = next((e.state_path for e in http.protected if e.state_path), "/")
-        pages.append(
-            web_headers.fetch(http_api, "authenticated page", path, login.session, transcript)
-        )
+        page = web_headers.fetch(http_api, "authenticated page", path, login.session, transcript)
+        if not page.succeeded:
+            inconclusive(http.base_url, f"GET {path} with the session answered {page.status}")
+        pages.append(page)
     note_chain(evidence, http_api)
     evidence.json("pages.json", [p.record() for p in pages], "headers of each page", show=True)
     rules = web_headers.HeaderRules()

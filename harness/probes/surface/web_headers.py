@@ -27,10 +27,14 @@ class Page:
 
     label: str
     request: str
-    status: int
+    status: int | None  # None: only its cookies were kept (the login's answer)
     headers: tuple[tuple[str, str], ...]
     authenticated: bool = False
     cookies_only: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
 
     def values(self, name: str) -> list[str]:
         return [v for k, v in self.headers if k.lower() == name.lower()]
