@@ -2,7 +2,8 @@
 
 gdbserver serves one connection and exits, and a run's port scan is a connection: so the
 weak device starts it per connection (socat, as a device's inetd would) on an arbitrary
-port, beside a busybox telnetd on another. Both are found by the protocol they answer
+port, beside a busybox telnetd on another (the scan covers 1-1024 and the daemons' ports:
+the emulator's runs show the whole range). Both are found by the protocol they answer
 and fail SURFACE-005, and SURFACE-001 leaves them to it. The hardened device runs only
 sshd: both pass. A gdbserver listening by itself is found by the probe when it is the
 first to connect (the greeting wait and `qSupported` share one connection).
@@ -51,11 +52,13 @@ def test_gdbserver_and_telnetd_found_by_protocol(
         )
         runs = concurrently(
             weak=lambda: run(
-                tmp_path, weak_host, "debug-weak", *CHECKS, network={"host": weak_host}
+                tmp_path, weak_host, "debug-weak", *CHECKS,
+                network={"host": weak_host, "scan_ports": f"1-1024,{gdb_port},{telnet_port}"},
             ),
             hardened=lambda: run(
                 tmp_path, hardened_host, "debug-hardened", *CHECKS,
-                network={"host": hardened_host, "expected_tcp": [ssh_port]},
+                network={"host": hardened_host, "expected_tcp": [ssh_port],
+                         "scan_ports": f"1-1024,{ssh_port}"},
             ),
             alone=lambda: _alone(gdbserver, alone_host, tmp_path),
         )  # fmt: skip
