@@ -7,19 +7,26 @@ no-store on every answer, a Secure HttpOnly SameSite cookie, and `DebianBanner n
 SURFACE-007 reads each against an SBOM of the installed Debian packages: it matches on
 the weak pair, whose banners show the versions; an SBOM naming another Debian revision
 of openssh-server and no nginx fails it. `nmap -sV` on the same ports must name the same
-products and versions that `observed.cdx.json` records.
+products and versions that `observed.cdx.json` records, and the same as our rule table
+for a dropbear and a lighttpd beside them.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from harness.config.sbom import split_version
+from harness.core.scope import Scope
+from harness.core.transcript import Transcript
+from harness.probes.surface import banners, fingerprints
 from harness.reporting.results import Outcome
+from harness.transports.http import TlsTrust
 from tests.integration import crypto_daemons, daemons, embedded, web_daemons
+from tests.integration.embedded import Account
 from tests.integration.verdicts import concurrently, outcomes, reasons, run
 
 ALL = ("--suite", "surface", "--", "-k", "disclosure or web_security or observed_components")
@@ -105,6 +112,23 @@ def test_nginx_and_sshd_weak_and_hardened(
                 extra="DebianBanner no\n",
             )
         )
+        # Two more products of the rule table, beside the weak pair, for nmap to name too.
+        etc = stack.enter_context(
+            embedded.private_etc(tmp_path / "dropbear", [Account("service", None)])
+        )
+        dropbear = stack.enter_context(
+            embedded.dropbear(
+                weak_host, tmp_path / "dropbear", etc,
+                [embedded.dropbear_key(tmp_path / "dropbear", "ed25519")], ["-s"],
+            )
+        )  # fmt: skip
+        combined = tmp_path / "lighttpd.pem"
+        combined.write_bytes(ca.ec_cert.read_bytes() + ca.ec_key.read_bytes())
+        lighttpd = stack.enter_context(
+            embedded.lighttpd(
+                weak_host, tmp_path / "lighttpd", embedded.WebServer(combined, {}, True)
+            )
+        )
         weak_profile = _profile(weak_host, weak_web, weak_ssh, ca.ca, password, stale)
         hardened_profile = _profile(
             hardened_host, hardened_web, hardened_ssh, ca.ca, password, matching
@@ -116,7 +140,11 @@ def test_nginx_and_sshd_weak_and_hardened(
                 tmp_path, weak_host, "web-weak-matching", *SBOM_ONLY,
                 **(weak_profile | {"sbom": str(matching)}),
             ),
-            nmap_weak=lambda: _nmap(weak_host, {"web": weak_web, "ssh": weak_ssh}),
+            nmap_weak=lambda: _nmap(
+                weak_host,
+                {"web": weak_web, "ssh": weak_ssh, "dropbear": dropbear, "lighttpd": lighttpd},
+            ),
+            ours=lambda: _ours(weak_host, dropbear, lighttpd),
             nmap_hardened=lambda: _nmap(hardened_host, {"web": hardened_web, "ssh": hardened_ssh}),
         )  # fmt: skip
     weak, hardened, matching_run = runs["weak"], runs["hardened"], runs["matching"]
@@ -159,3 +187,23 @@ def test_nginx_and_sshd_weak_and_hardened(
     assert ours_hardened == {"openssh": (upstream_ssh, ""), "nginx": ("", "")}
     assert (nmap_hardened["ssh"].product, nmap_hardened["ssh"].version) == ("OpenSSH", upstream_ssh)
     assert (nmap_hardened["web"].product, nmap_hardened["web"].version) == ("nginx", "")
+    dropbear_version = split_version(web_daemons.package_version("dropbear-bin"))[0]
+    lighttpd_version = split_version(web_daemons.package_version("lighttpd"))[0]
+    assert runs["ours"] == {"dropbear": dropbear_version, "lighttpd": lighttpd_version}
+    assert (nmap_weak["dropbear"].product, nmap_weak["dropbear"].version) == (
+        "Dropbear sshd",
+        dropbear_version,
+    )
+    assert (nmap_weak["lighttpd"].product, nmap_weak["lighttpd"].version) == (
+        "lighttpd",
+        lighttpd_version,
+    )
+
+
+def _ours(host: str, dropbear: int, lighttpd: int) -> dict[str, Any]:
+    """What our banner probe and rule table make of dropbear and lighttpd."""
+    scope = Scope((ipaddress.ip_network(f"{host}/32"),))
+    transcript = Transcript("dropbear and lighttpd")
+    shown = banners.ssh(scope, host, dropbear, 5, transcript)
+    shown += banners.web(scope, f"https://{host}:{lighttpd}", 5, TlsTrust(), transcript)
+    return {o.rule.product: o.version for o in fingerprints.identify(tuple(shown)).observed}
