@@ -176,9 +176,7 @@ def test_debug_services_closed(
 ) -> None:
     for answer, transcript in zip(debug_survey.answers, debug_survey.transcripts, strict=True):
         evidence.transcript(f"port-{answer.port}", transcript, show=False)
-    evidence.json(
-        "ports.json", [asdict(a) | {"answer": a.answer.hex()} for a in debug_survey.answers]
-    )
+    evidence.json("ports.json", [a.record() for a in debug_survey.answers], "each open port")
     for answer in debug_survey.answers:
         evidence.note(answer.summary())
     for port, usual in debug_services.WELL_KNOWN.items():

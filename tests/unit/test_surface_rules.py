@@ -17,6 +17,7 @@ from cyclonedx.model.bom import Bom
 
 from harness.config import sbom
 from harness.config.profile import DEFAULT_SSH_BANNER
+from harness.core.errors import DeviceError
 from harness.core.scope import Scope
 from harness.probes.surface import components, debug_services, fingerprints, web_headers
 from harness.probes.surface.banners import Banner
@@ -397,3 +398,15 @@ def test_identify_finds_a_gdb_stub_and_adb_by_protocol(
     assert found.judged == {gdb_stub: "GDB remote stub", adb_daemon: "Android Debug Bridge"}
     assert len(found.transcripts) == 2
     found.raise_if_incomplete()
+
+
+def test_a_port_that_refuses_now_leaves_the_survey_incomplete(scope: Scope) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]  # open at "the scan", closed when asked
+    found = debug_services.survey(scope, "127.0.0.1", [port], timeout=1)
+    (answer,) = found.answers
+    assert answer.debug is None
+    assert "open at the scan, could not be asked" in answer.detail
+    assert answer.record()["error"]
+    with pytest.raises(DeviceError):
+        found.raise_if_incomplete()

@@ -70,6 +70,15 @@ class PortAnswer:
         what = self.debug.value if self.debug else "no debug protocol"
         return f"{self.port}/tcp: {what} ({self.detail})"
 
+    def record(self) -> dict[str, object]:
+        return {
+            "port": self.port,
+            "debug": self.debug.value if self.debug else None,
+            "detail": self.detail,
+            "answer": self.answer.hex(),
+            "error": str(self.error) if self.error else None,
+        }
+
 
 @dataclass(frozen=True)
 class DebugSurvey:
