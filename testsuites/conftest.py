@@ -20,6 +20,8 @@ from harness.probes.auth.credentials import LoginLedger, Pair
 from harness.probes.auth.http_auth import HttpApi
 from harness.probes.console import ConsolePrompts
 from harness.probes.crypto.cleartext import WELL_KNOWN_CLEARTEXT
+from harness.probes.surface import debug_services
+from harness.probes.surface.debug_services import DebugSurvey
 from harness.probes.update.target import UpdateTarget, build_target
 from harness.probes.update.trial import UpdateLedger
 from harness.transports import net
@@ -116,12 +118,13 @@ def update_ledger(firmware_seen: Callable[[str, str], None]) -> UpdateLedger:
 
 @pytest.fixture(scope="session")
 def tcp_scan(profile: Profile, scope: Scope) -> net.ScanResult:
-    """One TCP connect scan per run (`network.scan_ports` and the well-known cleartext
-    ports), shared by SURFACE-001 and CRYPTO-010 so the device is scanned once."""
+    """One TCP connect scan per run (`network.scan_ports`, the well-known cleartext and
+    debug ports), shared by SURFACE-001, SURFACE-005 and CRYPTO-010: one scan a run."""
     if profile.network is None:
         not_applicable("the profile has no network section")
     network, policy = profile.network, profile.policy
-    ports = set(net.parse_port_ranges(network.scan_ports)) | set(WELL_KNOWN_CLEARTEXT)
+    well_known = set(WELL_KNOWN_CLEARTEXT) | set(debug_services.WELL_KNOWN)
+    ports = set(net.parse_port_ranges(network.scan_ports)) | well_known
     return net.scan_tcp(
         scope,
         network.host,
@@ -129,4 +132,12 @@ def tcp_scan(profile: Profile, scope: Scope) -> net.ScanResult:
         concurrency=policy.scan_concurrency,
         connect_timeout=policy.scan_connect_timeout_s,
         deadline=Deadline(SCAN_BUDGET_S),
+    )
+
+
+@pytest.fixture(scope="session")
+def debug_survey(profile: Profile, scope: Scope, tcp_scan: net.ScanResult) -> DebugSurvey:
+    """Which open ports answer a debug protocol (SURFACE-005; SURFACE-001 leaves them to it)."""
+    return debug_services.survey(
+        scope, tcp_scan.host, tcp_scan.open, timeout=profile.policy.timeout_s
     )

@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 import pytest
 
+from harness.config import sbom
 from harness.config.profile import Profile
 from harness.core.deadline import Deadline
+from harness.core.errors import DeviceError, inconclusive, not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
+from harness.probes.auth.http_auth import HttpApi
 from harness.probes.console import ConsolePrompts
-from harness.probes.surface import console_output, console_secrets, ports
+from harness.probes.surface import (
+    banners,
+    components,
+    console_output,
+    console_secrets,
+    debug_services,
+    disclosure,
+    fingerprints,
+    ports,
+    web_headers,
+)
+from harness.probes.surface.banners import Banner, BannerSurvey
+from harness.probes.surface.debug_services import DebugSurvey
+from harness.transports.http import TlsTrust
 from harness.transports.net import ScanResult
 from harness.transports.serial import Console
+from testsuites._auth_steps import http_login, note_chain
 
 
 @pytest.mark.check("SURFACE-001")
 def test_no_unexpected_tcp_port(
-    profile: Profile, scope: Scope, tcp_scan: ScanResult, evidence: EvidenceRecorder
+    profile: Profile,
+    scope: Scope,
+    tcp_scan: ScanResult,
+    debug_survey: DebugSurvey,
+    evidence: EvidenceRecorder,
 ) -> None:
     assert profile.network is not None
     network = profile.network
@@ -29,6 +52,7 @@ def test_no_unexpected_tcp_port(
         network.expected_tcp,
         connect_timeout=profile.policy.scan_connect_timeout_s,
         transcript=transcript,
+        judged_elsewhere={p: f"{what}: SURFACE-005" for p, what in debug_survey.judged.items()},
     )
     evidence.json("scan.json", asdict(exposure), "scan result", show=True)
     scan = exposure.scan
@@ -42,6 +66,8 @@ def test_no_unexpected_tcp_port(
     )
     for port, greeting in exposure.greetings:
         evidence.note(f"unexpected port {port}: first bytes {greeting}")
+    for port, judged in exposure.judged_elsewhere:
+        evidence.note(f"port {port}: {judged} judges it")
     unexpected = ", ".join(str(p) for p in exposure.unexpected)
     assert not exposure.unexpected, f"TCP ports open beyond network.expected_tcp: {unexpected}"
     evidence.reason = f"open ports {list(scan.open)} are all expected"
@@ -80,3 +106,162 @@ def test_console_output_free_of_secrets(
         problems.append("the password typed at the login was echoed back")
     assert not problems, f"the console printed secrets: {'; '.join(problems)}"
     evidence.reason = f"{captured.source} and the login exchange carry no key, password or token"
+
+
+# --- SURFACE-004...007: what the device discloses, debug services, web headers, components ---
+
+
+def _pre_login(profile: Profile, scope: Scope, evidence: EvidenceRecorder) -> BannerSurvey:
+    """The banners of every profiled SSH service and web server, in one transcript."""
+    transcript = evidence.new_transcript("banners", "what the services show before login")
+    return banners.survey(
+        scope,
+        banners.endpoints(profile),
+        timeout=profile.policy.timeout_s,
+        trust=TlsTrust(profile.tls.ca_file),  # the chain is CRYPTO-005's to judge
+        transcript=transcript,
+    )
+
+
+def _console_text(
+    profile: Profile, request: pytest.FixtureRequest
+) -> tuple[list[Banner], list[DeviceError]]:
+    """What the console shows before its login prompt (nothing without a console)."""
+    if profile.serial is None:
+        return [], []
+    console: Console = request.getfixturevalue("console")
+    prompts: ConsolePrompts = request.getfixturevalue("console_prompts")
+    deadline = Deadline(profile.policy.timeout_s * 6)
+    try:
+        seen = console_output.opening(
+            console, prompts, opening_s=min(2.0, profile.policy.timeout_s), deadline=deadline
+        )
+    except DeviceError as exc:
+        return [], [exc]
+    return [Banner("console", "console", seen.decode("utf-8", "replace"))], []
+
+
+@pytest.mark.check("SURFACE-004")
+def test_no_version_disclosure_before_login(
+    profile: Profile, scope: Scope, evidence: EvidenceRecorder, request: pytest.FixtureRequest
+) -> None:
+    if not banners.endpoints(profile) and profile.serial is None:
+        not_applicable("the profile names no SSH service, web server or console")
+    survey = _pre_login(profile, scope, evidence)
+    console_banners, console_errors = _console_text(profile, request)
+    shown = [*survey.banners, *console_banners]
+    evidence.json("banners.json", banners.record(shown), "what was shown before login")
+    rules = disclosure.DisclosureRules(
+        profile.policy.disclose_versions, profile.policy.ssh_banner_pattern
+    )
+    problems = rules.problems(shown)
+    for problem in problems:
+        evidence.note(str(problem))
+    assert not problems, f"versions shown before login: {'; '.join(map(str, problems))}"
+    survey.raise_if_incomplete()
+    if console_errors:
+        raise console_errors[0]
+    allowed = (
+        "versions allowed by policy.disclose_versions; " if profile.policy.disclose_versions else ""
+    )
+    evidence.reason = (
+        f"{allowed}{len(shown)} banners name no product version and every SSH identification "
+        f"matches {profile.policy.ssh_banner_pattern!r}"
+    )
+
+
+@pytest.mark.check("SURFACE-005")
+def test_debug_services_closed(
+    tcp_scan: ScanResult, debug_survey: DebugSurvey, evidence: EvidenceRecorder
+) -> None:
+    for answer, transcript in zip(debug_survey.answers, debug_survey.transcripts, strict=True):
+        evidence.transcript(f"port-{answer.port}", transcript, show=False)
+    evidence.json("ports.json", [a.record() for a in debug_survey.answers], "each open port")
+    for answer in debug_survey.answers:
+        evidence.note(answer.summary())
+    for port, usual in debug_services.WELL_KNOWN.items():
+        if port in tcp_scan.open and port not in debug_survey.judged:
+            evidence.note(f"port {port} ({usual}'s) is open but answers none of those protocols")
+    found = debug_survey.found
+    assert not found, f"debug services answer: {'; '.join(a.summary() for a in found)}"
+    debug_survey.raise_if_incomplete()
+    evidence.reason = (
+        f"none of the {len(debug_survey.answers)} open ports answers telnet, GDB, ADB or OpenOCD"
+    )
+
+
+@pytest.mark.check("SURFACE-006")
+def test_web_security_headers(
+    profile: Profile, http_api: HttpApi, evidence: EvidenceRecorder
+) -> None:
+    http = profile.http
+    assert http is not None
+    transcript = evidence.new_transcript("http", "login page, login and an authenticated page")
+    pages = [web_headers.fetch(http_api, "login page", http.login.path, None, transcript)]
+    if http.account is None:
+        evidence.note("no http.account: no authenticated page was judged")
+    else:
+        login = http_login(http_api, http.account, transcript, evidence)
+        if login.session is None:
+            inconclusive(http.base_url, f"the profiled account cannot log in: {login.detail}")
+        cookies = tuple(("Set-Cookie", c) for c in login.cookies)
+        request = f"{http.login.request_method} {http.login.path}: {login.detail}"
+        pages.append(web_headers.Page("login answer", request, None, cookies, cookies_only=True))
+        path = next((e.state_path for e in http.protected if e.state_path), "/")
+        page = web_headers.fetch(http_api, "authenticated page", path, login.session, transcript)
+        if not page.succeeded:
+            inconclusive(http.base_url, f"GET {path} with the session answered {page.status}")
+        pages.append(page)
+    note_chain(evidence, http_api)
+    evidence.json("pages.json", [p.record() for p in pages], "headers of each page", show=True)
+    rules = web_headers.HeaderRules()
+    https = http.base_url.startswith("https://")
+    problems = [
+        f"{page.label} ({page.request}): {problem}"
+        for page in pages
+        for problem in rules.problems(page, https=https)
+    ]
+    for problem in problems:
+        evidence.note(problem)
+    assert not problems, f"web security headers missing: {'; '.join(problems)}"
+    evidence.reason = (
+        f"{len(pages)} answers carry HSTS, framing, nosniff, no-store and safe cookies"
+    )
+
+
+@pytest.mark.check("SURFACE-007")
+def test_observed_components_match_the_sbom(
+    profile: Profile,
+    scope: Scope,
+    evidence: EvidenceRecorder,
+    observe: Callable[[str, Any], None],
+) -> None:
+    if profile.sbom is None:
+        not_applicable("the profile names no SBOM (sbom:)")
+    if not banners.endpoints(profile):
+        not_applicable("the profile names no SSH service or web server whose banners to read")
+    declared = sbom.load(profile.sbom)
+    survey = _pre_login(profile, scope, evidence)
+    found = fingerprints.identify(survey.banners)
+    document = components.observed_bom(
+        found, device=profile.device.model, firmware=profile.device.firmware
+    )
+    evidence.run_file("observed.cdx.json", document, "observed components (CycloneDX)")
+    evidence.json("banners.json", banners.record(survey.banners), "what the services showed")
+    comparisons = [components.compare(item, declared) for item in found.observed]
+    for comparison in comparisons:
+        evidence.note(comparison.describe())
+    for banner, token in found.unidentified:
+        evidence.note(f"unidentified: {token} ({banner.where}): no rule of ours names it")
+    for banner in found.silent:
+        evidence.note(f"unidentified: {banner.where} names no product ({banner.text[:60]!r})")
+    if found.observed:
+        observe("components", ", ".join(item.shown for item in found.observed))
+    problems = components.problems(comparisons)
+    assert not problems, f"components the SBOM does not declare as shown: {'; '.join(problems)}"
+    survey.raise_if_incomplete()
+    evidence.reason = (
+        f"{len(comparisons)} observed components are in {profile.sbom.name} as shown"
+        if comparisons
+        else "no banner names a component of our rule table"
+    )

@@ -447,7 +447,7 @@ _ROWS: tuple[tuple[str, str, str, bool, str, str, str], ...] = (
         False,
         "medium",
         "FDA-Conf; EN 5.6-2; CWE-200, CWE-497; CAPEC-224, CAPEC-541",
-        "if `policy.disclose_versions` [false]: no product + exact version token; SSH string checked only against `policy.ssh_banner_pattern`",
+        "if `policy.disclose_versions` [false]: no product + version token of two or more numeric parts (`nginx/1.22.1`, `BusyBox v1.36.1`); the SSH identification only has to match `policy.ssh_banner_pattern` [any software version, no comment]",
     ),
     (
         "SURFACE-005",
@@ -456,7 +456,7 @@ _ROWS: tuple[tuple[str, str, str, bool, str, str, str], ...] = (
         False,
         "high",
         "CR 7.7; EN 5.6-1; CWE-489, CWE-1191; CAPEC-121",
-        "none found",
+        "no port answers one of these protocols",
     ),
     (
         "SURFACE-006",
@@ -465,7 +465,7 @@ _ROWS: tuple[tuple[str, str, str, bool, str, str, str], ...] = (
         False,
         "medium",
         "FDA-Conf; CWE-1021, CWE-614, CWE-1004; CAPEC-103",
-        "HSTS max-age ≥ 1 year; CSP `frame-ancestors` or X-Frame-Options; `nosniff`; cookies Secure, HttpOnly, SameSite; `no-store` on authenticated pages",
+        "over https, HSTS max-age ≥ 1 year; CSP `frame-ancestors` without `*`, or X-Frame-Options DENY/SAMEORIGIN; `nosniff`; cookies Secure, HttpOnly, SameSite Lax or Strict; `no-store` on authenticated pages",
     ),
     (
         "SURFACE-007",
@@ -474,7 +474,7 @@ _ROWS: tuple[tuple[str, str, str, bool, str, str, str], ...] = (
         False,
         "low",
         "FDA SBOM recommendation (third-party software components)",
-        "every observed component appears in the SBOM with the same version",
+        "every identified component appears in the SBOM with the version shown (the package revision too where the banner shows one, as Debian's OpenSSH does); unidentified banners are noted",
     ),
     (
         "SURFACE-008",

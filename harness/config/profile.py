@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from harness.config import bootloaders, catalogue, shipped, yamlfile
+from harness.config.sbom import load as load_sbom
 from harness.core.errors import OutOfScope, ProfileError, ProfileIssue
 from harness.core.scope import Scope, url_host
 
@@ -85,6 +86,20 @@ def _valid_regex(value: str) -> str:
 
 
 Regex = Annotated[str, AfterValidator(_valid_regex)]
+DEFAULT_SSH_BANNER = r"^SSH-2\.0-\S+$"
+
+
+def _readable_sbom(value: Path, info: ValidationInfo) -> Path:
+    """A CycloneDX file this harness can read (checked when files are)."""
+    if (info.context or {}).get("check_files", True):
+        try:
+            load_sbom(value)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{value.name}: {exc}") from None
+    return value
+
+
+SbomFile = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_readable_sbom)]
 
 
 def _policy_reference(value: str, info: ValidationInfo) -> str:
@@ -516,6 +531,16 @@ class Policy(_Section):
         le=30,
         description="ROBUST-007: how long the answer to a mutated message is read",
     )
+    disclose_versions: bool = Field(
+        default=False,
+        description="SURFACE-004: banners, HTTP headers, error pages and the console may name "
+        "product versions before login",
+    )
+    ssh_banner_pattern: Regex = Field(
+        default=DEFAULT_SSH_BANNER,
+        description="SURFACE-004: regex the SSH identification line must match (the default "
+        "allows any software version and no comment, such as Debian's package revision)",
+    )
 
     @property
     def expected_ssh_auth_methods(self) -> frozenset[str]:
@@ -685,6 +710,11 @@ class Profile(_Section):
         default=None,
         description="a threat-model file, relative to the profile, or the name of one shipped "
         "with the harness (infusion-pump)",
+    )
+    sbom: SbomFile | None = Field(
+        default=None,
+        description="the device's CycloneDX SBOM (JSON or XML), relative to the profile: "
+        "SURFACE-007 compares the components its banners name with it",
     )
     network: Network | None = None
     ssh: Ssh | None = None

@@ -72,6 +72,14 @@ class EvidenceRecorder:
         """Raw protocol bytes (hello, image), secrets masked; shown in the report as a link."""
         return self._write(name, self.redactor.bytes(data), title or name, None)
 
+    def run_file(self, name: str, content: str, title: str) -> Path:
+        """A text artifact at the top of the run folder, where other tools look for it
+        by name (SURFACE-007's `observed.cdx.json`); listed with this check's evidence."""
+        path = self.run_dir / slug(name)
+        path.write_bytes(self.redactor.text(content).encode())
+        self.artifacts.append(Artifact(path.name, title, None))
+        return path
+
     def new_transcript(self, name: str, label: str) -> Transcript:
         """A transcript saved with this check's evidence however the check ends."""
         transcript = Transcript(label)

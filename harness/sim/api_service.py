@@ -5,6 +5,9 @@ finishes its handshake cannot block the accept loop. The hardened pump speaks TL
 (AEAD suites with ECDHE only) and TLS 1.3. W-05 adds TLS 1.0 and 1.1: a ClientHello
 whose highest offered version is below 1.2 is answered by a legacy context, every other
 one by the hardened context, so TLS 1.2 and 1.3 look the same as on the hardened pump.
+Every answer carries HSTS, a CSP that forbids framing, nosniff and no-store; the
+`Server` header says `pumpd`, and with W-13 the version and a TLS library's too, as
+does the JSON of every error answer.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ HELLO_DEADLINE_S = 5.0
 TCP_CLOSE_WAIT = 8  # tcpi_state once the peer's FIN arrived (linux/tcp_states.h)
 UPDATE_USER = "update"
 SERVER_HEADER = "pumpd"
+DISCLOSED_TLS_LIBRARY = "OpenSSL/1.1.1k"  # W-13's claim (see harness/sim/sbom.py)
+CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 HARDENED_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0"
 _TLS12 = 0x0303
@@ -246,7 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
     error_content_type = "application/json"
 
     def version_string(self) -> str:
-        return SERVER_HEADER
+        return self.server.service.server_header
 
     def do_GET(self) -> None:
         if self._path() == "/api/version":
@@ -420,6 +425,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] | None = None,
         body: bool = True,
     ) -> None:
+        service = self.server.service
+        if service.disclose_versions and status >= 400:  # W-13: error pages name versions
+            document = {**document, "server": service.server_header}
         payload = json.dumps(document).encode() + b"\n"
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -427,6 +435,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Strict-Transport-Security", "max-age=31536000")
+        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.send_header("Connection", "close")
@@ -479,6 +488,7 @@ class ApiService:
         self.firmware = firmware
         self.update_password = update_password
         self.store_unauthenticated = "W-19" in weaknesses  # W-19: upload without credentials
+        self.disclose_versions = "W-13" in weaknesses
         self.accounts = accounts
         self.log = log
         self._hardened = hardened_context(cert, key)
@@ -496,6 +506,13 @@ class ApiService:
     def port(self) -> int:
         port: int = self._server.server_address[1]
         return port
+
+    @property
+    def server_header(self) -> str:
+        """`pumpd`; with W-13 the running version and the TLS library's too."""
+        if self.disclose_versions:
+            return f"{SERVER_HEADER}/{self.firmware.version} {DISCLOSED_TLS_LIBRARY}"
+        return SERVER_HEADER
 
     def context_for(self, sock: socket.socket) -> ssl.SSLContext:
         """The TLS context for this connection (see the module docstring)."""

@@ -28,6 +28,23 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def bind_preferred(host: str, port: int, log: logging.Logger, name: str) -> socket.socket:
+    """A listening socket on `port` when it is free on `host`, else on any free port."""
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        sock = bind(host, 0)
+        log.warning(
+            "%s port %d busy on %s (%s); using %d instead",
+            name,
+            port,
+            host,
+            exc.strerror or exc,
+            sock.getsockname()[1],
+        )
+        return sock
+
+
 def peer_name(address: tuple[str, int] | tuple[str, int, int, int]) -> str:
     """`host:port` of a peer address as `accept` returns it."""
     return f"{address[0]}:{address[1]}"

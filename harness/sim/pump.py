@@ -15,10 +15,11 @@ from typing import Any, Protocol
 import yaml
 
 from harness.config import shipped
-from harness.sim import api_accounts, pki
+from harness.sim import api_accounts, pki, sbom
 from harness.sim.api_service import MAX_IMAGE_BYTES, UPDATE_USER, ApiService
 from harness.sim.console import SerialConsole
 from harness.sim.firmware import FirmwareState, VerifierFlags
+from harness.sim.gdb_stub import GdbStub
 from harness.sim.lockout import FailedLogins
 from harness.sim.pki import PumpKeys
 from harness.sim.ssh_service import SshService, random_password
@@ -62,6 +63,7 @@ class Endpoints:
     vendor_port: int | None
     telemetry_port: int | None = None
     uplink_port: int | None = None  # where the uplink connects (nobody listens until a test)
+    gdb_port: int | None = None  # W-14's debug stub
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,7 @@ class EmulatedPump:
     def _start_services(self, weaknesses: frozenset[str]) -> Endpoints:
         config = self.config
         keys = self._keys = pki.generate(config.workdir, config.host)
+        sbom.write(config.workdir, config.model, config.firmware)
         firmware = self._firmware = FirmwareState(
             version=config.firmware,
             model=config.model,
@@ -286,6 +289,12 @@ class EmulatedPump:
             self._services.append(vendor)
             vendor.start()
             vendor_port = vendor.port
+        gdb_port = None
+        if "W-14" in weaknesses:
+            stub = GdbStub(host=config.host, log=self.log)
+            self._services.append(stub)
+            stub.start()
+            gdb_port = stub.port
         telemetry_cert = telemetry_certificate(
             config.workdir, keys, config.host, weak="W-06" in weaknesses
         )
@@ -316,6 +325,7 @@ class EmulatedPump:
             vendor_port,
             telemetry_port=telemetry.port,
             uplink_port=uplink.address[1],
+            gdb_port=gdb_port,
         )
 
     def _failed_logins(self, *, enabled: bool = True) -> FailedLogins:
@@ -380,6 +390,7 @@ class EmulatedPump:
         threat_model = shipped.threat_model_path()
         if threat_model.is_file():
             profile["threat_model"] = str(threat_model)
+        profile["sbom"] = str(sbom.path(config.workdir).resolve())
         profile |= {
             "network": {
                 "host": host,

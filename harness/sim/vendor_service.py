@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 
-from harness.sim.listener import ListenerService, TcpListener, bind
+from harness.sim.listener import ListenerService, TcpListener, bind_preferred
 
 PREFERRED_PORT = 9999
 HELLO = b"PMP\x01" + b"\x00\x00\x00\x00"
@@ -26,20 +26,9 @@ class VendorService(ListenerService):
 
     def __init__(self, *, host: str, log: logging.Logger, port: int = PREFERRED_PORT) -> None:
         self._log = log
-        try:
-            sock = bind(host, port)
-        except OSError as exc:
-            sock = bind(host, 0)
-            log.warning(
-                "vendor port %d busy on %s (%s); using %d instead",
-                port,
-                host,
-                exc.strerror or exc,
-                sock.getsockname()[1],
-            )
         self._listener = TcpListener(
             "vendor",
-            sock,
+            bind_preferred(host, port, log, "vendor"),
             self._serve,
             log,
             max_connections=MAX_CONNECTIONS,

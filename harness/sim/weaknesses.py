@@ -75,9 +75,11 @@ _TABLE = (
         "W-13",
         "HTTP Server header and error pages name product and library versions",
         "SURFACE-004",
-        False,
+        True,
     ),
-    Weakness("W-14", "GDB remote stub listening on TCP 3333", "SURFACE-005", False),
+    Weakness(
+        "W-14", "GDB remote stub listening on TCP 3333 (another port if taken)", "SURFACE-005", True
+    ),
     Weakness(
         "W-15",
         "TLS listener dies on a ClientHello whose cipher-suite length overruns the record",

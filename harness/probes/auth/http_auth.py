@@ -9,6 +9,7 @@ judged and is kept as undecided, so a dead login endpoint is never taken for a r
 from __future__ import annotations
 
 import base64
+import dataclasses
 import enum
 import json
 import secrets
@@ -106,6 +107,7 @@ class LoginResult:
     latency_s: float
     detail: str
     session: Session | None = field(default=None, repr=False)
+    cookies: tuple[str, ...] = field(default=(), repr=False)  # its Set-Cookie headers
 
 
 def login(api: HttpApi, username: str, password: Secret, transcript: Transcript) -> LoginResult:
@@ -130,6 +132,12 @@ def login(api: HttpApi, username: str, password: Secret, transcript: Transcript)
 
 
 def _judge_login(http: Http, reply: HttpResponse, username: str, password: Secret) -> LoginResult:
+    result = _verdict(http, reply, username, password)
+    cookies = tuple(v for k, v in reply.headers if k.lower() == "set-cookie")
+    return dataclasses.replace(result, cookies=cookies)
+
+
+def _verdict(http: Http, reply: HttpResponse, username: str, password: Secret) -> LoginResult:
     spec = http.login
     session = _token_session(reply, spec.token_field) or _cookie_session(reply, spec.session_cookie)
     ok_status = 200 <= reply.status < 400

@@ -43,11 +43,19 @@ def capture(
         login, _, _ = prompts.patterns()
         _, output = console.expect([login], deadline)
         return ConsoleCapture(output, f"boot log after `{serial.reset_command}`")
-    output = console.read_for(opening_s)
-    output += console_probe.back_to_login(console, prompts, deadline)
     return ConsoleCapture(
-        output, "output on opening the console (no serial.reset_command to see a boot)"
+        opening(console, prompts, opening_s=opening_s, deadline=deadline),
+        "output on opening the console (no serial.reset_command to see a boot)",
     )
+
+
+def opening(
+    console: Console, prompts: ConsolePrompts, *, opening_s: float, deadline: Deadline
+) -> bytes:
+    """What the console prints on opening and on the way to its login prompt (SURFACE-004
+    reads it for versions: what anyone at the console sees before logging in)."""
+    output = console.read_for(opening_s)
+    return output + console_probe.back_to_login(console, prompts, deadline)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from harness.core.errors import DeviceError
@@ -22,6 +22,7 @@ class PortExposure:
     unexpected: tuple[int, ...]
     expected_closed: tuple[int, ...]
     greetings: tuple[tuple[int, str], ...]
+    judged_elsewhere: tuple[tuple[int, str], ...] = ()  # (port, what and which check)
 
 
 def tcp_exposure(
@@ -31,14 +32,19 @@ def tcp_exposure(
     *,
     connect_timeout: float,
     transcript: Transcript,
+    judged_elsewhere: Mapping[int, str] | None = None,
 ) -> PortExposure:
-    """Compare a scan with `expected`, and read the greeting of each unexpected port."""
+    """Compare a scan with `expected`, and read the greeting of each unexpected port.
+
+    A port in `judged_elsewhere` (port: what found it, e.g. SURFACE-005's debug
+    services) is failed by that check and only listed here."""
     transcript.event(
         f"scanned {scan.ports_scanned} ports of {scan.address} in {scan.duration_s:.2f}s: "
         f"open {list(scan.open)}"
     )
     wanted = tuple(sorted(set(expected)))
-    unexpected = tuple(p for p in scan.open if p not in wanted)
+    elsewhere = judged_elsewhere or {}
+    unexpected = tuple(p for p in scan.open if p not in wanted and p not in elsewhere)
     greetings = tuple(
         (port, _greeting(scope, scan.host, port, connect_timeout, transcript))
         for port in unexpected[:MAX_GREETINGS]
@@ -49,6 +55,9 @@ def tcp_exposure(
         unexpected=unexpected,
         expected_closed=tuple(p for p in wanted if p not in scan.open),
         greetings=greetings,
+        judged_elsewhere=tuple(
+            (p, elsewhere[p]) for p in scan.open if p not in wanted and p in elsewhere
+        ),
     )
 
 
