@@ -504,6 +504,50 @@ class Policy(_Section):
     password_min_length: int = Field(
         default=12, ge=1, le=128, description="AUTH-012: shorter new passwords are refused"
     )
+    # ROBUST: each bound below keeps a check far inside the plugin's 600 s watchdog.
+    liveness_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="ROBUST: how long a service that stopped answering after a case is waited "
+        "for (the evidence says when it came back); ROBUST-005: every service must answer "
+        "within this after the flood's release",
+    )
+    robust_stop_at_first_failure: bool = Field(
+        default=True,
+        description="ROBUST: a check stops at the first case after which the device does not "
+        "answer; false runs the remaining cases too",
+    )
+    flood_connections: int = Field(
+        default=200,
+        ge=1,
+        le=1000,
+        description="ROBUST-005: concurrent TCP connections opened to each expected port",
+    )
+    flood_rate: float = Field(
+        default=100.0,
+        gt=0,
+        le=1000,
+        description="ROBUST-005: new connections per second, at most",
+    )
+    flood_hold_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="ROBUST-005: how long the flood's connections are held open",
+    )
+    slow_connections: int = Field(
+        default=16, ge=1, le=128, description="ROBUST-008: connections sending headers slowly"
+    )
+    slow_interval_s: float = Field(
+        default=5.0, gt=0, le=30, description="ROBUST-008: each sends one header byte this often"
+    )
+    slow_hold_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=120,
+        description="ROBUST-008: how long the slow connections are kept going",
+    )
 
     @property
     def expected_ssh_auth_methods(self) -> frozenset[str]:

@@ -1,0 +1,1 @@
+"""Robustness probes: malformed and oversized input, floods and slow clients (ROBUST)."""
