@@ -28,7 +28,9 @@ class RobustSteps:
     deadline: Deadline = field(default_factory=lambda: Deadline(ROBUST_BUDGET_S))
 
     def __post_init__(self) -> None:
-        self.transcript = self.evidence.new_transcript("cases", "every case as sent and answered")
+        self.transcript = self.evidence.new_transcript(
+            "exchanges", "every case as sent and answered"
+        )
         self._liveness = self.evidence.new_transcript("liveness", "liveness before and after")
         self._reproducers: dict[str, str] = {}
 

@@ -8,6 +8,7 @@ and says how long the device took to come back, or that it did not.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from functools import partial
 
 import pytest
@@ -153,6 +154,7 @@ def test_slow_requests_resisted(http_api: HttpApi, robust: RobustSteps) -> None:
         deadline=robust.deadline,
     )  # fmt: skip
     after = robust.alive()
+    robust.evidence.json("slow.json", {"run": asdict(run), "after": asdict(after)}, "slow requests")
     robust.evidence.note(run.summary())
     for other in run.others:
         robust.evidence.note(f"other client at +{other.at_s:.1f}s: {other.detail}")

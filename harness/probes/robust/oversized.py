@@ -10,6 +10,7 @@ is 65535 bytes (the most MQTT allows), on every MQTT service (inside TLS for `mq
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 
 from harness.config.profile import Profile
@@ -89,26 +90,24 @@ def publish(topic: bytes, message: bytes, packet_id: int = 1) -> bytes:
     return b"\x32" + remaining_length(len(body)) + body
 
 
-def mqtt_fields(target: str) -> list[Case]:
-    """The MQTT cases for one broker."""
-    long_id = mqtt_connect("c" * MQTT_STRING_MAX)
-    return [
-        Case(
-            "long-client-id",
-            f"a CONNECT whose client identifier is {MQTT_STRING_MAX} bytes",
-            long_id,
-            target,
-            well_formed=True,
-        ),
-        Case(
-            "long-topic",
-            f"a CONNECT without credentials, then a QoS 1 PUBLISH to a {MQTT_STRING_MAX}-byte "
-            "topic",
-            mqtt_connect(PROBE_USER) + publish(b"t" * MQTT_STRING_MAX, b"medsec"),
-            target,
-            well_formed=True,
-        ),
-    ]
+def mqtt_client_id(target: str) -> Case:
+    return Case(
+        "long-client-id",
+        f"a CONNECT whose client identifier is {MQTT_STRING_MAX} bytes",
+        mqtt_connect("c" * MQTT_STRING_MAX),
+        target,
+        well_formed=True,
+    )
+
+
+def mqtt_topic(target: str) -> Case:
+    return Case(
+        "long-topic",
+        f"a CONNECT without credentials, then a QoS 1 PUBLISH to a {MQTT_STRING_MAX}-byte topic",
+        mqtt_connect(PROBE_USER) + publish(b"t" * MQTT_STRING_MAX, b"medsec"),
+        target,
+        well_formed=True,
+    )
 
 
 def _connack(data: bytes) -> ConnackCode | None:
@@ -120,7 +119,12 @@ def _connack(data: bytes) -> ConnackCode | None:
     return None
 
 
-def _mqtt_done(data: bytes) -> bool:
+def connect_answered(data: bytes) -> bool:
+    """Four bytes came back: a CONNACK, or whatever the broker says instead."""
+    return len(data) >= 4
+
+
+def publish_answered(data: bytes) -> bool:
     """A refusing CONNACK, or an accepting one and the PUBACK after it."""
     code = _connack(data)
     if code is None:
@@ -143,12 +147,13 @@ def mqtt_attempt(
     case: Case,
     *,
     tls: bool,
+    answered: Callable[[bytes], bool],
     timeout: float,
     transcript: Transcript,
 ) -> Reply:
     return exchange(
         scope, host, port, case, timeout=timeout, transcript=transcript, tls=tls,
-        enough=_mqtt_done, describe=describe_mqtt,
+        enough=answered, describe=describe_mqtt,
     )  # fmt: skip
 
 
@@ -161,13 +166,21 @@ def ssh_problem(case: Case, reply: Reply) -> str | None:
     return None
 
 
-def mqtt_problem(case: Case, reply: Reply) -> str | None:
-    """ROBUST-004 (MQTT): a broker may take what MQTT allows, but it answers (a CONNACK,
-    then a PUBACK if it let us in) or closes."""
-    if reply.closed or (reply.reaction is Reaction.ANSWERED and _mqtt_done(reply.data)):
+def _mqtt_problem(answered: Callable[[bytes], bool], reply: Reply) -> str | None:
+    """ROBUST-004 (MQTT): a broker may take what MQTT allows, but it answers or closes."""
+    if reply.closed or (reply.reaction is Reaction.ANSWERED and answered(reply.data)):
         return None
-    answered = reply.detail or "no answer"
-    return f"{answered}, and no close within {reply.elapsed_s:.1f}s"
+    return f"{reply.detail or 'no answer'}, and no close within {reply.elapsed_s:.1f}s"
+
+
+def connect_problem(case: Case, reply: Reply) -> str | None:
+    """A CONNACK (any code) or a close."""
+    return _mqtt_problem(connect_answered, reply)
+
+
+def publish_problem(case: Case, reply: Reply) -> str | None:
+    """A refusing CONNACK, or an accepting one and a PUBACK; or a close."""
+    return _mqtt_problem(publish_answered, reply)
 
 
 def every_field(profile: Profile, scope: Scope, transcript: Transcript) -> list[Planned]:
@@ -187,9 +200,18 @@ def every_field(profile: Profile, scope: Scope, transcript: Transcript) -> list[
     host = profile.network.host if profile.network else ""
     for service in services:
         if service.protocol in ("mqtt", "mqtts"):
-            send = partial(mqtt_attempt, scope, host, service.port, tls=service.tls,
-                           timeout=timeout, transcript=transcript)  # fmt: skip
-            planned += plan(mqtt_fields(service.name), send, mqtt_problem)
+            broker = partial(mqtt_attempt, scope, host, service.port, tls=service.tls,
+                             timeout=timeout, transcript=transcript)  # fmt: skip
+            planned += plan(
+                [mqtt_client_id(service.name)],
+                partial(broker, answered=connect_answered),
+                connect_problem,
+            )
+            planned += plan(
+                [mqtt_topic(service.name)],
+                partial(broker, answered=publish_answered),
+                publish_problem,
+            )
         if service.tls:
             send = partial(tls_input.send, scope, host, service.port,
                            timeout=timeout, transcript=transcript)  # fmt: skip

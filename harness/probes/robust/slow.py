@@ -4,13 +4,14 @@ while another client asks the service for a page.
 Each slow connection sends its request line and Host header, then one byte of an endless
 header every `interval_s` until `hold_s` has passed (inside TLS for https: a record per
 byte). The other client is a normal GET, once as soon as every slow connection is
-sending and once at the end of the hold: both must be answered.
+open (while the bytes trickle on) and once at the end of the hold: both must be answered.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -118,7 +119,6 @@ def slow_requests(
     conns: list[TcpConnection] = []
     failed, first_failure = 0, ""
     closed_at: dict[int, float] = {}  # index of a connection -> when the device closed it
-    others: list[OtherClient] = []
     try:
         for _ in range(plan.connections):
             try:
@@ -129,16 +129,18 @@ def slow_requests(
         sent = len(head) * len(conns)
         began = time.monotonic()
         hold = Deadline(deadline.step(plan.hold_s))
-        others.append(_other_client(scope, url, timeout, other_transcript, began))
-        while not hold.expired:
-            time.sleep(hold.step(plan.interval_s))
-            for index, conn in enumerate(conns):
-                if index in closed_at:
-                    continue
-                if still_open(conn) and _one_byte(conn):
-                    sent += 1
-                else:
-                    closed_at[index] = time.monotonic() - began
+        with ThreadPoolExecutor(1) as pool:  # the first other client asks while bytes trickle
+            first = pool.submit(_other_client, scope, url, timeout, other_transcript, began)
+            while not hold.expired:
+                time.sleep(hold.step(plan.interval_s))
+                for index, conn in enumerate(conns):
+                    if index in closed_at:
+                        continue
+                    if still_open(conn) and _one_byte(conn):
+                        sent += 1
+                    else:
+                        closed_at[index] = time.monotonic() - began
+            others = [first.result()]
         others.append(_other_client(scope, url, timeout, other_transcript, began))
     finally:
         for conn in conns:
