@@ -526,7 +526,7 @@ class Policy(_Section):
     )
     flood_rate: float = Field(
         default=100.0,
-        gt=0,
+        ge=1,
         le=1000,
         description="ROBUST-005: new connections per second, at most",
     )

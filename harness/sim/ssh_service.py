@@ -85,7 +85,7 @@ def algorithms_for(weaknesses: Collection[str]) -> SshAlgorithms:
     return STRONG
 
 
-def _identification_ok(sock: socket.socket) -> bool:
+def identification_ok(sock: socket.socket) -> bool:
     """Whether the client's first line (peeked, not read) is an SSH 2 identification of at
     most MAX_IDENTIFICATION bytes."""
     deadline = time.monotonic() + SOCKET_TIMEOUT_S
@@ -244,7 +244,7 @@ class SshService(ListenerService):
         return ok
 
     def _serve(self, sock: socket.socket, peer: str) -> None:
-        if not _identification_ok(sock):
+        if not identification_ok(sock):
             # paramiko would wait for more lines, or take a line of any length
             self.log.info("ssh %s closed: invalid identification", peer)
             with contextlib.suppress(OSError):
