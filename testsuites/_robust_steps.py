@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
 
-from harness.config.profile import Policy, Profile
+from harness.config.profile import Http, Network, Policy, Profile, Service, ServiceProtocol
 from harness.core.deadline import Deadline
 from harness.core.errors import inconclusive
 from harness.core.scope import Scope
@@ -33,6 +34,21 @@ class RobustSteps:
         )
         self._liveness = self.evidence.new_transcript("liveness", "liveness before and after")
         self._reproducers: dict[str, str] = {}
+        self._watched = self.profile  # what liveness probes: the profile and the check's target
+
+    def watching(self, name: str, host: str, port: int, protocol: ServiceProtocol) -> None:
+        """Liveness also probes the check's own target when `network.services` does not
+        name it (on `network.host`; a target on another host is probed by its cases only)."""
+        network = self._watched.network or Network(host=host)
+        if network.host != host or any(s.port == port for s in network.services):
+            return
+        taken = {s.name for s in network.services}
+        service = Service(name=name if name not in taken else f"{name}-{port}", port=port,
+                          protocol=protocol)  # fmt: skip
+        services = (*network.services, service)
+        self._watched = self._watched.model_copy(
+            update={"network": network.model_copy(update={"services": services})}
+        )
 
     @property
     def policy(self) -> Policy:
@@ -42,10 +58,24 @@ class RobustSteps:
     def timeout(self) -> float:
         return self.policy.timeout_s
 
+    @property
+    def watched(self) -> Profile:
+        """The profile liveness probes: with the check's own target added (`watching`)."""
+        return self._watched
+
+    def watching_http(self, http: Http) -> None:
+        """`watching` the profiled HTTP(S) API."""
+        parts = urlsplit(http.base_url)
+        secure = parts.scheme == "https"
+        port = parts.port or (443 if secure else 80)
+        self.watching("http", parts.hostname or "", port, "https" if secure else "http")
+
     def baseline(self) -> None:
         """Every interface must answer before the first case, or no case could be blamed."""
-        before = liveness.confirm(self.profile, self.scope, self._liveness)
+        before = liveness.confirm(self._watched, self.scope, self._liveness)
         self.evidence.note(f"before the first case: {before.summary()}")
+        if not before.answers:
+            inconclusive(self._device, "no service or console to confirm liveness with")
         if not before.alive:
             dead = "; ".join(f"{a.name}: {a.detail}" for a in before.dead)
             inconclusive(self._device, f"did not answer before the first case ({dead})")
@@ -53,7 +83,7 @@ class RobustSteps:
     def alive(self) -> liveness.Liveness:
         """Liveness after a case, waiting `liveness_timeout_s` for what stopped answering."""
         return liveness.confirm(
-            self.profile,
+            self._watched,
             self.scope,
             self._liveness,
             recover_within_s=self.policy.liveness_timeout_s,

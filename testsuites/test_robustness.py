@@ -51,6 +51,7 @@ def test_malformed_tls_hellos_survived(tls_service: Service, robust: RobustSteps
 
 @pytest.mark.check("ROBUST-002")
 def test_malformed_ssh_input_survived(ssh_target: SshTarget, robust: RobustSteps) -> None:
+    robust.watching("ssh", ssh_target.host, ssh_target.port, "ssh")
     send = partial(
         ssh_input.send, robust.scope, ssh_target.host, ssh_target.port,
         timeout=robust.timeout, transcript=robust.transcript,
@@ -65,6 +66,7 @@ def test_malformed_ssh_input_survived(ssh_target: SshTarget, robust: RobustSteps
 
 @pytest.mark.check("ROBUST-003")
 def test_malformed_http_requests_survived(http_api: HttpApi, robust: RobustSteps) -> None:
+    robust.watching_http(http_api.http)
     send = partial(
         http_input.send, robust.scope, http_api.http,
         server_name=robust.profile.tls.server_name, timeout=robust.timeout,
@@ -81,6 +83,10 @@ def test_malformed_http_requests_survived(http_api: HttpApi, robust: RobustSteps
 
 @pytest.mark.check("ROBUST-004")
 def test_oversized_fields_survived(profile: Profile, robust: RobustSteps) -> None:
+    if profile.ssh is not None:
+        robust.watching("ssh", profile.ssh_host, profile.ssh.port, "ssh")
+    if profile.http is not None:
+        robust.watching_http(profile.http)
     planned = oversized.every_field(profile, robust.scope, robust.transcript)
     trial = robust.run(planned)
     targets = ", ".join(dict.fromkeys(p.case.target for p in planned))
@@ -97,6 +103,8 @@ def test_connection_flood_survived(profile: Profile, robust: RobustSteps) -> Non
     assert network is not None
     if not network.expected_tcp:
         not_applicable("network.expected_tcp names no port to flood")
+    for port in network.expected_tcp:
+        robust.watching(f"tcp-{port}", network.host, port, "other")
     policy = profile.policy
     rule = flood.FloodPlan(
         policy.flood_connections, policy.flood_rate, policy.flood_hold_s, policy.connect_timeout_s
@@ -144,6 +152,7 @@ def test_serial_garbage_survived(
 
 @pytest.mark.check("ROBUST-008")
 def test_slow_requests_resisted(http_api: HttpApi, robust: RobustSteps) -> None:
+    robust.watching_http(http_api.http)
     policy = robust.policy
     rule = slow.SlowPlan(policy.slow_connections, policy.slow_interval_s, policy.slow_hold_s)
     robust.baseline()

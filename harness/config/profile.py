@@ -144,14 +144,17 @@ def _is_network(value: Any) -> bool:
     return True
 
 
+ServiceProtocol = Literal[
+    "https", "mqtts", "tls", "dicom-tls", "ssh", "http", "mqtt", "telnet", "other"
+]
+
+
 class Service(_Section):
     """One port and the protocol it should speak."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     port: Port
-    protocol: Literal[
-        "https", "mqtts", "tls", "dicom-tls", "ssh", "http", "mqtt", "telnet", "other"
-    ]
+    protocol: ServiceProtocol
 
     @property
     def tls(self) -> bool:

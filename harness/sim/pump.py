@@ -495,7 +495,7 @@ class EmulatedPump:
             # past every service's connection cap.
             "flood_connections": 40,
             "flood_rate": 400,
-            "flood_hold_s": 0.3,
+            "flood_hold_s": 0.2,
             "slow_connections": 16,
             "slow_interval_s": 0.2,
             "slow_hold_s": 0.6,

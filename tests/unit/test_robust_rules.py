@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -17,8 +18,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from harness.config.profile import Network, Policy, Profile, Service
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceUnreachable, OutOfScope
+from harness.core.redact import Redactor
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
+from harness.evidence.recorder import EvidenceRecorder
 from harness.probes import liveness
 from harness.probes.console import ConsoleState
 from harness.probes.robust import flood, http_input, oversized, serial_input, ssh_input, tls_input
@@ -29,6 +32,7 @@ from harness.sim.listener import TcpListener, bind
 from harness.sim.ssh_service import identification_ok
 from harness.sim.telemetry_service import suite_length_overruns
 from harness.transports.serial import Console
+from testsuites._robust_steps import RobustSteps
 
 LOOPBACK = Scope.of(["127.0.0.1/32"])
 HOST = "127.0.0.1"
@@ -374,3 +378,17 @@ def test_the_sim_ssh_server_takes_only_an_ssh_identification_line() -> None:
         with ours, theirs:
             theirs.sendall(line)
             assert identification_ok(ours) is fine, line
+
+
+def test_liveness_also_watches_the_target_a_profile_does_not_list(
+    lab_profile: Profile, tmp_path: Path
+) -> None:
+    bare = lab_profile.model_copy(update={"network": Network(host=HOST), "serial": None})
+    steps = RobustSteps(bare, LOOPBACK, EvidenceRecorder(tmp_path, "ROBUST-002", "ssh", Redactor()))
+    steps.watching("ssh", HOST, 2222, "ssh")
+    steps.watching("ssh", HOST, 2222, "ssh")  # once is enough
+    steps.watching("ssh", "192.0.2.7", 22, "ssh")  # another host: its cases watch it
+    assert steps.watched.network is not None
+    assert [(s.name, s.port) for s in steps.watched.network.services] == [("ssh", 2222)]
+    assert bare.network is not None
+    assert bare.network.services == ()

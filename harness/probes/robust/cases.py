@@ -24,7 +24,7 @@ from harness.transports import net
 from harness.transports.net import TcpConnection
 
 MAX_REPLY = 64 * 1024  # bytes of a reaction kept; the rest is not read
-INCOMPLETE_WAIT_S = 0.3  # how long a reaction to an input that is not finished is awaited
+INCOMPLETE_WAIT_S = 0.2  # how long a reaction to an input that is not finished is awaited
 
 
 class Reaction(str, enum.Enum):
