@@ -139,6 +139,7 @@ def test_serial_garbage_survived(
             return serial_input.type_case(
                 console, console_prompts, case, reboot=reboot, timeout=robust.timeout,
                 wait_s=robust.timeout + profile.policy.liveness_timeout_s,
+                deadline=robust.deadline,
             )  # fmt: skip
 
     cases = serial_input.garbage(GARBAGE_SEED)

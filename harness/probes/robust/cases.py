@@ -133,13 +133,10 @@ def deliver(
     except DeviceError as exc:  # closed or reset while the case was sent: read what came
         conn.transcript.event(f"the device hung up during the send: {exc}")
     data, closed = read_reaction(conn, wait, enough)
-    return reaction_of(data, closed, time.monotonic() - started, describe(data))
-
-
-def reaction_of(data: bytes, closed: bool, elapsed_s: float, detail: str = "") -> Reply:
+    elapsed = time.monotonic() - started
     if data:
-        return Reply(Reaction.ANSWERED, data, closed, elapsed_s, detail)
-    return Reply(Reaction.CLOSED if closed else Reaction.SILENT, b"", closed, elapsed_s, detail)
+        return Reply(Reaction.ANSWERED, data, closed, elapsed, describe(data))
+    return Reply(Reaction.CLOSED if closed else Reaction.SILENT, b"", closed, elapsed)
 
 
 def exchange(

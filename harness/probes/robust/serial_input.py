@@ -85,10 +85,16 @@ def type_case(
     reboot: re.Pattern[bytes],
     timeout: float,
     wait_s: float,
+    deadline: Deadline,
 ) -> ConsoleReply:
     """From the login prompt: the case, then Enter until a prompt shows (up to `wait_s`);
-    a password prompt (the case became a user name) is left without a failed login."""
-    back_to_login(console, prompts, Deadline(timeout * 4))
+    a password prompt (the case became a user name) is left without a failed login. No
+    wait outlasts `deadline` (the check's)."""
+
+    def within(seconds: float) -> Deadline:
+        return Deadline(deadline.step(seconds))
+
+    back_to_login(console, prompts, within(timeout * 4))
     console.forget()
     if case.payload:
         console.write(case.payload, case.name)
@@ -97,7 +103,7 @@ def type_case(
     typed = time.monotonic()
     output = console.read_for(SETTLE_S)
     console.forget()  # an echoed `#` or `$` at the end of the garbage is no shell prompt
-    wait = Deadline(wait_s)
+    wait = within(wait_s)
     settle, presses = timeout, 0
     while True:
         console.write(b"\r", "Enter")
@@ -110,9 +116,9 @@ def type_case(
     elapsed = time.monotonic() - typed
     rebooted = bool(reboot.search(output))
     if state is ConsoleState.PASSWORD:
-        output += back_to_login(console, prompts, Deadline(timeout * 4), at_password=True)
+        output += back_to_login(console, prompts, within(timeout * 4), at_password=True)
     elif state.shell:
-        back_to_login(console, prompts, Deadline(timeout * 4))
+        back_to_login(console, prompts, within(timeout * 4))
     return ConsoleReply(
         Reaction.SILENT if state is ConsoleState.NOTHING else Reaction.ANSWERED,
         output[-MAX_OUTPUT:],
