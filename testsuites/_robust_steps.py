@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from harness.config.profile import Http, Network, Policy, Profile, Service, ServiceProtocol
 from harness.core.deadline import Deadline
 from harness.core.errors import inconclusive
 from harness.core.scope import Scope
+from harness.core.transcript import Transcript
 from harness.evidence.recorder import EvidenceRecorder
 from harness.probes import liveness
 from harness.probes.robust import flood
@@ -29,9 +31,6 @@ class RobustSteps:
     deadline: Deadline = field(default_factory=lambda: Deadline(ROBUST_BUDGET_S))
 
     def __post_init__(self) -> None:
-        self.transcript = self.evidence.new_transcript(
-            "exchanges", "every case as sent and answered"
-        )
         self._liveness = self.evidence.new_transcript("liveness", "liveness before and after")
         self._reproducers: dict[str, str] = {}
         self._watched = self.profile  # what liveness probes: the profile and the check's target
@@ -49,6 +48,11 @@ class RobustSteps:
         self._watched = self._watched.model_copy(
             update={"network": network.model_copy(update={"services": services})}
         )
+
+    @cached_property
+    def transcript(self) -> Transcript:
+        """Every case as sent and answered (made on first use: the console has its own)."""
+        return self.evidence.new_transcript("exchanges", "every case as sent and answered")
 
     @property
     def policy(self) -> Policy:
