@@ -29,8 +29,15 @@ from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
 from harness.updates.kit import ImageKit
 from harness.updates.registry import kit_for
+from testsuites._robust_steps import RobustSteps
 
 SCAN_BUDGET_S = 540.0  # below the plugin's 600 s watchdog
+
+
+@pytest.fixture
+def robust(profile: Profile, scope: Scope, evidence: EvidenceRecorder) -> RobustSteps:
+    """One ROBUST check's run: liveness before and after each case, evidence, verdict."""
+    return RobustSteps(profile, scope, evidence)
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out: Path = args.out or default_run_dir(profile)
     suites_dir = testsuites_dir()
     pytest_args = [
-        *(str(suites_dir / SUITES[n]) for n in names),
+        *(str(suites_dir / module) for n in names for module in SUITES[n]),
         "--profile",
         str(args.profile),
         "--medsec-out",

@@ -1,11 +1,11 @@
-"""The suites `medsec run --suite` knows, by name."""
+"""The suites `medsec run` knows, by name."""
 
 from __future__ import annotations
 
-SUITES = {  # `medsec run --suite NAME` -> the module of testsuites/
-    "auth": "test_authentication.py",
-    "crypto": "test_encryption.py",
-    "update": "test_secure_update.py",
-    "surface": "test_surface.py",
-    "fuzz": "test_fuzzing.py",  # ROBUST-007, destructive: runs only with --allow-destructive
+SUITES: dict[str, tuple[str, ...]] = {  # `medsec run --suite NAME` -> modules of testsuites/
+    "auth": ("test_authentication.py",),
+    "crypto": ("test_encryption.py",),
+    "update": ("test_secure_update.py",),
+    "surface": ("test_surface.py",),
+    "robust": ("test_robustness.py", "test_fuzzing.py"),  # fuzzing needs --allow-destructive
 }

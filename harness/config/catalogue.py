@@ -501,7 +501,8 @@ _ROWS: tuple[tuple[str, str, str, bool, str, str, str], ...] = (
         False,
         "high",
         "FDA-Resil; CR 3.5, CR 7.1; EN 5.13-1; CWE-20; CAPEC-272",
-        "alert or close for each; liveness after",
+        "alert or close for each (a hello cut short may be waited on; the well-formed oversized one "
+        "may be answered); liveness after",
     ),
     (
         "ROBUST-002",
@@ -519,7 +520,7 @@ _ROWS: tuple[tuple[str, str, str, bool, str, str, str], ...] = (
         False,
         "high",
         "FDA-Resil; CR 3.5; EN 5.13-1; CWE-20; CAPEC-153",
-        "4xx or close, never a hang; liveness after",
+        "4xx (501 or 505 for what it does not implement) or close, never a hang; liveness after",
     ),
     (
         "ROBUST-004",
@@ -528,7 +529,8 @@ _ROWS: tuple[tuple[str, str, str, bool, str, str, str], ...] = (
         False,
         "high",
         "FDA-Resil; CR 3.5; CWE-120, CWE-20; CAPEC-100",
-        "refused cleanly; liveness after",
+        "refused cleanly (a 4xx or a close, never a login); a field the protocol allows may also "
+        "be answered; liveness after",
     ),
     (
         "ROBUST-005",
@@ -546,7 +548,7 @@ _ROWS: tuple[tuple[str, str, str, bool, str, str, str], ...] = (
         False,
         "medium",
         "FDA-Resil; CR 3.5; CWE-20",
-        "Enter still brings a prompt; no reboot",
+        "the first Enter still brings a prompt; no boot log (reboot)",
     ),
     (
         "ROBUST-007",

@@ -159,14 +159,17 @@ def _is_network(value: Any) -> bool:
     return True
 
 
+ServiceProtocol = Literal[
+    "https", "mqtts", "tls", "dicom-tls", "ssh", "http", "mqtt", "telnet", "other"
+]
+
+
 class Service(_Section):
     """One port and the protocol it should speak."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     port: Port
-    protocol: Literal[
-        "https", "mqtts", "tls", "dicom-tls", "ssh", "http", "mqtt", "telnet", "other"
-    ]
+    protocol: ServiceProtocol
 
     @property
     def tls(self) -> bool:
@@ -540,6 +543,50 @@ class Policy(_Section):
         default=DEFAULT_SSH_BANNER,
         description="SURFACE-004: regex the SSH identification line must match (the default "
         "allows any software version and no comment, such as Debian's package revision)",
+    )
+    # ROBUST: each bound below keeps a check far inside the plugin's 600 s watchdog.
+    liveness_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="ROBUST: how long a service that stopped answering after a case is waited "
+        "for (the evidence says when it came back); ROBUST-005: every service must answer "
+        "within this after the flood's release",
+    )
+    robust_stop_at_first_failure: bool = Field(
+        default=True,
+        description="ROBUST: a check stops at the first case after which the device does not "
+        "answer; false runs the remaining cases too",
+    )
+    flood_connections: int = Field(
+        default=200,
+        ge=1,
+        le=1000,
+        description="ROBUST-005: concurrent TCP connections opened to each expected port",
+    )
+    flood_rate: float = Field(
+        default=100.0,
+        ge=1,
+        le=1000,
+        description="ROBUST-005: new connections per second, at most",
+    )
+    flood_hold_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="ROBUST-005: how long the flood's connections are held open",
+    )
+    slow_connections: int = Field(
+        default=16, ge=1, le=128, description="ROBUST-008: connections sending headers slowly"
+    )
+    slow_interval_s: float = Field(
+        default=5.0, gt=0, le=30, description="ROBUST-008: each sends one header byte this often"
+    )
+    slow_hold_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=120,
+        description="ROBUST-008: how long the slow connections are kept going",
     )
 
     @property

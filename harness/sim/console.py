@@ -38,6 +38,8 @@ POLL_S = 0.1
 AUTOBOOT = b"Hit any key to stop autoboot:  0\r\n"
 BOOT_WINDOW_S = 0.5  # after a reboot: typed keys are read and ignored (no bootloader shell)
 IDLE_LOGOUT = b"\r\ntimed out waiting for input: auto-logout\r\n"
+CRASH_LINE_BYTES = 4096  # W-16: a longer line without newline crashes the console
+CRASH_DOWN_S = 1.0  # W-16: silence until the watchdog reboots the console
 
 
 def boot_log() -> bytes:
@@ -64,6 +66,7 @@ class _State(enum.Enum):
     PASSWORD = "password"  # noqa: S105 - a state name
     SHELL = "shell"
     BOOTING = "booting"
+    CRASHED = "crashed"  # W-16: reads nothing, prints nothing until the watchdog reboots
 
 
 class SerialConsole:
@@ -83,6 +86,9 @@ class SerialConsole:
         self._password = password
         self._root_without_password = "W-18" in weaknesses
         self._ctrl_c_root_shell = "W-02" in weaknesses
+        self._crashes_on_long_line = "W-16" in weaknesses
+        self._line_bytes = 0  # typed since the last line end, whatever the editor kept
+        self._crashed_until = 0.0
         self._failed = failed_logins or FailedLogins(after=1, lock_s=0.0, enabled=False)
         self._idle_timeout_s = idle_timeout_s
         self._last_input = time.monotonic()
@@ -138,8 +144,8 @@ class SerialConsole:
                 continue
             self._boot()
             self._last_input = time.monotonic()
-            if self._state is _State.BOOTING:
-                continue  # the bootloader reads keys during its window and ignores them
+            if self._state in (_State.BOOTING, _State.CRASHED):
+                continue  # the bootloader ignores keys in its window; a dead console reads none
             for byte in packet[1:]:
                 if not self._on_byte(byte):
                     break  # a failed login discards what was typed meanwhile
@@ -147,6 +153,9 @@ class SerialConsole:
     def _on_tick(self) -> None:
         """Timers: the end of the boot window, and the shell's idle logout."""
         now = time.monotonic()
+        if self._state is _State.CRASHED and now >= self._crashed_until:
+            self._log.info("console watchdog: reboot after the crash (W-16)")
+            self._reboot(b"\r\n")
         if self._state is _State.BOOTING and now >= self._boot_until:
             with contextlib.suppress(termios.error):
                 termios.tcflush(self._master, termios.TCIFLUSH)
@@ -159,16 +168,18 @@ class SerialConsole:
             self._write(IDLE_LOGOUT)
             self._log_out()
 
-    def _reboot(self) -> None:
-        """`reboot` in the shell: the boot log again, with a boot window that ignores keys."""
+    def _reboot(self, message: bytes = b"\r\nreboot: Restarting system\r\n") -> None:
+        """`reboot` in the shell (or the watchdog after a crash): the boot log again, with a
+        boot window that ignores keys."""
         self._log.info("console reboot")
         self._editor.clear()
+        self._line_bytes = 0
         self._account = shell.SERVICE
         head, sep, rest = boot_log().partition(AUTOBOOT)
         self._boot_rest = rest
         self._boot_until = time.monotonic() + BOOT_WINDOW_S
         self._state = _State.BOOTING
-        self._write(b"\r\nreboot: Restarting system\r\n" + head + sep)
+        self._write(message + head + sep)
 
     def _boot(self) -> None:
         if not self._booted:
@@ -178,6 +189,14 @@ class SerialConsole:
 
     def _on_byte(self, byte: int) -> bool:
         """Handle one typed byte; False means drop the rest of the input read so far."""
+        self._line_bytes = 0 if byte in (0x0A, 0x0D) else self._line_bytes + 1
+        if self._crashes_on_long_line and self._line_bytes > CRASH_LINE_BYTES:
+            self._log.warning(
+                "console line of %d bytes: the console crashed (W-16)", CRASH_LINE_BYTES
+            )
+            self._state = _State.CRASHED
+            self._crashed_until = time.monotonic() + CRASH_DOWN_S
+            return False
         key = self._editor.feed(byte)
         if self._state is not _State.PASSWORD and key.echo:
             self._write(key.echo)

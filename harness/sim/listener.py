@@ -55,7 +55,8 @@ class TcpListener:
 
     Beyond `max_connections` concurrent connections new ones are closed at once. Every
     accepted socket gets `timeout`. `stop` shuts the live connections down so their
-    threads end promptly, and joins everything with bounded waits.
+    threads end promptly, and joins everything with bounded waits. `crash` plays a daemon
+    that died and is started again by its supervisor (a planted weakness).
     """
 
     def __init__(
@@ -77,12 +78,13 @@ class TcpListener:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._live: dict[socket.socket, threading.Thread] = {}
+        self._address: tuple[str, int] = sock.getsockname()[:2]
+        self._restart: threading.Timer | None = None
         self._thread = threading.Thread(target=self._accept_loop, name=f"sim-{name}", daemon=True)
 
     @property
     def port(self) -> int:
-        port: int = self._sock.getsockname()[1]
-        return port
+        return self._address[1]
 
     @property
     def stopping(self) -> bool:
@@ -92,9 +94,46 @@ class TcpListener:
         self._sock.settimeout(ACCEPT_POLL_S)
         self._thread.start()
 
+    def crash(self, down_s: float) -> None:
+        """Die: the port refuses connections and every live one is cut; the same port
+        listens again after `down_s`, as a supervisor would restart the daemon."""
+        with self._lock:
+            if self._stopping.is_set() or self._restart is not None:
+                return
+            self._restart = threading.Timer(down_s, self._come_back)
+            self._restart.daemon = True
+            sock, live = self._sock, list(self._live)
+        self._log.warning("%s crashed; listening again in %.1f s", self.name, down_s)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # from here on a connect is refused
+        sock.close()
+        for conn in live:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self._restart.start()
+
+    def _come_back(self) -> None:
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._restart = None
+            try:
+                self._sock = bind(*self._address)
+            except OSError:
+                self._log.exception("%s could not listen again", self.name)
+                return
+            self._thread = threading.Thread(
+                target=self._accept_loop, name=f"sim-{self.name}", daemon=True
+            )
+        self._log.info("%s listening again on port %d", self.name, self.port)
+        self.start()
+
     def stop(self, timeout: float = 2.0) -> None:
         """Stop accepting, cut live connections, join threads; safe to call twice."""
         self._stopping.set()
+        with self._lock:
+            if self._restart is not None:
+                self._restart.cancel()
         deadline = time.monotonic() + timeout
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() on Linux
@@ -110,14 +149,15 @@ class TcpListener:
             thread.join(timeout=max(0.05, deadline - time.monotonic()))
 
     def _accept_loop(self) -> None:
+        sock = self._sock
         while not self._stopping.is_set():
             try:
-                conn, address = self._sock.accept()
+                conn, address = sock.accept()
             except TimeoutError:
                 continue
             except OSError:
-                if self._stopping.is_set():
-                    return
+                if self._stopping.is_set() or sock.fileno() == -1:
+                    return  # stopped, or crashed
                 time.sleep(ACCEPT_POLL_S)  # e.g. EMFILE: do not spin
                 continue
             peer = peer_name(address)

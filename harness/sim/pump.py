@@ -507,6 +507,14 @@ class EmulatedPump:
             # Promise a second more than the pump does, so AUTH-011 has margin on a busy machine.
             "session_idle_timeout_s": self.config.idle_timeout_s + 1.0,
             "password_min_length": api_accounts.PASSWORD_MIN_LENGTH,
+            # ROBUST-005 and -008 scaled to an emulator that must finish in seconds: still
+            # past every service's connection cap.
+            "flood_connections": 40,
+            "flood_rate": 400,
+            "flood_hold_s": 0.2,
+            "slow_connections": 16,
+            "slow_interval_s": 0.2,
+            "slow_hold_s": 0.6,
         }
 
     def profile_yaml(self) -> str:

@@ -5,6 +5,7 @@ The algorithm lists live in `algorithms_for` only. W-17 adds the vendor default 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import queue
@@ -37,6 +38,8 @@ IDLE_TIMEOUT_S = 120.0
 POLL_S = 0.2
 VENDOR_DEFAULT_PASSWORD = "service"  # noqa: S105 - the planted W-17 default
 ALLOWED_AUTHS = "publickey,password"
+MAX_IDENTIFICATION = 255  # RFC 4253 4.2, CR LF included
+IDENTIFICATION_POLL_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,26 @@ def algorithms_for(weaknesses: Collection[str]) -> SshAlgorithms:
     if "W-07" in weaknesses:
         return replace(STRONG, kex=(*STRONG.kex, GROUP14_SHA1), macs=(*STRONG.macs, "hmac-sha1"))
     return STRONG
+
+
+def identification_ok(sock: socket.socket) -> bool:
+    """Whether the client's first line (peeked, not read) is an SSH 2 identification of at
+    most MAX_IDENTIFICATION bytes."""
+    deadline = time.monotonic() + SOCKET_TIMEOUT_S
+    data = b""
+    try:
+        while b"\n" not in data and len(data) <= MAX_IDENTIFICATION:
+            if time.monotonic() > deadline:
+                return False
+            if data:
+                time.sleep(IDENTIFICATION_POLL_S)
+            data = sock.recv(MAX_IDENTIFICATION + 1, socket.MSG_PEEK)
+            if not data:
+                return False
+    except OSError:
+        return False
+    line, newline, _ = data.partition(b"\n")
+    return bool(newline) and line.startswith((b"SSH-2.0-", b"SSH-1.99-"))
 
 
 def random_password(length: int = 20) -> str:
@@ -221,6 +244,12 @@ class SshService(ListenerService):
         return ok
 
     def _serve(self, sock: socket.socket, peer: str) -> None:
+        if not identification_ok(sock):
+            # paramiko would wait for more lines, or take a line of any length
+            self.log.info("ssh %s closed: invalid identification", peer)
+            with contextlib.suppress(OSError):
+                sock.sendall(f"{LOCAL_VERSION}\r\nInvalid SSH identification string.\r\n".encode())
+            return
         transport = paramiko.Transport(sock)
         try:
             self._configure(transport)

@@ -4,7 +4,9 @@ A minimal responder: it reads one CONNECT, answers CONNACK 0 only for the teleme
 account's user name and password (CONNACK 5 otherwise, then closes), and then answers
 PINGREQ until DISCONNECT, a close or the idle timeout. TLS is as hardened as the API's
 (TLS 1.2 with ECDHE and AEAD only, TLS 1.3, no renegotiation). W-06 serves an RSA-1024
-certificate signed with SHA-1; W-08 also answers a CONNECT sent without TLS.
+certificate signed with SHA-1; W-08 also answers a CONNECT sent without TLS. W-15 reads
+the ClientHello's cipher-suite list itself, trusting its length: one that overruns the
+record kills the listener, which its supervisor restarts `RESTART_S` later.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import ssl
 from collections.abc import Collection
 from pathlib import Path
 
-from harness.sim.api_service import HARDENED_TLS12_CIPHERS
+from harness.sim.api_service import HARDENED_TLS12_CIPHERS, peek_client_hello
 from harness.sim.listener import ListenerService, TcpListener, bind
 from harness.sim.ssh_service import random_password
 
@@ -27,6 +29,18 @@ MAX_PACKETS = 256
 TELEMETRY_USER = "telemetry"
 CONNECT, CONNACK, PINGREQ, PINGRESP, DISCONNECT = 0x10, 0x20, 0xC0, 0xD0, 0xE0
 ACCEPTED, NOT_AUTHORIZED = 0, 5
+HANDSHAKE = 0x16
+RESTART_S = 2.0  # W-15: how long the broker's port stays dead after the crash
+
+
+def suite_length_overruns(record: bytes) -> bool:
+    """Whether a ClientHello record's cipher-suite length reaches past the record's end."""
+    if len(record) < 5 + 4 + 35 or record[0] != HANDSHAKE or record[5] != 1:
+        return False
+    end = 5 + int.from_bytes(record[3:5], "big")
+    at = 5 + 4 + 2 + 32
+    at += 1 + record[at]  # session id
+    return at + 2 + int.from_bytes(record[at : at + 2], "big") > end
 
 
 def broker_context(cert: Path, key: Path, *, weak_key: bool) -> ssl.SSLContext:
@@ -54,6 +68,7 @@ class TelemetryService(ListenerService):
         self._log = log
         self._context = broker_context(cert, key, weak_key="W-06" in weaknesses)
         self._plaintext = "W-08" in weaknesses
+        self._dies_on_suite_overrun = "W-15" in weaknesses
         self.password = random_password()
         self._listener = TcpListener(
             "telemetry",
@@ -71,6 +86,10 @@ class TelemetryService(ListenerService):
         if first[0] == CONNECT and self._plaintext:
             self._log.info("telemetry %s MQTT without TLS (W-08)", peer)
             self._session(conn, peer)
+            return
+        if self._dies_on_suite_overrun and suite_length_overruns(peek_client_hello(conn)):
+            self._log.warning("telemetry %s cipher-suite length overruns the record (W-15)", peer)
+            self._listener.crash(RESTART_S)
             return
         try:
             tls = self._context.wrap_socket(conn, server_side=True)

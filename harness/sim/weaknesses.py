@@ -82,15 +82,17 @@ _TABLE = (
     ),
     Weakness(
         "W-15",
-        "TLS listener dies on a ClientHello whose cipher-suite length overruns the record",
+        "telemetry TLS listener dies on a ClientHello whose cipher-suite length overruns the "
+        "record (restarted 2 s later)",
         "ROBUST-001",
-        False,
+        True,
     ),
     Weakness(
         "W-16",
-        "serial console crashes on a line of more than 4 KiB without newline",
+        "serial console crashes on a line of more than 4 KiB without newline (the watchdog "
+        "reboots it a second later)",
         "ROBUST-006",
-        False,
+        True,
     ),
     Weakness("W-17", "SSH accepts the vendor default service/service", "AUTH-001", True),
     Weakness("W-18", "serial console accepts root with an empty password", "AUTH-002", True),

@@ -33,9 +33,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from harness.config.profile import load_profile
+from harness.sim import pump as pump_module
 from harness.sim.pump import EmulatedPump, SimConfig, weaknesses_for
 from harness.sim.vendor_service import HELLO
-from harness.sim.weaknesses import PLANTED
+from harness.sim.weaknesses import PLANTED, WEAKNESSES, Weakness
 from harness.updates import medsec_v1
 
 REPO = Path(__file__).resolve().parents[2]
@@ -506,14 +507,17 @@ def test_written_profile_loads(vulnerable: EmulatedPump, tmp_path: Path) -> None
     assert stat.S_IMODE(profile.update.signing_key.stat().st_mode) == 0o600
 
 
-def test_weakness_selection() -> None:
+def test_weakness_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert weaknesses_for("hardened", []) == frozenset()
     assert weaknesses_for("vulnerable", []) == frozenset(PLANTED)
     assert weaknesses_for("hardened", ["W-05"]) == {"W-05"}
     with pytest.raises(ValueError, match="W-05, W-06"):
         weaknesses_for("hardened", ["W-99"])
+    # A row the emulator cannot plant yet (every real row may be planted by now).
+    unplanted = Weakness("W-98", "not plantable yet", "AUTH-001", planted=False)
+    monkeypatch.setattr(pump_module, "WEAKNESSES", {**WEAKNESSES, "W-98": unplanted})
     with pytest.raises(ValueError, match="not planted"):
-        weaknesses_for("hardened", ["W-15"])
+        weaknesses_for("hardened", ["W-98"])
     with pytest.raises(ValueError, match="variant"):
         weaknesses_for("sloppy", [])
 

@@ -128,7 +128,7 @@ def mqtt_connect(client_id: str, username: str | None = None, password: str | No
         body += _string(username)
     if password is not None:
         body += _string(password)
-    return b"\x10" + _remaining_length(len(body)) + body
+    return b"\x10" + remaining_length(len(body)) + body
 
 
 def _string(text: str) -> bytes:
@@ -136,7 +136,8 @@ def _string(text: str) -> bytes:
     return len(data).to_bytes(2, "big") + data
 
 
-def _remaining_length(length: int) -> bytes:
+def remaining_length(length: int) -> bytes:
+    """MQTT's variable-length Remaining Length field."""
     out = bytearray()
     while True:
         byte, length = length % 128, length // 128

@@ -1,1 +1,2 @@
-"""Robustness probes: malformed input, load and fuzzing, each followed by liveness."""
+"""Robustness probes: malformed and oversized input, floods, slow clients and bounded fuzzing,
+each followed by liveness (ROBUST)."""
