@@ -120,11 +120,24 @@ def tcp_scan(profile: Profile, scope: Scope) -> net.ScanResult:
     ports), shared by SURFACE-001 and CRYPTO-010 so the device is scanned once."""
     if profile.network is None:
         not_applicable("the profile has no network section")
-    network, policy = profile.network, profile.policy
-    ports = set(net.parse_port_ranges(network.scan_ports)) | set(WELL_KNOWN_CLEARTEXT)
+    return _connect_scan(profile, scope, profile.network.host)
+
+
+@pytest.fixture(scope="session")
+def tcp_scan6(profile: Profile, scope: Scope) -> net.ScanResult:
+    """The same scan of `network.host6`, the device's IPv6 address (SURFACE-009)."""
+    if profile.network is None or profile.network.host6 is None:
+        not_applicable("the profile has no network.host6")
+    return _connect_scan(profile, scope, str(profile.network.host6))
+
+
+def _connect_scan(profile: Profile, scope: Scope, host: str) -> net.ScanResult:
+    assert profile.network is not None
+    policy = profile.policy
+    ports = set(net.parse_port_ranges(profile.network.scan_ports)) | set(WELL_KNOWN_CLEARTEXT)
     return net.scan_tcp(
         scope,
-        network.host,
+        host,
         ports,
         concurrency=policy.scan_concurrency,
         connect_timeout=policy.scan_connect_timeout_s,

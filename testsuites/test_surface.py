@@ -8,12 +8,24 @@ import pytest
 
 from harness.config.profile import Profile
 from harness.core.deadline import Deadline
+from harness.core.errors import inconclusive, not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
 from harness.probes.console import ConsolePrompts
-from harness.probes.surface import console_output, console_secrets, ports
-from harness.transports.net import ScanResult
+from harness.probes.crypto.tls import default_server_name
+from harness.probes.surface import (
+    console_output,
+    console_secrets,
+    ports,
+    service_protocols,
+    udp_exposure,
+)
+from harness.probes.surface.dual_stack import DualStack
+from harness.probes.surface.service_protocols import Spoke
+from harness.transports.net import ScanResult, parse_port_ranges
 from harness.transports.serial import Console
+
+SWEEP_BUDGET_S = 540.0  # the UDP sweep, below the plugin's 600 s watchdog
 
 
 @pytest.mark.check("SURFACE-001")
@@ -80,3 +92,81 @@ def test_console_output_free_of_secrets(
         problems.append("the password typed at the login was echoed back")
     assert not problems, f"the console printed secrets: {'; '.join(problems)}"
     evidence.reason = f"{captured.source} and the login exchange carry no key, password or token"
+
+
+# --- SURFACE-002, 003, 009: UDP services, profiled protocols, IPv6-only ports -----------------
+
+
+@pytest.mark.check("SURFACE-002")
+def test_no_unexpected_udp_service(
+    profile: Profile, scope: Scope, evidence: EvidenceRecorder
+) -> None:
+    assert profile.network is not None
+    network, policy = profile.network, profile.policy
+    transcript = evidence.new_transcript("udp", f"UDP sweep of {network.host}")
+    exposure = udp_exposure.sweep(
+        scope, network.host, parse_port_ranges(network.udp_ports), network.expected_udp,
+        concurrency=policy.scan_concurrency, wait=policy.scan_connect_timeout_s,
+        deadline=Deadline(SWEEP_BUDGET_S), transcript=transcript,
+    )  # fmt: skip
+    evidence.json("udp.json", exposure.record(), "UDP sweep", show=True)
+    evidence.note(
+        f"{exposure.ports_scanned} UDP ports of {exposure.address} in "
+        f"{exposure.duration_s:.2f}s: answered {[f.port for f in exposure.answering]}, "
+        f"refused (ICMP port unreachable) {exposure.refused}, silent {len(exposure.silent)}"
+    )
+    for finding in exposure.answering:
+        evidence.note(finding.summary())
+    if exposure.silent:
+        shown = ", ".join(map(str, exposure.silent[:32]))
+        evidence.note(f"silent after every request (open|filtered, not judged): {shown}")
+    for limit in exposure.limits():
+        evidence.note(limit)
+    problems = exposure.problems()
+    assert not problems, f"UDP ports answer beyond network.expected_udp: {'; '.join(problems)}"
+    answering = [f.port for f in exposure.answering]
+    evidence.reason = f"answering UDP ports {answering} are all expected" + (
+        " (degraded: no ICMP port-unreachable seen)" if exposure.limits() else ""
+    )
+
+
+@pytest.mark.check("SURFACE-003")
+def test_services_speak_their_profiled_protocol(
+    profile: Profile, scope: Scope, evidence: EvidenceRecorder
+) -> None:
+    assert profile.network is not None
+    network, policy = profile.network, profile.policy
+    if not network.services:
+        not_applicable("the profile declares no network.services")
+    transcript = evidence.new_transcript("protocols", "each service's own protocol")
+    spoken = service_protocols.speak_all(
+        scope, network.host, network.services,
+        server_name=default_server_name(network.host, profile.tls.server_name),
+        timeout=policy.timeout_s, workers=policy.max_connections, transcript=transcript,
+    )  # fmt: skip
+    evidence.json("services.json", [asdict(s) for s in spoken], "each service's protocol")
+    for answer in spoken:
+        evidence.note(answer.summary())
+    wrong = [s.summary() for s in spoken if s.spoke in (Spoke.OTHER, Spoke.CLOSED)]
+    assert not wrong, f"services not speaking their profiled protocol: {'; '.join(wrong)}"
+    undecided = [s.summary() for s in spoken if s.spoke is Spoke.UNDECIDED]
+    if undecided:
+        inconclusive(network.host, f"no answer in time: {'; '.join(undecided)}")
+    evidence.reason = f"all {len(spoken)} services completed their protocol"
+
+
+@pytest.mark.check("SURFACE-009")
+def test_no_port_open_only_over_ipv6(
+    tcp_scan6: ScanResult, tcp_scan: ScanResult, evidence: EvidenceRecorder
+) -> None:
+    stacks = DualStack(tcp_scan, tcp_scan6)
+    evidence.json("scans.json", stacks.record(), "IPv4 and IPv6 connect scans", show=True)
+    evidence.note(
+        f"{tcp_scan6.ports_scanned} TCP ports: open on {tcp_scan.address} {list(tcp_scan.open)}, "
+        f"on {tcp_scan6.address} {list(tcp_scan6.open)}"
+    )
+    if stacks.only_ipv4:
+        evidence.note(f"open over IPv4 only (not a finding): {list(stacks.only_ipv4)}")
+    problems = stacks.problems()
+    assert not problems, f"TCP ports open only over IPv6: {'; '.join(problems)}"
+    evidence.reason = f"IPv6 open ports {list(tcp_scan6.open)} are all open over IPv4 too"

@@ -1,15 +1,19 @@
-"""TCP connections and the TCP connect scan."""
+"""TCP connections, the TCP connect scan, UDP exchanges and the UDP sweep."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import enum
 import errno
+import ipaddress
 import selectors
 import socket
 import ssl
+import struct
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -387,3 +391,258 @@ def tls_handshake(
     """
     with connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
         return str(start_tls(conn, None))
+
+
+# --- the UDP sweep -----------------------------------------------------------------------------
+
+# Linux's per-socket ICMP error queue (<linux/in.h>, <linux/in6.h>, <linux/errqueue.h>); Python
+# does not name these. Unprivileged, and exact: each error belongs to one of our sockets.
+IP_RECVERR, IPV6_RECVERR = 11, 25
+SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6 = 2, 3
+PORT_UNREACHABLE = {socket.AF_INET: (3, 3), socket.AF_INET6: (1, 4)}  # ICMP type, code
+ICMP_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM}
+)
+_EXTENDED_ERR = struct.Struct("=IBBBBII")  # sock_extended_err, then the offender's sockaddr
+UDP_KEPT_DATAGRAMS = 4  # per port
+UDP_KEPT_BYTES = 8192  # per datagram; a longer one is kept cut, its length recorded
+UDP_KEPT_PORTS = 256  # answering ports whose datagrams are kept; more are only counted
+UDP_ANSWER_GRACE_S = 0.1  # after a first answer, how long more datagrams are awaited
+
+
+class UdpState(str, enum.Enum):
+    """What a UDP port did with our datagrams."""
+
+    ANSWERED = "answered"
+    REFUSED = "refused"  # ICMP port unreachable: closed
+    UNREACHABLE = "unreachable"  # another ICMP destination unreachable: filtered on the way
+    SILENT = "silent"  # neither: open and quiet, or filtered without a word (open|filtered)
+
+
+@dataclass(frozen=True)
+class IcmpError:
+    """An ICMP error the kernel matched to one of our datagrams."""
+
+    type: int
+    code: int
+    sender: str
+
+    def describe(self) -> str:
+        return f"ICMP type {self.type} code {self.code} from {self.sender}"
+
+
+@dataclass(frozen=True)
+class UdpDatagram:
+    """One datagram from the target (its first `UDP_KEPT_BYTES`) and where it came from."""
+
+    source_port: int
+    data: bytes
+    length: int
+
+
+@dataclass(frozen=True)
+class UdpPort:
+    """One port's answer to the datagrams sent to it."""
+
+    port: int
+    state: UdpState
+    datagrams: tuple[UdpDatagram, ...] = ()
+    icmp: IcmpError | None = None
+
+
+@dataclass(frozen=True)
+class UdpScanResult:
+    """One round of the UDP sweep: every port that did not refuse, and how many did."""
+
+    host: str
+    address: str
+    ports_scanned: int
+    answered: tuple[UdpPort, ...]
+    unreachable: tuple[UdpPort, ...]
+    silent: tuple[int, ...]
+    refused: int
+    duration_s: float
+
+
+def scan_udp(
+    scope: Scope,
+    host: str,
+    ports: Iterable[int],
+    payloads: Callable[[int], Sequence[bytes]],
+    *,
+    concurrency: int,
+    wait: float,
+    deadline: Deadline,
+    transcript: Transcript,
+) -> UdpScanResult:
+    """Send each port its `payloads` from a socket of its own, at most `concurrency` ports in
+    flight, and wait up to `wait` for an answer from any port of the target (TFTP and many
+    SSDP servers answer from another one) or an ICMP error, read from the socket's error
+    queue (Linux `IP_RECVERR`, no privilege needed). Every payload and answer is transcribed,
+    except the empty datagrams, which are counted.
+    """
+    address = scope.resolve(host)
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    source = _route_source(family, str(address))
+    todo = collections.deque(sorted(set(ports)))
+    scanned = empty_sent = refused = 0
+    answered: dict[int, list[UdpDatagram]] = {}
+    unreachable: list[UdpPort] = []
+    silent: list[int] = []
+    pending: dict[socket.socket, tuple[int, float]] = {}
+    own_ports: set[int] = set()  # our probe sockets' ports: what comes from them is not an answer
+    collided: set[int] = set()  # ports a datagram of ours reached one of our own sockets on
+    asked_again: set[int] = set()
+    started = time.monotonic()
+    with selectors.DefaultSelector() as selector:
+
+        def launch() -> None:
+            nonlocal scanned, empty_sent
+            while len(pending) < concurrency and todo:
+                port = todo.popleft()
+                scanned += port not in asked_again
+                sock = _udp_probe_socket(family, source)
+                own_ports.add(sock.getsockname()[1])
+                for payload in payloads(port):
+                    if payload:
+                        transcript.sent(payload, f"to {port}/udp")
+                    else:
+                        empty_sent += 1
+                    with contextlib.suppress(OSError):
+                        sock.sendto(payload, (str(address), port))
+                pending[sock] = (port, time.monotonic())
+                selector.register(sock, selectors.EVENT_READ)
+
+        def finish(sock: socket.socket) -> None:
+            own_ports.discard(sock.getsockname()[1])
+            del pending[sock]
+            selector.unregister(sock)
+            sock.close()
+
+        launch()
+        while pending:
+            if deadline.expired:
+                for left in list(pending):
+                    finish(left)
+                raise DeviceTimeout(f"{host} udp scan", f"scan budget spent after {scanned} ports")
+            for key, _ in selector.select(timeout=min(0.05, wait)):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                port, began = pending[sock]
+                error = _icmp_error(sock, family)  # first: it clears the socket's error
+                for datagram in _datagrams(sock, address, own_ports, collided, transcript):
+                    kept = answered.setdefault(port, [])
+                    if len(kept) < UDP_KEPT_DATAGRAMS and len(answered) <= UDP_KEPT_PORTS:
+                        kept.append(datagram)
+                if port in answered:  # wait a little for the rest of the answer, no longer
+                    pending[sock] = (port, min(began, time.monotonic() - wait + UDP_ANSWER_GRACE_S))
+                elif error is not None:
+                    if (error.type, error.code) == PORT_UNREACHABLE[family]:
+                        refused += 1
+                    else:
+                        unreachable.append(UdpPort(port, UdpState.UNREACHABLE, icmp=error))
+                        transcript.event(f"{port}/udp: {error.describe()}")
+                    finish(sock)
+            now = time.monotonic()
+            for sock, (port, began) in list(pending.items()):
+                if now - began > wait:
+                    if port in collided and port not in asked_again:
+                        asked_again.add(port)  # our own datagram took its place: ask again
+                        todo.append(port)
+                    elif port not in answered:
+                        silent.append(port)
+                    collided.discard(port)
+                    finish(sock)
+            launch()
+    transcript.event(
+        f"udp {address}: {scanned} ports ({empty_sent} empty datagrams not shown), "
+        f"answered {sorted(answered)}, refused {refused}, other ICMP {len(unreachable)}, "
+        f"silent {len(silent)}"
+    )
+    return UdpScanResult(
+        host=host,
+        address=str(address),
+        ports_scanned=scanned,
+        answered=tuple(UdpPort(p, UdpState.ANSWERED, tuple(answered[p])) for p in sorted(answered)),
+        unreachable=tuple(sorted(unreachable, key=lambda u: u.port)),
+        silent=tuple(sorted(silent)),
+        refused=refused,
+        duration_s=time.monotonic() - started,
+    )
+
+
+def _route_source(family: int, address: str) -> str:
+    """The local address the kernel sends from to `address`: probe sockets bind it, so a
+    sweep of one of our own addresses does not reach our own probe sockets' ports."""
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((address, 9))
+        except OSError:
+            return ""  # no route: let the kernel choose, and the sends say why
+        return str(sock.getsockname()[0])
+
+
+def _udp_probe_socket(family: int, source: str) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+    sock.bind((source, 0))
+    return sock
+
+
+def _icmp_error(sock: socket.socket, family: int) -> IcmpError | None:
+    """The ICMP error queued on `sock`, if any (`sock_extended_err` and its sender)."""
+    try:
+        _, ancillary, _, _ = sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return None
+    for _, _, data in ancillary:
+        if len(data) < _EXTENDED_ERR.size:
+            continue
+        _, origin, kind, code, _, _, _ = _EXTENDED_ERR.unpack_from(data)
+        if origin not in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6):
+            continue
+        return IcmpError(kind, code, _sockaddr_host(family, data[_EXTENDED_ERR.size :]))
+    return None
+
+
+def _sockaddr_host(family: int, sockaddr: bytes) -> str:
+    """The address in a raw `sockaddr_in` / `sockaddr_in6`, or "?" when cut short."""
+    with contextlib.suppress(ValueError, OSError):
+        if family == socket.AF_INET6:
+            return socket.inet_ntop(socket.AF_INET6, sockaddr[8:24])
+        return socket.inet_ntop(socket.AF_INET, sockaddr[4:8])
+    return "?"
+
+
+def _datagrams(
+    sock: socket.socket,
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    own_ports: set[int],
+    collided: set[int],
+    transcript: Transcript,
+) -> Iterator[UdpDatagram]:
+    """The datagrams waiting on `sock` from the target. One from a probe socket of ours (a
+    sweep of our own address) is no answer: its port is noted in `collided`."""
+    port = sock.getsockname()[1]
+    while True:
+        try:
+            data, peer = sock.recvfrom(RECV_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # the error of a further ICMP message (read from the queue)
+            if exc.errno not in ICMP_ERRNOS:
+                transcript.event(f"{port}/udp: receive failed: {exc}")
+            return
+        if ipaddress.ip_address(peer[0].split("%", 1)[0]) != address:
+            continue
+        if peer[1] in own_ports:
+            collided.add(port)
+            continue
+        transcript.received(data[:UDP_KEPT_BYTES], f"from {peer[1]}/udp")
+        yield UdpDatagram(peer[1], data[:UDP_KEPT_BYTES], len(data))
