@@ -152,7 +152,7 @@ def test_services_speak_their_profiled_protocol(
     undecided = [s.summary() for s in spoken if s.spoke is Spoke.UNDECIDED]
     if undecided:
         inconclusive(network.host, f"no answer in time: {'; '.join(undecided)}")
-    evidence.reason = f"all {len(spoken)} services completed their protocol"
+    evidence.reason = f"every service ({len(spoken)}) completed its profiled protocol"
 
 
 @pytest.mark.check("SURFACE-009")

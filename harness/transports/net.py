@@ -482,93 +482,154 @@ def scan_udp(
     except the empty datagrams, which are counted.
     """
     address = scope.resolve(host)
-    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-    source = _route_source(family, str(address))
-    todo = collections.deque(sorted(set(ports)))
-    scanned = empty_sent = refused = 0
-    answered: dict[int, list[UdpDatagram]] = {}
-    unreachable: list[UdpPort] = []
-    silent: list[int] = []
-    pending: dict[socket.socket, tuple[int, float]] = {}
-    own_ports: set[int] = set()  # our probe sockets' ports: what comes from them is not an answer
-    collided: set[int] = set()  # ports a datagram of ours reached one of our own sockets on
-    asked_again: set[int] = set()
-    started = time.monotonic()
+    sweep = _UdpSweep(address, payloads, wait, transcript)
     with selectors.DefaultSelector() as selector:
-
-        def launch() -> None:
-            nonlocal scanned, empty_sent
-            while len(pending) < concurrency and todo:
-                port = todo.popleft()
-                scanned += port not in asked_again
-                sock = _udp_probe_socket(family, source)
-                own_ports.add(sock.getsockname()[1])
-                for payload in payloads(port):
-                    if payload:
-                        transcript.sent(payload, f"to {port}/udp")
-                    else:
-                        empty_sent += 1
-                    with contextlib.suppress(OSError):
-                        sock.sendto(payload, (str(address), port))
-                pending[sock] = (port, time.monotonic())
-                selector.register(sock, selectors.EVENT_READ)
-
-        def finish(sock: socket.socket) -> None:
-            own_ports.discard(sock.getsockname()[1])
-            del pending[sock]
-            selector.unregister(sock)
-            sock.close()
-
-        launch()
-        while pending:
-            if deadline.expired:
-                for left in list(pending):
-                    finish(left)
-                raise DeviceTimeout(f"{host} udp scan", f"scan budget spent after {scanned} ports")
-            for key, _ in selector.select(timeout=min(0.05, wait)):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
-                port, began = pending[sock]
-                error = _icmp_error(sock, family)  # first: it clears the socket's error
-                for datagram in _datagrams(sock, address, own_ports, collided, transcript):
-                    kept = answered.setdefault(port, [])
-                    if len(kept) < UDP_KEPT_DATAGRAMS and len(answered) <= UDP_KEPT_PORTS:
-                        kept.append(datagram)
-                if port in answered:  # wait a little for the rest of the answer, no longer
-                    pending[sock] = (port, min(began, time.monotonic() - wait + UDP_ANSWER_GRACE_S))
-                elif error is not None:
-                    if (error.type, error.code) == PORT_UNREACHABLE[family]:
-                        refused += 1
-                    else:
-                        unreachable.append(UdpPort(port, UdpState.UNREACHABLE, icmp=error))
-                        transcript.event(f"{port}/udp: {error.describe()}")
-                    finish(sock)
-            now = time.monotonic()
-            for sock, (port, began) in list(pending.items()):
-                if now - began > wait:
-                    if port in collided and port not in asked_again:
-                        asked_again.add(port)  # our own datagram took its place: ask again
-                        todo.append(port)
-                    elif port not in answered:
-                        silent.append(port)
-                    collided.discard(port)
-                    finish(sock)
-            launch()
+        sweep.run(sorted(set(ports)), selector, concurrency, deadline, host)
     transcript.event(
-        f"udp {address}: {scanned} ports ({empty_sent} empty datagrams not shown), "
-        f"answered {sorted(answered)}, refused {refused}, other ICMP {len(unreachable)}, "
-        f"silent {len(silent)}"
+        f"udp {address}: {sweep.scanned} ports ({sweep.empty_sent} empty datagrams not shown), "
+        f"answered {sorted(sweep.answered)}, refused {sweep.refused}, "
+        f"other ICMP {len(sweep.unreachable)}, silent {len(sweep.silent)}"
     )
     return UdpScanResult(
         host=host,
         address=str(address),
-        ports_scanned=scanned,
-        answered=tuple(UdpPort(p, UdpState.ANSWERED, tuple(answered[p])) for p in sorted(answered)),
-        unreachable=tuple(sorted(unreachable, key=lambda u: u.port)),
-        silent=tuple(sorted(silent)),
-        refused=refused,
-        duration_s=time.monotonic() - started,
+        ports_scanned=sweep.scanned,
+        answered=tuple(
+            UdpPort(p, UdpState.ANSWERED, tuple(sweep.answered[p])) for p in sorted(sweep.answered)
+        ),
+        unreachable=tuple(sorted(sweep.unreachable, key=lambda u: u.port)),
+        silent=tuple(sorted(sweep.silent)),
+        refused=sweep.refused,
+        duration_s=time.monotonic() - sweep.started,
     )
+
+
+@dataclass
+class _Probe:
+    """One port in flight: its socket's own port, and when its wait ends."""
+
+    port: int
+    local_port: int
+    ends: float
+
+
+class _UdpSweep:
+    """The state of one `scan_udp` round: the probes in flight and what each port did."""
+
+    def __init__(
+        self,
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+        payloads: Callable[[int], Sequence[bytes]],
+        wait: float,
+        transcript: Transcript,
+    ) -> None:
+        self.address, self.payloads, self.wait, self.transcript = (
+            address, payloads, wait, transcript,
+        )  # fmt: skip
+        self.family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+        self.source = _route_source(self.family, str(address))
+        self.scanned = self.empty_sent = self.refused = 0
+        self.answered: dict[int, list[UdpDatagram]] = {}
+        self.unreachable: list[UdpPort] = []
+        self.silent: list[int] = []
+        self.pending: dict[socket.socket, _Probe] = {}
+        self.own_ports: set[int] = set()  # our probe sockets' ports: never an answer
+        self.collided: set[int] = set()  # ports a datagram of ours reached our own socket on
+        self.asked_again: set[int] = set()
+        self.started = time.monotonic()
+
+    def run(
+        self,
+        ports: list[int],
+        selector: selectors.BaseSelector,
+        concurrency: int,
+        deadline: Deadline,
+        host: str,
+    ) -> None:
+        todo = collections.deque(ports)
+        self._launch(todo, selector, concurrency)
+        while self.pending:
+            if deadline.expired:
+                for left in list(self.pending):
+                    self._finish(left, selector)
+                raise DeviceTimeout(f"{host} udp scan", f"budget spent after {self.scanned} ports")
+            for key, _ in selector.select(timeout=min(0.05, self.wait)):
+                assert isinstance(key.fileobj, socket.socket)
+                self._read(key.fileobj, selector)
+            now = time.monotonic()
+            for sock, probe in list(self.pending.items()):
+                if now >= probe.ends:
+                    if probe.port in self.collided and probe.port not in self.asked_again:
+                        self.asked_again.add(probe.port)  # our own datagram took its place
+                        todo.append(probe.port)
+                    elif probe.port not in self.answered:
+                        self.silent.append(probe.port)
+                    self.collided.discard(probe.port)
+                    self._finish(sock, selector)
+            self._launch(todo, selector, concurrency)
+
+    def _launch(
+        self, todo: collections.deque[int], selector: selectors.BaseSelector, concurrency: int
+    ) -> None:
+        while len(self.pending) < concurrency and todo:
+            port = todo.popleft()
+            self.scanned += port not in self.asked_again
+            sock = _udp_probe_socket(self.family, self.source)
+            for payload in self.payloads(port):
+                if payload:
+                    self.transcript.sent(payload, f"to {port}/udp")
+                else:
+                    self.empty_sent += 1
+                with contextlib.suppress(OSError):
+                    sock.sendto(payload, (str(self.address), port))
+            local_port = sock.getsockname()[1]
+            self.own_ports.add(local_port)
+            self.pending[sock] = _Probe(port, local_port, time.monotonic() + self.wait)
+            selector.register(sock, selectors.EVENT_READ)
+
+    def _read(self, sock: socket.socket, selector: selectors.BaseSelector) -> None:
+        probe = self.pending[sock]
+        error = _icmp_error(sock)  # first: reading it clears the socket's error
+        for datagram in self._datagrams(sock, probe):
+            kept = self.answered.setdefault(probe.port, [])
+            if len(kept) < UDP_KEPT_DATAGRAMS and len(self.answered) <= UDP_KEPT_PORTS:
+                kept.append(datagram)
+        if probe.port in self.answered:  # wait a little for the rest of the answer, no longer
+            probe.ends = min(probe.ends, time.monotonic() + UDP_ANSWER_GRACE_S)
+        elif error is not None:
+            kind, code, sender = error
+            if (kind, code) == PORT_UNREACHABLE[self.family]:
+                self.refused += 1
+            else:
+                icmp = IcmpError(kind, code, _sockaddr_host(self.family, sender))
+                self.unreachable.append(UdpPort(probe.port, UdpState.UNREACHABLE, icmp=icmp))
+                self.transcript.event(f"{probe.port}/udp: {icmp.describe()}")
+            self._finish(sock, selector)
+
+    def _datagrams(self, sock: socket.socket, probe: _Probe) -> Iterator[UdpDatagram]:
+        """The datagrams waiting on `sock` from the target. One from a probe socket of ours
+        (a sweep of our own address) is no answer: its port is noted as collided."""
+        while True:
+            try:
+                data, peer = sock.recvfrom(RECV_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # the error of a further ICMP message (read from the queue)
+                if exc.errno not in ICMP_ERRNOS:
+                    self.transcript.event(f"{probe.port}/udp: receive failed: {exc}")
+                return
+            if ipaddress.ip_address(peer[0].split("%", 1)[0]) != self.address:
+                continue
+            if peer[1] in self.own_ports:
+                self.collided.add(probe.local_port)
+                continue
+            self.transcript.received(data[:UDP_KEPT_BYTES], f"from {peer[1]}/udp")
+            yield UdpDatagram(peer[1], data[:UDP_KEPT_BYTES], len(data))
+
+    def _finish(self, sock: socket.socket, selector: selectors.BaseSelector) -> None:
+        self.own_ports.discard(self.pending.pop(sock).local_port)
+        selector.unregister(sock)
+        sock.close()
 
 
 def _route_source(family: int, address: str) -> str:
@@ -593,21 +654,18 @@ def _udp_probe_socket(family: int, source: str) -> socket.socket:
     return sock
 
 
-def _icmp_error(sock: socket.socket, family: int) -> IcmpError | None:
-    """The ICMP error queued on `sock`, if any (`sock_extended_err` and its sender)."""
+def _icmp_error(sock: socket.socket) -> tuple[int, int, bytes] | None:
+    """The ICMP type, code and sender (a raw sockaddr) of the error queued on `sock`."""
     try:
         _, ancillary, _, _ = sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
-    except (BlockingIOError, InterruptedError):
-        return None
-    except OSError:
+    except OSError:  # nothing queued (BlockingIOError) or no error queue
         return None
     for _, _, data in ancillary:
         if len(data) < _EXTENDED_ERR.size:
             continue
         _, origin, kind, code, _, _, _ = _EXTENDED_ERR.unpack_from(data)
-        if origin not in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6):
-            continue
-        return IcmpError(kind, code, _sockaddr_host(family, data[_EXTENDED_ERR.size :]))
+        if origin in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6):
+            return kind, code, data[_EXTENDED_ERR.size :]
     return None
 
 
@@ -618,31 +676,3 @@ def _sockaddr_host(family: int, sockaddr: bytes) -> str:
             return socket.inet_ntop(socket.AF_INET6, sockaddr[8:24])
         return socket.inet_ntop(socket.AF_INET, sockaddr[4:8])
     return "?"
-
-
-def _datagrams(
-    sock: socket.socket,
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
-    own_ports: set[int],
-    collided: set[int],
-    transcript: Transcript,
-) -> Iterator[UdpDatagram]:
-    """The datagrams waiting on `sock` from the target. One from a probe socket of ours (a
-    sweep of our own address) is no answer: its port is noted in `collided`."""
-    port = sock.getsockname()[1]
-    while True:
-        try:
-            data, peer = sock.recvfrom(RECV_CHUNK)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:  # the error of a further ICMP message (read from the queue)
-            if exc.errno not in ICMP_ERRNOS:
-                transcript.event(f"{port}/udp: receive failed: {exc}")
-            return
-        if ipaddress.ip_address(peer[0].split("%", 1)[0]) != address:
-            continue
-        if peer[1] in own_ports:
-            collided.add(port)
-            continue
-        transcript.received(data[:UDP_KEPT_BYTES], f"from {peer[1]}/udp")
-        yield UdpDatagram(peer[1], data[:UDP_KEPT_BYTES], len(data))
