@@ -408,6 +408,8 @@ UDP_KEPT_DATAGRAMS = 4  # per port
 UDP_KEPT_BYTES = 8192  # per datagram; a longer one is kept cut, its length recorded
 UDP_KEPT_PORTS = 256  # answering ports whose datagrams are kept; more are only counted
 UDP_ANSWER_GRACE_S = 0.1  # after a first answer, how long more datagrams are awaited
+UDP_READS_PER_WAKE = 16  # datagrams read from one socket before the others get a turn
+UDP_NOTED_ICMP = 32  # ICMP errors other than port-unreachable written to the transcript
 
 
 class UdpState(str, enum.Enum):
@@ -527,6 +529,7 @@ class _UdpSweep:
             address, payloads, wait, transcript,
         )  # fmt: skip
         self.family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+        self.peer = ipaddress.ip_address(str(address).split("%", 1)[0])  # as recvfrom names it
         self.source = _route_source(self.family, str(address))
         self.scanned = self.empty_sent = self.refused = 0
         self.answered: dict[int, list[UdpDatagram]] = {}
@@ -603,13 +606,14 @@ class _UdpSweep:
             else:
                 icmp = IcmpError(kind, code, _sockaddr_host(self.family, sender))
                 self.unreachable.append(UdpPort(probe.port, UdpState.UNREACHABLE, icmp=icmp))
-                self.transcript.event(f"{probe.port}/udp: {icmp.describe()}")
+                if len(self.unreachable) <= UDP_NOTED_ICMP:
+                    self.transcript.event(f"{probe.port}/udp: {icmp.describe()}")
             self._finish(sock, selector)
 
     def _datagrams(self, sock: socket.socket, probe: _Probe) -> Iterator[UdpDatagram]:
         """The datagrams waiting on `sock` from the target. One from a probe socket of ours
         (a sweep of our own address) is no answer: its port is noted as collided."""
-        while True:
+        for _ in range(UDP_READS_PER_WAKE):  # a flood cannot keep us on one socket
             try:
                 data, peer = sock.recvfrom(RECV_CHUNK)
             except (BlockingIOError, InterruptedError):
@@ -618,7 +622,7 @@ class _UdpSweep:
                 if exc.errno not in ICMP_ERRNOS:
                     self.transcript.event(f"{probe.port}/udp: receive failed: {exc}")
                 return
-            if ipaddress.ip_address(peer[0].split("%", 1)[0]) != self.address:
+            if ipaddress.ip_address(peer[0].split("%", 1)[0]) != self.peer:
                 continue
             if peer[1] in self.own_ports:
                 self.collided.add(probe.local_port)

@@ -114,7 +114,7 @@ def test_every_protocol_has_its_request_on_its_own_port() -> None:
 
 @pytest.fixture
 def udp_device() -> Iterator[tuple[int, int, int]]:
-    """An echo port that answers with 9000 bytes, a silent port, and a closed one."""
+    """A port that answers with ten datagrams of 9000 bytes, a silent port, a closed one."""
     echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     echo.bind(("127.0.0.1", 0))
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -127,7 +127,8 @@ def udp_device() -> Iterator[tuple[int, int, int]]:
     def answer() -> None:
         try:
             _, peer = echo.recvfrom(100)
-            echo.sendto(b"E" * 9000, peer)
+            for _ in range(10):  # more than the sweep keeps
+                echo.sendto(b"E" * 9000, peer)
         except OSError:
             pass
 
@@ -149,6 +150,7 @@ def test_the_sweep_tells_answered_refused_and_silent_ports(udp_device) -> None:
         concurrency=8, wait=0.5, deadline=Deadline(10), transcript=transcript,
     )  # fmt: skip
     assert [u.port for u in result.answered] == [echo]
+    assert len(result.answered[0].datagrams) == net.UDP_KEPT_DATAGRAMS
     datagram = result.answered[0].datagrams[0]
     assert (datagram.length, len(datagram.data)) == (9000, net.UDP_KEPT_BYTES)  # kept cut
     assert result.silent == (silent,)

@@ -22,6 +22,7 @@ from harness.probes.surface.udp_services import UdpFinding
 from harness.transports import net
 
 MAX_ASKED_AGAIN = 64  # silent ports asked again with every protocol's request
+MAX_RECORDED = 256  # ports with another ICMP error listed in the evidence (all are counted)
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,9 @@ class UdpExposure:
             "refused_icmp_port_unreachable": self.refused,
             "other_icmp": [
                 {"port": u.port, "icmp": u.icmp.describe() if u.icmp else ""}
-                for u in self.unreachable
+                for u in self.unreachable[:MAX_RECORDED]
             ],
+            "other_icmp_count": len(self.unreachable),
             "silent_open_or_filtered": list(self.silent),
             "duration_s": round(self.duration_s, 3),
         }
