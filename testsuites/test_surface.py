@@ -161,8 +161,17 @@ def test_services_speak_their_profiled_protocol(
 
 @pytest.mark.check("SURFACE-009")
 def test_no_port_open_only_over_ipv6(
-    tcp_scan6: ScanResult, tcp_scan: ScanResult, evidence: EvidenceRecorder
+    profile: Profile,
+    tcp_scan: ScanResult,
+    evidence: EvidenceRecorder,
+    request: pytest.FixtureRequest,
 ) -> None:
+    assert profile.network is not None
+    if profile.network.host6 is None:
+        seen = {"address": tcp_scan.address, "open": list(tcp_scan.open)}
+        evidence.json("scans.json", {"ipv4": seen, "ipv6": None}, "the IPv4 scan alone")
+        not_applicable("the profile has no network.host6")
+    tcp_scan6: ScanResult = request.getfixturevalue("tcp_scan6")
     stacks = DualStack(tcp_scan, tcp_scan6)
     evidence.json("scans.json", stacks.record(), "IPv4 and IPv6 connect scans", show=True)
     evidence.note(
