@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import enum
 import errno
 import ipaddress
 import selectors
@@ -412,15 +411,6 @@ UDP_READS_PER_WAKE = 16  # datagrams read from one socket before the others get 
 UDP_NOTED_ICMP = 32  # ICMP errors other than port-unreachable written to the transcript
 
 
-class UdpState(str, enum.Enum):
-    """What a UDP port did with our datagrams."""
-
-    ANSWERED = "answered"
-    REFUSED = "refused"  # ICMP port unreachable: closed
-    UNREACHABLE = "unreachable"  # another ICMP destination unreachable: filtered on the way
-    SILENT = "silent"  # neither: open and quiet, or filtered without a word (open|filtered)
-
-
 @dataclass(frozen=True)
 class IcmpError:
     """An ICMP error the kernel matched to one of our datagrams."""
@@ -444,10 +434,10 @@ class UdpDatagram:
 
 @dataclass(frozen=True)
 class UdpPort:
-    """One port's answer to the datagrams sent to it."""
+    """A port that answered (its datagrams), or was refused with an ICMP error other than
+    port-unreachable (filtered on the way). A silent port is a number; a closed one a count."""
 
     port: int
-    state: UdpState
     datagrams: tuple[UdpDatagram, ...] = ()
     icmp: IcmpError | None = None
 
@@ -496,9 +486,7 @@ def scan_udp(
         host=host,
         address=str(address),
         ports_scanned=sweep.scanned,
-        answered=tuple(
-            UdpPort(p, UdpState.ANSWERED, tuple(sweep.answered[p])) for p in sorted(sweep.answered)
-        ),
+        answered=tuple(UdpPort(p, tuple(sweep.answered[p])) for p in sorted(sweep.answered)),
         unreachable=tuple(sorted(sweep.unreachable, key=lambda u: u.port)),
         silent=tuple(sorted(sweep.silent)),
         refused=sweep.refused,
@@ -605,7 +593,7 @@ class _UdpSweep:
                 self.refused += 1
             else:
                 icmp = IcmpError(kind, code, _sockaddr_host(self.family, sender))
-                self.unreachable.append(UdpPort(probe.port, UdpState.UNREACHABLE, icmp=icmp))
+                self.unreachable.append(UdpPort(probe.port, icmp=icmp))
                 if len(self.unreachable) <= UDP_NOTED_ICMP:
                     self.transcript.event(f"{probe.port}/udp: {icmp.describe()}")
             self._finish(sock, selector)

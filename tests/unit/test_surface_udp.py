@@ -25,7 +25,7 @@ from harness.probes.surface.service_protocols import Spoke
 from harness.probes.surface.udp_exposure import UdpExposure
 from harness.probes.surface.udp_services import UdpFinding
 from harness.transports import net
-from harness.transports.net import ScanResult, UdpDatagram, UdpPort, UdpState
+from harness.transports.net import ScanResult, UdpDatagram, UdpPort
 
 LOOPBACK = Scope.of(["127.0.0.0/8"])
 
@@ -90,13 +90,13 @@ def test_ssdp_search_responses_are_told_from_other_http() -> None:
 def test_an_answer_is_named_by_its_own_port_first_then_by_any_protocol() -> None:
     table = udp_services.asks("127.0.0.1", 0x4000)
     ntp = bytes([0x24, 2]) + bytes(46)
-    on_ntp = UdpPort(123, UdpState.ANSWERED, (UdpDatagram(123, ntp, len(ntp)),))
+    on_ntp = UdpPort(123, (UdpDatagram(123, ntp, len(ntp)),))
     assert udp_services.identify(on_ntp, table).protocol == "ntp"
-    elsewhere = UdpPort(4123, UdpState.ANSWERED, (UdpDatagram(4123, ntp, len(ntp)),))
+    elsewhere = UdpPort(4123, (UdpDatagram(4123, ntp, len(ntp)),))
     assert udp_services.identify(elsewhere, table).summary() == (
         "4123/udp: ntp (NTP v4 server, stratum 2)"
     )
-    junk = UdpPort(9, UdpState.ANSWERED, (UdpDatagram(9, b"\x01\x02", 2),))
+    junk = UdpPort(9, (UdpDatagram(9, b"\x01\x02", 2),))
     assert udp_services.identify(junk, table).summary() == "9/udp: unknown (2 bytes: 0102)"
 
 

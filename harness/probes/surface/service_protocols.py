@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -127,7 +127,8 @@ def _exchange(
 ) -> str:
     """The protocol's first exchange on `conn`: what completed; DeviceError when it did not."""
     protocol = service.protocol
-    if protocol == "ssh":  # paramiko makes its own connection; ours showed the port is open
+    if protocol == "ssh":  # ours showed the port open; paramiko makes its own connection
+        conn.close()
         with SshSession(scope, host, service.port, timeout=timeout, transcript=transcript) as ssh:
             return f"SSH key exchange with {ssh.server_version}"
     done = []
@@ -135,27 +136,34 @@ def _exchange(
         done.append(f"TLS handshake, {net.start_tls(conn, server_name)}")
     if protocol in ("http", "https"):
         conn.send(cleartext.HTTP_REQUEST % _host_header(host), "HTTP GET /")
-        done.append(_answer(conn, service.port, timeout, (Speaks.HTTP, Speaks.HTTP_REDIRECT)))
+        status_line = _answer(conn, service.port, timeout, lambda d: b"\r\n" in d)
+        done.append(_named(status_line, (Speaks.HTTP, Speaks.HTTP_REDIRECT), conn.target))
     elif protocol in ("mqtt", "mqtts"):
         conn.send(cleartext.mqtt_connect("medsec-probe"), "MQTT CONNECT")
-        done.append(_answer(conn, service.port, timeout, (Speaks.MQTT,)))
+        connack = _answer(conn, service.port, timeout, lambda d: len(d) >= 4)
+        done.append(_named(connack, (Speaks.MQTT,), conn.target))
     elif protocol == "telnet":
-        done.append(_answer(conn, service.port, timeout, (Speaks.TELNET,)))
+        negotiation = _answer(conn, service.port, timeout, lambda d: len(d) >= 3)
+        done.append(_named(negotiation, (Speaks.TELNET,), conn.target))
     elif protocol == "dicom-tls":
         conn.send(associate_request(b"ANY-SCP", b"MEDSEC"), "DICOM A-ASSOCIATE-RQ (Verification)")
         done.append(_association(conn, timeout))
     return "; ".join(done) or "TCP connection (protocol 'other': nothing more to complete)"
 
 
-def _answer(conn: net.TcpConnection, port: int, timeout: float, wanted: tuple[Speaks, ...]) -> str:
-    """The first answer, named; ProtocolViolation when it is not one of `wanted`."""
-    answer = conn.recv_until(lambda d: b"\n" in d or len(d) >= 4, Deadline(timeout), ANSWER_LIMIT)
-    finding = cleartext.PortFinding.of(port, answer)
+def _answer(
+    conn: net.TcpConnection, port: int, timeout: float, enough: Callable[[bytes], bool]
+) -> cleartext.PortFinding:
+    """The first answer (until `enough`, or the peer closes), named."""
+    answer = conn.recv_until(lambda d: enough(d) or b"\n" in d, Deadline(timeout), ANSWER_LIMIT)
+    return cleartext.PortFinding.of(port, answer)
+
+
+def _named(finding: cleartext.PortFinding, wanted: tuple[Speaks, ...], target: str) -> str:
+    """What the answer was; ProtocolViolation when it is not one of `wanted`."""
     if finding.speaks not in wanted:
-        raise ProtocolViolation(
-            conn.target,
-            f"answered {finding.speaks.value} ({finding.detail}), not {wanted[0].value}",
-        )
+        said = f"{finding.speaks.value} ({finding.detail})"
+        raise ProtocolViolation(target, f"answered {said}, not {wanted[0].value}")
     return finding.detail
 
 
