@@ -454,6 +454,7 @@ class UdpScanResult:
     silent: tuple[int, ...]
     refused: int
     duration_s: float
+    icmp_readable: bool  # False where the system has no per-socket ICMP error queue
 
 
 def scan_udp(
@@ -491,6 +492,7 @@ def scan_udp(
         silent=tuple(sorted(sweep.silent)),
         refused=sweep.refused,
         duration_s=time.monotonic() - sweep.started,
+        icmp_readable=sweep.icmp_readable,
     )
 
 
@@ -519,6 +521,7 @@ class _UdpSweep:
         self.family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
         self.peer = ipaddress.ip_address(str(address).split("%", 1)[0])  # as recvfrom names it
         self.source = _route_source(self.family, str(address))
+        self.icmp_readable = True  # until a socket refuses IP_RECVERR (not Linux)
         self.scanned = self.empty_sent = self.refused = 0
         self.answered: dict[int, list[UdpDatagram]] = {}
         self.unreachable: list[UdpPort] = []
@@ -565,7 +568,7 @@ class _UdpSweep:
         while len(self.pending) < concurrency and todo:
             port = todo.popleft()
             self.scanned += port not in self.asked_again
-            sock = _udp_probe_socket(self.family, self.source)
+            sock = self._probe_socket()
             for payload in self.payloads(port):
                 if payload:
                     self.transcript.sent(payload, f"to {port}/udp")
@@ -577,6 +580,22 @@ class _UdpSweep:
             self.own_ports.add(local_port)
             self.pending[sock] = _Probe(port, local_port, time.monotonic() + self.wait)
             selector.register(sock, selectors.EVENT_READ)
+
+    def _probe_socket(self) -> socket.socket:
+        sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        if self.icmp_readable:
+            level, option = (
+                (socket.IPPROTO_IPV6, IPV6_RECVERR)
+                if self.family == socket.AF_INET6
+                else (socket.IPPROTO_IP, IP_RECVERR)
+            )
+            try:
+                sock.setsockopt(level, option, 1)
+            except OSError:
+                self.icmp_readable = False
+        sock.bind((self.source, 0))
+        return sock
 
     def _read(self, sock: socket.socket, selector: selectors.BaseSelector) -> None:
         probe = self.pending[sock]
@@ -633,17 +652,6 @@ def _route_source(family: int, address: str) -> str:
         except OSError:
             return ""  # no route: let the kernel choose, and the sends say why
         return str(sock.getsockname()[0])
-
-
-def _udp_probe_socket(family: int, source: str) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    sock.setblocking(False)
-    if family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
-    else:
-        sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
-    sock.bind((source, 0))
-    return sock
 
 
 def _icmp_error(sock: socket.socket) -> tuple[int, int, bytes] | None:

@@ -168,6 +168,8 @@ def test_a_host_that_refuses_nothing_is_judged_on_answers_and_says_so() -> None:
     judged = UdpExposure("10.0.0.1", 3, (), (found,), 2, (), (), 1.0)
     assert judged.problems() == ["161/udp: snmp (SNMP v1 answers community 'public')"]
     assert judged.limits() == []
+    blind = UdpExposure("10.0.0.1", 3, (), (found,), 0, (), (), 1.0, icmp_readable=False)
+    assert "no per-socket ICMP error queue" in blind.limits()[0]
     assert judged.record()["answering"] == [
         {"port": 161, "protocol": "snmp", "detail": found.detail, "answer": ""}
     ]

@@ -37,6 +37,7 @@ class UdpExposure:
     unreachable: tuple[net.UdpPort, ...]  # another ICMP unreachable: filtered on the way
     silent: tuple[int, ...]  # open|filtered after every request
     duration_s: float
+    icmp_readable: bool = True
 
     @property
     def unexpected(self) -> tuple[UdpFinding, ...]:
@@ -54,12 +55,17 @@ class UdpExposure:
 
     def limits(self) -> list[str]:
         """What the sweep could not see, said plainly (a degraded sweep still judges answers)."""
+        alike = "so closed and silent ports look alike; only services that answered a request "
+        if not self.icmp_readable:
+            return [
+                "this system has no per-socket ICMP error queue (Linux IP_RECVERR): no "
+                f"port-unreachable could be read, {alike}could be judged"
+            ]
         if self.refused or self.unreachable:
             return []
         return [
             f"no port was refused with ICMP port-unreachable: UDP to {self.address} is "
-            "filtered or the device sends no ICMP, so closed and silent ports look alike; "
-            "only services that answered a request could be judged"
+            f"filtered or the device sends no ICMP, {alike}could be judged"
         ]
 
     def record(self) -> dict[str, object]:
@@ -70,6 +76,7 @@ class UdpExposure:
             "expected": list(self.expected),
             "answering": [{**asdict(f), "answer": f.answer.hex()} for f in self.answering],
             "refused_icmp_port_unreachable": self.refused,
+            "icmp_readable": self.icmp_readable,
             "other_icmp": [
                 {"port": u.port, "icmp": u.icmp.describe() if u.icmp else ""}
                 for u in self.unreachable[:MAX_RECORDED]
@@ -120,4 +127,5 @@ def sweep(
         unreachable=tuple(sorted((u for r in rounds for u in r.unreachable), key=lambda u: u.port)),
         silent=tuple(sorted(set(first.silent) - set(again) | set(rounds[-1].silent))),
         duration_s=sum(r.duration_s for r in rounds),
+        icmp_readable=first.icmp_readable,
     )
