@@ -402,6 +402,7 @@ PORT_UNREACHABLE = {socket.AF_INET: (3, 3), socket.AF_INET6: (1, 4)}  # ICMP typ
 ICMP_ERRNOS = frozenset(
     {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM}
 )
+SOCK_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)  # one system call less per probe (Linux)
 _EXTENDED_ERR = struct.Struct("=IBBBBII")  # sock_extended_err, then the offender's sockaddr
 UDP_KEPT_DATAGRAMS = 4  # per port
 UDP_KEPT_BYTES = 8192  # per datagram; a longer one is kept cut, its length recorded
@@ -515,12 +516,13 @@ class _UdpSweep:
         wait: float,
         transcript: Transcript,
     ) -> None:
-        self.address, self.payloads, self.wait, self.transcript = (
-            address, payloads, wait, transcript,
-        )  # fmt: skip
+        self.payloads, self.wait, self.transcript = payloads, wait, transcript
         self.family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-        self.peer = ipaddress.ip_address(str(address).split("%", 1)[0])  # as recvfrom names it
+        self.destination = str(address)
+        self.peer = ipaddress.ip_address(self.destination.split("%", 1)[0])  # as recvfrom says
         self.source = _route_source(self.family, str(address))
+        # Only a sweep of our own address can reach our own probe sockets (bound to `source`).
+        self.own_address = self.source in ("", str(self.peer))
         self.icmp_readable = True  # until a socket refuses IP_RECVERR (not Linux)
         self.scanned = self.empty_sent = self.refused = 0
         self.answered: dict[int, list[UdpDatagram]] = {}
@@ -575,15 +577,15 @@ class _UdpSweep:
                 else:
                     self.empty_sent += 1
                 with contextlib.suppress(OSError):
-                    sock.sendto(payload, (str(self.address), port))
-            local_port = sock.getsockname()[1]
+                    sock.sendto(payload, (self.destination, port))
+            local_port = sock.getsockname()[1] if self.own_address else 0
             self.own_ports.add(local_port)
             self.pending[sock] = _Probe(port, local_port, time.monotonic() + self.wait)
             selector.register(sock, selectors.EVENT_READ)
 
     def _probe_socket(self) -> socket.socket:
-        sock = socket.socket(self.family, socket.SOCK_DGRAM)
-        sock.setblocking(False)
+        sock = socket.socket(self.family, socket.SOCK_DGRAM | SOCK_NONBLOCK)
+        sock.setblocking(False)  # a no-op where SOCK_NONBLOCK already made it so
         if self.icmp_readable:
             level, option = (
                 (socket.IPPROTO_IPV6, IPV6_RECVERR)
@@ -599,43 +601,50 @@ class _UdpSweep:
 
     def _read(self, sock: socket.socket, selector: selectors.BaseSelector) -> None:
         probe = self.pending[sock]
-        error = _icmp_error(sock)  # first: reading it clears the socket's error
-        for datagram in self._datagrams(sock, probe):
-            kept = self.answered.setdefault(probe.port, [])
-            if len(kept) < UDP_KEPT_DATAGRAMS and len(self.answered) <= UDP_KEPT_PORTS:
-                kept.append(datagram)
+        reported = self._drain(sock, probe)
         if probe.port in self.answered:  # wait a little for the rest of the answer, no longer
+            if reported is not None:
+                _icmp_error(sock)  # a stray error queued: read it, or it wakes us until then
             probe.ends = min(probe.ends, time.monotonic() + UDP_ANSWER_GRACE_S)
-        elif error is not None:
-            kind, code, sender = error
-            if (kind, code) == PORT_UNREACHABLE[self.family]:
-                self.refused += 1
-            else:
-                icmp = IcmpError(kind, code, _sockaddr_host(self.family, sender))
-                self.unreachable.append(UdpPort(probe.port, icmp=icmp))
-                if len(self.unreachable) <= UDP_NOTED_ICMP:
-                    self.transcript.event(f"{probe.port}/udp: {icmp.describe()}")
+        elif reported == errno.ECONNREFUSED:  # the kernel's word for ICMP port unreachable
+            self.refused += 1
+            self._finish(sock, selector)
+        elif reported is not None:
+            kind, code, sender = _icmp_error(sock) or (-1, -1, b"")
+            icmp = IcmpError(kind, code, _sockaddr_host(self.family, sender))
+            self.unreachable.append(UdpPort(probe.port, icmp=icmp))
+            if len(self.unreachable) <= UDP_NOTED_ICMP:
+                self.transcript.event(f"{probe.port}/udp: {icmp.describe()}")
             self._finish(sock, selector)
 
-    def _datagrams(self, sock: socket.socket, probe: _Probe) -> Iterator[UdpDatagram]:
-        """The datagrams waiting on `sock` from the target. One from a probe socket of ours
-        (a sweep of our own address) is no answer: its port is noted as collided."""
+    def _drain(self, sock: socket.socket, probe: _Probe) -> int | None:
+        """Read what waits on `sock`: datagrams from the target are kept as answers (one
+        from a probe socket of ours, in a sweep of our own address, only notes a collision);
+        an ICMP error the kernel reports is returned as its errno."""
+        reported = None
         for _ in range(UDP_READS_PER_WAKE):  # a flood cannot keep us on one socket
             try:
                 data, peer = sock.recvfrom(RECV_CHUNK)
             except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # the error of a further ICMP message (read from the queue)
+                break
+            except OSError as exc:
                 if exc.errno not in ICMP_ERRNOS:
                     self.transcript.event(f"{probe.port}/udp: receive failed: {exc}")
-                return
+                    break
+                reported = exc.errno  # reading it cleared it
+                if self.own_address:
+                    continue  # a datagram of ours may wait behind it (a collision)
+                break
             if ipaddress.ip_address(peer[0].split("%", 1)[0]) != self.peer:
                 continue
             if peer[1] in self.own_ports:
                 self.collided.add(probe.local_port)
                 continue
             self.transcript.received(data[:UDP_KEPT_BYTES], f"from {peer[1]}/udp")
-            yield UdpDatagram(peer[1], data[:UDP_KEPT_BYTES], len(data))
+            kept = self.answered.setdefault(probe.port, [])
+            if len(kept) < UDP_KEPT_DATAGRAMS and len(self.answered) <= UDP_KEPT_PORTS:
+                kept.append(UdpDatagram(peer[1], data[:UDP_KEPT_BYTES], len(data)))
+        return reported
 
     def _finish(self, sock: socket.socket, selector: selectors.BaseSelector) -> None:
         self.own_ports.discard(self.pending.pop(sock).local_port)
