@@ -394,8 +394,8 @@ def tls_handshake(
 
 # --- the UDP sweep -----------------------------------------------------------------------------
 
-# Linux's per-socket ICMP error queue (<linux/in.h>, <linux/in6.h>, <linux/errqueue.h>); Python
-# does not name these. Unprivileged, and exact: each error belongs to one of our sockets.
+# Linux's per-socket ICMP errors (<linux/in.h>, <linux/in6.h>, <linux/errqueue.h>); Python does
+# not name these. Unprivileged, and exact: each error belongs to the socket that sent the datagram.
 IP_RECVERR, IPV6_RECVERR = 11, 25
 SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6 = 2, 3
 PORT_UNREACHABLE = {socket.AF_INET: (3, 3), socket.AF_INET6: (1, 4)}  # ICMP type, code
@@ -471,9 +471,10 @@ def scan_udp(
 ) -> UdpScanResult:
     """Send each port its `payloads` from a socket of its own, at most `concurrency` ports in
     flight, and wait up to `wait` for an answer from any port of the target (TFTP and many
-    SSDP servers answer from another one) or an ICMP error, read from the socket's error
-    queue (Linux `IP_RECVERR`, no privilege needed). Every payload and answer is transcribed,
-    except the empty datagrams, which are counted.
+    SSDP servers answer from another one) or an ICMP error, which Linux reports on the socket
+    that sent the datagram (`IP_RECVERR`, no privilege needed): port unreachable as
+    ECONNREFUSED, the others with type, code and sender in its error queue. Every payload
+    and answer is transcribed, except the empty datagrams, which are counted.
     """
     address = scope.resolve(host)
     sweep = _UdpSweep(address, payloads, wait, transcript)
