@@ -1,10 +1,11 @@
 """Benchmarks of each probe family against the established tool for the same job.
 
-    python -m tests.bench [all|scan|tls|ssh-auth|crypto|fuzz] [--rounds N]
+    python -m tests.bench [all|scan|udp|tls|ssh-auth|crypto|fuzz] [--rounds N]
     python -m tests.bench report [--sizes 500,1000,5000]   (see tests/bench_report.py)
 
 Runs inside a private network namespace against the vulnerable emulated pump (so the
-peer tools have something to find), in one run: our TCP scan vs nmap, our TLS version
+peer tools have something to find), in one run: our TCP scan vs nmap, our UDP sweep vs
+nmap -sU (against real UDP daemons on the pump's address), our TLS version
 probe vs sslyze, our SSH default-credential probe vs hydra. Connections are counted by a
 forwarding proxy in front of the service, so both tools are measured the same way.
 Peer tools: `apt-get install nmap hydra`; sslyze in its own venv (its pins clash with
@@ -26,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from harness.probes.robust import fuzz_session
 from harness.probes.robust.fuzz_corpus import exchanges_for
 from harness.probes.robust.fuzz_engine import FuzzLimits
 from harness.probes.robust.fuzz_wire import FuzzTarget
+from harness.probes.surface import udp_exposure
 from harness.sim.pump import EmulatedPump, SimConfig
 from harness.sim.weaknesses import PLANTED
 from harness.transports import net
@@ -394,8 +396,53 @@ def bench_fuzz(pump: EmulatedPump, rounds: int) -> list[Row]:
     return rows
 
 
+def bench_udp(pump: EmulatedPump, rounds: int) -> list[Row]:
+    """Our UDP sweep (SURFACE-002) vs nmap -sU, all 65535 ports of an address where real
+    dnsmasq (DNS, TFTP), chronyd, coap-server, snmpd (`public`) and a silent socat run."""
+    from tests.integration import embedded, udp_daemons
+
+    family = "UDP sweep, 65535 ports"
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as running:
+        base = Path(folder)
+        for start in (udp_daemons.dnsmasq, udp_daemons.chronyd, udp_daemons.coap_server):
+            running.enter_context(start(HOST, base / start.__name__))
+        running.enter_context(udp_daemons.silent_listener(HOST, base / "socat"))
+        running.enter_context(embedded.snmpd(HOST, base / "snmpd", "rocommunity public\n"))
+
+        def ours() -> str:
+            exposure = udp_exposure.sweep(
+                SCOPE, HOST, range(1, 65536), (), concurrency=256, wait=1.0,
+                deadline=Deadline(600), transcript=Transcript("bench"),
+            )  # fmt: skip
+            named = [f"{f.port} {f.protocol}" for f in exposure.answering]
+            return _udp_found(named, exposure.silent)
+
+        rows = [Row(family, "medsec SURFACE-002 sweep", *_pair(timed(ours, rounds)))]
+        nmap = shutil.which("nmap")
+        if nmap is None or os.geteuid() != 0:
+            rows.append(Row(family, "nmap -sU (root)", float("nan"), None, "not run"))
+            return rows
+
+        def peer() -> str:
+            out = subprocess.run(
+                [nmap, "-sU", "-p-", "-n", "-Pn", "-T4", "-oG", "-", HOST],
+                capture_output=True, text=True, timeout=1200, check=True,
+            ).stdout  # fmt: skip
+            states = re.findall(r"(\d+)/(open|open\|filtered)/udp//([^/]*)/", out)
+            named = [f"{port} {name}" for port, state, name in states if state == "open"]
+            return _udp_found(named, [port for port, state, _ in states if state != "open"])
+
+        rows.append(Row(family, "nmap -sU -T4 (raw sockets, root)", *_pair(timed(peer, rounds))))
+    return rows
+
+
+def _udp_found(answering: list[str], silent: Iterable[object]) -> str:
+    return f"open {', '.join(answering)}; open|filtered {', '.join(map(str, silent))}"
+
+
 FAMILIES = {
     "scan": bench_scan,
+    "udp": bench_udp,
     "tls": bench_tls,
     "ssh-auth": bench_ssh_auth,
     "crypto": bench_crypto,

@@ -129,12 +129,26 @@ def tcp_scan(profile: Profile, scope: Scope) -> net.ScanResult:
     debug ports), shared by SURFACE-001, SURFACE-005 and CRYPTO-010: one scan a run."""
     if profile.network is None:
         not_applicable("the profile has no network section")
-    network, policy = profile.network, profile.policy
+    return _connect_scan(profile, scope, profile.network.host)
+
+
+@pytest.fixture(scope="session")
+def tcp_scan6(profile: Profile, scope: Scope) -> net.ScanResult:
+    """The same scan of `network.host6`, the device's IPv6 address (SURFACE-009 asks for it
+    once it has seen that the profile names one)."""
+    assert profile.network is not None
+    assert profile.network.host6 is not None
+    return _connect_scan(profile, scope, str(profile.network.host6))
+
+
+def _connect_scan(profile: Profile, scope: Scope, host: str) -> net.ScanResult:
+    assert profile.network is not None
+    policy = profile.policy
     well_known = set(WELL_KNOWN_CLEARTEXT) | set(debug_services.WELL_KNOWN)
-    ports = set(net.parse_port_ranges(network.scan_ports)) | well_known
+    ports = set(net.parse_port_ranges(profile.network.scan_ports)) | well_known
     return net.scan_tcp(
         scope,
-        network.host,
+        host,
         ports,
         concurrency=policy.scan_concurrency,
         connect_timeout=policy.scan_connect_timeout_s,

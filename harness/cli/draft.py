@@ -111,11 +111,14 @@ def _network(survey: DeviceSurvey, scan_ports: str | None) -> list[str]:
         lines.append(
             f"  # not asked what they speak (more than {len(survey.ports)} open): {listed}"
         )
-    if survey.udp:
-        lines.append(
-            "# UDP services that answered (not part of the profile; CRYPTO-010 asks SNMP):"
+    answered = [found.port for found in survey.udp]
+    lines.append(
+        _line(
+            f"  expected_udp: [{', '.join(map(str, answered))}]",
+            "TODO: answered when probed; delete each that must not (SURFACE-002)",
         )
-        lines += [f"#   {comment(found.summary())}" for found in survey.udp]
+    )
+    lines += [f"  #   {comment(found.summary())}" for found in survey.udp]
     return lines
 
 

@@ -61,7 +61,7 @@ def cmd_init(host: str, out: Path | None, allow: list[str], ports: str | None, f
     policy = Policy()
     _say(
         f"probing {host} ({', '.join(addresses)}): {len(port_list)} TCP ports, what each open "
-        "one speaks, then UDP SNMP, NTP and CoAP"
+        "one speaks, then the UDP services' own ports (DNS, TFTP, NTP, SNMP, SSDP, mDNS, CoAP)"
     )
     transcript = Transcript(f"medsec init {host}")
     try:

@@ -429,7 +429,9 @@ _ROWS: tuple[tuple[str, str, str, bool, str, str, str], ...] = (
         False,
         "medium",
         "CR 7.7; EN 5.6-1; CAPEC-300",
-        "answering ports ⊆ `network.expected_udp` [empty]",
+        "answering ports ⊆ `network.expected_udp` [empty]; silent ports (open or "
+        "filtered) are recorded but not judged; a device that refuses no port with ICMP is judged on answers "
+        "alone, and the evidence says so",
     ),
     (
         "SURFACE-003",
@@ -438,7 +440,8 @@ _ROWS: tuple[tuple[str, str, str, bool, str, str, str], ...] = (
         False,
         "medium",
         "CR 7.7",
-        "every declared protocol completes",
+        "every declared protocol completes (any HTTP status, CONNACK code or association "
+        "answer); a refused port or another protocol fails; no answer in time is `error`",
     ),
     (
         "SURFACE-004",

@@ -39,6 +39,7 @@ from harness.core.scope import Scope, url_host
 SCHEMA_ID = "medsec/profile/v1"
 TLS_PROTOCOLS = frozenset({"https", "mqtts", "tls", "dicom-tls"})
 Port = Annotated[int, Field(ge=1, le=65535)]
+PORT_RANGES = r"^\d+(-\d+)?(,\d+(-\d+)?)*$"
 
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
@@ -186,8 +187,21 @@ class Network(_Section):
     services: tuple[Service, ...] = ()
     scan_ports: str = Field(
         default="1-65535",
-        pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$",
+        pattern=PORT_RANGES,
         description="ports SURFACE-001 scans, as ranges: 1-1024,8080",
+    )
+    expected_udp: tuple[Port, ...] = Field(
+        default=(), description="any other UDP port that answers is a finding (SURFACE-002)"
+    )
+    udp_ports: str = Field(
+        default="1-65535",
+        pattern=PORT_RANGES,
+        description="ports SURFACE-002 sweeps, as ranges (the UDP services' own ports and "
+        "expected_udp always); narrow it for a device that rate-limits ICMP",
+    )
+    host6: ipaddress.IPv6Address | None = Field(
+        default=None,
+        description="the device's IPv6 address: SURFACE-009 scans it and compares with host",
     )
 
     @model_validator(mode="after")
@@ -785,6 +799,8 @@ class Profile(_Section):
         found: list[tuple[tuple[str, ...], str]] = []
         if self.network:
             found.append((("network", "host"), self.network.host))
+            if self.network.host6 is not None:
+                found.append((("network", "host6"), str(self.network.host6)))
         if self.ssh:
             found.append((("ssh", "host" if self.ssh.host else "port"), self.ssh_host))
         if self.serial and (host := url_host(self.serial.url)):

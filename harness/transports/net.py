@@ -1,15 +1,18 @@
-"""TCP connections and the TCP connect scan."""
+"""TCP connections, the TCP connect scan, UDP exchanges and the UDP sweep."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
+import ipaddress
 import selectors
 import socket
 import ssl
+import struct
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -394,3 +397,299 @@ def tls_handshake(
     """
     with connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
         return str(start_tls(conn, None))
+
+
+# --- the UDP sweep -----------------------------------------------------------------------------
+
+# Linux's per-socket ICMP errors (<linux/in.h>, <linux/in6.h>, <linux/errqueue.h>); Python does
+# not name these. Unprivileged, and exact: each error belongs to the socket that sent the datagram.
+IP_RECVERR, IPV6_RECVERR = 11, 25
+SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6 = 2, 3
+PORT_UNREACHABLE = {socket.AF_INET: (3, 3), socket.AF_INET6: (1, 4)}  # ICMP type, code
+ICMP_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM}
+)
+SOCK_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)  # one system call less per probe (Linux)
+_EXTENDED_ERR = struct.Struct("=IBBBBII")  # sock_extended_err, then the offender's sockaddr
+UDP_KEPT_DATAGRAMS = 4  # per port
+UDP_KEPT_BYTES = 8192  # per datagram; a longer one is kept cut, its length recorded
+UDP_KEPT_PORTS = 256  # answering ports whose datagrams are kept; more are only counted
+UDP_ANSWER_GRACE_S = 0.1  # after a first answer, how long more datagrams are awaited
+UDP_READS_PER_WAKE = 16  # datagrams read from one socket before the others get a turn
+UDP_NOTED_ICMP = 32  # ICMP errors other than port-unreachable written to the transcript
+
+
+@dataclass(frozen=True)
+class IcmpError:
+    """An ICMP error the kernel matched to one of our datagrams."""
+
+    type: int
+    code: int
+    sender: str
+
+    def describe(self) -> str:
+        return f"ICMP type {self.type} code {self.code} from {self.sender}"
+
+
+@dataclass(frozen=True)
+class UdpDatagram:
+    """One datagram from the target (its first `UDP_KEPT_BYTES`) and where it came from."""
+
+    source_port: int
+    data: bytes
+    length: int
+
+
+@dataclass(frozen=True)
+class UdpPort:
+    """A port that answered (its datagrams), or was refused with an ICMP error other than
+    port-unreachable (filtered on the way). A silent port is a number; a closed one a count."""
+
+    port: int
+    datagrams: tuple[UdpDatagram, ...] = ()
+    icmp: IcmpError | None = None
+
+
+@dataclass(frozen=True)
+class UdpScanResult:
+    """One round of the UDP sweep: every port that did not refuse, and how many did."""
+
+    host: str
+    address: str
+    ports_scanned: int
+    answered: tuple[UdpPort, ...]
+    unreachable: tuple[UdpPort, ...]
+    silent: tuple[int, ...]
+    refused: int
+    duration_s: float
+    icmp_readable: bool  # False where the system has no per-socket ICMP error queue
+
+
+def scan_udp(
+    scope: Scope,
+    host: str,
+    ports: Iterable[int],
+    payloads: Callable[[int], Sequence[bytes]],
+    *,
+    concurrency: int,
+    wait: float,
+    deadline: Deadline,
+    transcript: Transcript,
+) -> UdpScanResult:
+    """Send each port its `payloads` from a socket of its own, at most `concurrency` ports in
+    flight, and wait up to `wait` for an answer from any port of the target (TFTP and many
+    SSDP servers answer from another one) or an ICMP error, which Linux reports on the socket
+    that sent the datagram (`IP_RECVERR`, no privilege needed): port unreachable as
+    ECONNREFUSED, the others with type, code and sender in its error queue. Every payload
+    and answer is transcribed, except the empty datagrams, which are counted.
+    """
+    address = scope.resolve(host)
+    sweep = _UdpSweep(address, payloads, wait, transcript)
+    with selectors.DefaultSelector() as selector:
+        sweep.run(sorted(set(ports)), selector, concurrency, deadline, host)
+    transcript.event(
+        f"udp {address}: {sweep.scanned} ports ({sweep.empty_sent} empty datagrams not shown), "
+        f"answered {sorted(sweep.answered)}, refused {sweep.refused}, "
+        f"other ICMP {len(sweep.unreachable)}, silent {len(sweep.silent)}"
+    )
+    return UdpScanResult(
+        host=host,
+        address=str(address),
+        ports_scanned=sweep.scanned,
+        answered=tuple(UdpPort(p, tuple(sweep.answered[p])) for p in sorted(sweep.answered)),
+        unreachable=tuple(sorted(sweep.unreachable, key=lambda u: u.port)),
+        silent=tuple(sorted(sweep.silent)),
+        refused=sweep.refused,
+        duration_s=time.monotonic() - sweep.started,
+        icmp_readable=sweep.icmp_readable,
+    )
+
+
+@dataclass
+class _Probe:
+    """One port in flight: its socket's own port, and when its wait ends."""
+
+    port: int
+    local_port: int
+    ends: float
+
+
+class _UdpSweep:
+    """The state of one `scan_udp` round: the probes in flight and what each port did."""
+
+    def __init__(
+        self,
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+        payloads: Callable[[int], Sequence[bytes]],
+        wait: float,
+        transcript: Transcript,
+    ) -> None:
+        self.payloads, self.wait, self.transcript = payloads, wait, transcript
+        self.family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+        self.destination = str(address)
+        self.peer = ipaddress.ip_address(self.destination.split("%", 1)[0])  # as recvfrom says
+        self.source = _route_source(self.family, str(address))
+        # Only a sweep of our own address can reach our own probe sockets (bound to `source`).
+        self.own_address = self.source in ("", str(self.peer))
+        self.icmp_readable = True  # until a socket refuses IP_RECVERR (not Linux)
+        self.scanned = self.empty_sent = self.refused = 0
+        self.answered: dict[int, list[UdpDatagram]] = {}
+        self.unreachable: list[UdpPort] = []
+        self.silent: list[int] = []
+        self.pending: dict[socket.socket, _Probe] = {}
+        self.own_ports: set[int] = set()  # our probe sockets' ports: never an answer
+        self.collided: set[int] = set()  # ports a datagram of ours reached our own socket on
+        self.asked_again: set[int] = set()
+        self.started = time.monotonic()
+
+    def run(
+        self,
+        ports: list[int],
+        selector: selectors.BaseSelector,
+        concurrency: int,
+        deadline: Deadline,
+        host: str,
+    ) -> None:
+        todo = collections.deque(ports)
+        self._launch(todo, selector, concurrency)
+        while self.pending:
+            if deadline.expired:
+                for left in list(self.pending):
+                    self._finish(left, selector)
+                raise DeviceTimeout(f"{host} udp scan", f"budget spent after {self.scanned} ports")
+            for key, _ in selector.select(timeout=min(0.05, self.wait)):
+                assert isinstance(key.fileobj, socket.socket)
+                self._read(key.fileobj, selector)
+            now = time.monotonic()
+            for sock, probe in list(self.pending.items()):
+                if now >= probe.ends:
+                    if probe.port in self.collided and probe.port not in self.asked_again:
+                        self.asked_again.add(probe.port)  # our own datagram took its place
+                        todo.append(probe.port)
+                    elif probe.port not in self.answered:
+                        self.silent.append(probe.port)
+                    self.collided.discard(probe.port)
+                    self._finish(sock, selector)
+            self._launch(todo, selector, concurrency)
+
+    def _launch(
+        self, todo: collections.deque[int], selector: selectors.BaseSelector, concurrency: int
+    ) -> None:
+        while len(self.pending) < concurrency and todo:
+            port = todo.popleft()
+            self.scanned += port not in self.asked_again
+            sock = self._probe_socket()
+            for payload in self.payloads(port):
+                if payload:
+                    self.transcript.sent(payload, f"to {port}/udp")
+                else:
+                    self.empty_sent += 1
+                with contextlib.suppress(OSError):
+                    sock.sendto(payload, (self.destination, port))
+            local_port = sock.getsockname()[1] if self.own_address else 0
+            self.own_ports.add(local_port)
+            self.pending[sock] = _Probe(port, local_port, time.monotonic() + self.wait)
+            selector.register(sock, selectors.EVENT_READ)
+
+    def _probe_socket(self) -> socket.socket:
+        sock = socket.socket(self.family, socket.SOCK_DGRAM | SOCK_NONBLOCK)
+        sock.setblocking(False)  # a no-op where SOCK_NONBLOCK already made it so
+        if self.icmp_readable:
+            level, option = (
+                (socket.IPPROTO_IPV6, IPV6_RECVERR)
+                if self.family == socket.AF_INET6
+                else (socket.IPPROTO_IP, IP_RECVERR)
+            )
+            try:
+                sock.setsockopt(level, option, 1)
+            except OSError:
+                self.icmp_readable = False
+        sock.bind((self.source, 0))
+        return sock
+
+    def _read(self, sock: socket.socket, selector: selectors.BaseSelector) -> None:
+        probe = self.pending[sock]
+        reported = self._drain(sock, probe)
+        if probe.port in self.answered:  # wait a little for the rest of the answer, no longer
+            if reported is not None:
+                _icmp_error(sock)  # a stray error queued: read it, or it wakes us until then
+            probe.ends = min(probe.ends, time.monotonic() + UDP_ANSWER_GRACE_S)
+        elif reported == errno.ECONNREFUSED:  # the kernel's word for ICMP port unreachable
+            self.refused += 1
+            self._finish(sock, selector)
+        elif reported is not None:
+            kind, code, sender = _icmp_error(sock) or (-1, -1, b"")
+            icmp = IcmpError(kind, code, _sockaddr_host(self.family, sender))
+            self.unreachable.append(UdpPort(probe.port, icmp=icmp))
+            if len(self.unreachable) <= UDP_NOTED_ICMP:
+                self.transcript.event(f"{probe.port}/udp: {icmp.describe()}")
+            self._finish(sock, selector)
+
+    def _drain(self, sock: socket.socket, probe: _Probe) -> int | None:
+        """Read what waits on `sock`: datagrams from the target are kept as answers (one
+        from a probe socket of ours, in a sweep of our own address, only notes a collision);
+        an ICMP error the kernel reports is returned as its errno."""
+        reported = None
+        for _ in range(UDP_READS_PER_WAKE):  # a flood cannot keep us on one socket
+            try:
+                data, peer = sock.recvfrom(RECV_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                if exc.errno not in ICMP_ERRNOS:
+                    self.transcript.event(f"{probe.port}/udp: receive failed: {exc}")
+                    break
+                reported = exc.errno  # reading it cleared it
+                if self.own_address:
+                    continue  # a datagram of ours may wait behind it (a collision)
+                break
+            if ipaddress.ip_address(peer[0].split("%", 1)[0]) != self.peer:
+                continue
+            if peer[1] in self.own_ports:
+                self.collided.add(probe.local_port)
+                continue
+            self.transcript.received(data[:UDP_KEPT_BYTES], f"from {peer[1]}/udp")
+            kept = self.answered.setdefault(probe.port, [])
+            if len(kept) < UDP_KEPT_DATAGRAMS and len(self.answered) <= UDP_KEPT_PORTS:
+                kept.append(UdpDatagram(peer[1], data[:UDP_KEPT_BYTES], len(data)))
+        return reported
+
+    def _finish(self, sock: socket.socket, selector: selectors.BaseSelector) -> None:
+        self.own_ports.discard(self.pending.pop(sock).local_port)
+        selector.unregister(sock)
+        sock.close()
+
+
+def _route_source(family: int, address: str) -> str:
+    """The local address the kernel sends from to `address`: probe sockets bind it, so a
+    sweep of one of our own addresses does not reach our own probe sockets' ports."""
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((address, 9))
+        except OSError:
+            return ""  # no route: let the kernel choose, and the sends say why
+        return str(sock.getsockname()[0])
+
+
+def _icmp_error(sock: socket.socket) -> tuple[int, int, bytes] | None:
+    """The ICMP type, code and sender (a raw sockaddr) of the error queued on `sock`."""
+    try:
+        _, ancillary, _, _ = sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
+    except OSError:  # nothing queued (BlockingIOError) or no error queue
+        return None
+    for _, _, data in ancillary:
+        if len(data) < _EXTENDED_ERR.size:
+            continue
+        _, origin, kind, code, _, _, _ = _EXTENDED_ERR.unpack_from(data)
+        if origin in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6):
+            return kind, code, data[_EXTENDED_ERR.size :]
+    return None
+
+
+def _sockaddr_host(family: int, sockaddr: bytes) -> str:
+    """The address in a raw `sockaddr_in` / `sockaddr_in6`, or "?" when cut short."""
+    with contextlib.suppress(ValueError, OSError):
+        if family == socket.AF_INET6:
+            return socket.inet_ntop(socket.AF_INET6, sockaddr[8:24])
+        return socket.inet_ntop(socket.AF_INET, sockaddr[4:8])
+    return "?"

@@ -96,9 +96,10 @@ def test_pytest_alone_runs_the_suites_through_the_entry_point(
     assert {"UPDATE-001", "UPDATE-006", "UPDATE-011", "AUTH-009"} <= destructive
     assert {outcomes[k] for k in destructive} == {Outcome.NOT_APPLICABLE}  # not allowed
     assert outcomes["AUTH-004"] is Outcome.NOT_APPLICABLE  # the pump has no telnet
+    assert outcomes["SURFACE-009"] is Outcome.NOT_APPLICABLE  # nor an IPv6 address
     targets = {f"{c.id}[{c.target}]": c for c in results.checks}
     assert targets["AUTH-010[mqtt]"].outcome is Outcome.NOT_APPLICABLE  # nor plain MQTT
-    by_design = destructive | {"AUTH-004"}
+    by_design = destructive | {"AUTH-004", "SURFACE-009"}
     rest = {
         c.outcome for k, c in targets.items() if c.id not in by_design and k != "AUTH-010[mqtt]"
     }

@@ -241,6 +241,7 @@ def test_the_draft_validates_and_keeps_device_text_in_comments(tmp_path: Path) -
     assert "injected" not in str(document)
     assert document["scope"] == {"allow": ["127.0.0.5/32"], "destructive": False}
     assert document["network"]["expected_tcp"] == [22, 443, 8883]
+    assert document["network"]["expected_udp"] == [161]  # the answering SNMP agent
     assert [s["protocol"] for s in document["network"]["services"]] == ["ssh", "https", "other"]
     assert "password" not in document["ssh"]  # the server offers publickey only
     assert document["http"]["login"] == {

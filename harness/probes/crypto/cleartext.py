@@ -279,17 +279,9 @@ def mqtt_over_tls(
     return PortFinding.of(port, answer)
 
 
-def snmp_communities(
-    scope: Scope,
-    host: str,
-    *,
-    communities: Iterable[str] = COMMON_COMMUNITIES,
-    timeout: float,
-    transcript: Transcript,
-    port: int = 161,
-) -> PortFinding | None:
-    """SNMP v1 and v2c GET sysDescr with each community; a finding if any is answered."""
-    requests = [
+def snmp_get_requests(communities: Iterable[str] = COMMON_COMMUNITIES) -> list[bytes]:
+    """SNMP v1 and v2c GETs of sysDescr, one per community and version."""
+    return [
         bytes(
             SNMP(
                 version=version,
@@ -300,22 +292,42 @@ def snmp_communities(
         for community in communities
         for version in (0, 1)
     ]
+
+
+def describe_snmp_v1(answer: bytes) -> str | None:
+    """`SNMP v1 answers community 'public'` for a v1/v2c message, None for anything else."""
+    try:
+        reply = SNMP(answer)
+        community = reply.community.val.decode("latin-1", "replace")
+        version = int(reply.version.val)
+    except Exception:  # scapy on hostile bytes
+        return None
+    if version not in (0, 1):
+        return None
+    return f"SNMP v{'1' if version == 0 else '2c'} answers community {community!r}"
+
+
+def snmp_communities(
+    scope: Scope,
+    host: str,
+    *,
+    communities: Iterable[str] = COMMON_COMMUNITIES,
+    timeout: float,
+    transcript: Transcript,
+    port: int = 161,
+) -> PortFinding | None:
+    """SNMP v1 and v2c GET sysDescr with each community; a finding if any is answered."""
     try:
         answers = net.udp_query(
-            scope, host, port, requests, timeout=min(timeout, GREETING_WAIT_S),
-            transcript=transcript,
+            scope, host, port, snmp_get_requests(communities),
+            timeout=min(timeout, GREETING_WAIT_S), transcript=transcript,
         )  # fmt: skip
     except OSError as exc:
         transcript.event(f"udp failed: {exc}")
         return None
     if not answers:
         return None
-    try:
-        reply = SNMP(answers[0])
-        community = reply.community.val.decode("latin-1", "replace")
-        detail = (
-            f"SNMP v{'1' if int(reply.version.val) == 0 else '2c'} answers community {community!r}"
-        )
-    except Exception:  # scapy on hostile bytes
-        detail = f"UDP {port} answered {len(answers[0])} bytes to SNMP GETs"
+    detail = describe_snmp_v1(answers[0]) or (
+        f"UDP {port} answered {len(answers[0])} bytes to SNMP GETs"
+    )
     return PortFinding(port, Speaks.SNMP, detail, answers[0], transport="udp")

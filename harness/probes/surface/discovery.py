@@ -5,8 +5,9 @@ an HTTP request, else an MQTT CONNECT); an SSH port is asked its identification,
 lists, host keys and the authentication methods it offers; a port that is not
 recognised in the clear is offered TLS, and a TLS port is asked its versions and
 certificate and then, inside TLS, HTTP or MQTT; a web server is asked how it logs users
-in. A few UDP services are asked too. Nothing logs in and nothing is judged: this is
-what `medsec init` writes a draft profile from.
+in. The UDP services' own ports are asked too (SURFACE-002's sweep, on those ports
+only). Nothing logs in and nothing is judged: this is what `medsec init` writes a draft
+profile from.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from harness.core.transcript import Transcript
 from harness.probes.crypto import cleartext, ssh_algos, tls, tls_identity
 from harness.probes.crypto.cleartext import PortFinding, Speaks
 from harness.probes.crypto.tls_identity import TlsIdentity
-from harness.probes.surface import udp_services, web_login
+from harness.probes.surface import udp_exposure, web_login
 from harness.probes.surface.udp_services import UdpFinding
 from harness.probes.surface.web_login import WebFront
 from harness.transports import net
@@ -122,9 +123,13 @@ def survey(
     asked = scan.open[:MAX_IDENTIFIED]
     with ThreadPoolExecutor(max_workers=CONCURRENT_PORTS, thread_name_prefix="init") as pool:
         found = tuple(pool.map(lambda port: _port(scope, host, port, timeout, transcript), asked))
-    udp = udp_services.survey(scope, host, timeout=timeout, transcript=transcript)
+    udp = udp_exposure.sweep(
+        scope, host, (), (), concurrency=scan_concurrency,
+        wait=min(timeout, cleartext.GREETING_WAIT_S), deadline=Deadline(SCAN_BUDGET_S),
+        transcript=transcript,
+    )  # fmt: skip
     return DeviceSurvey(
-        host, scan, found, scan.open[MAX_IDENTIFIED:], tuple(udp), time.monotonic() - started
+        host, scan, found, scan.open[MAX_IDENTIFIED:], udp.answering, time.monotonic() - started
     )
 
 
