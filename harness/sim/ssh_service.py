@@ -15,6 +15,7 @@ import string
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, replace
+from typing import cast
 
 import paramiko
 from paramiko.common import (
@@ -40,6 +41,8 @@ VENDOR_DEFAULT_PASSWORD = "service"  # noqa: S105 - the planted W-17 default
 ALLOWED_AUTHS = "publickey,password"
 MAX_IDENTIFICATION = 255  # RFC 4253 4.2, CR LF included
 IDENTIFICATION_POLL_S = 0.01
+IDENTIFICATION_STALL_S = 1.0
+CLIENT_VERSIONS = (b"SSH-2.0-", b"SSH-1.99-")  # a client sends no other line first
 
 
 @dataclass(frozen=True)
@@ -87,22 +90,56 @@ def algorithms_for(weaknesses: Collection[str]) -> SshAlgorithms:
 
 def identification_ok(sock: socket.socket) -> bool:
     """Whether the client's first line (peeked, not read) is an SSH 2 identification of at
-    most MAX_IDENTIFICATION bytes."""
+    most MAX_IDENTIFICATION bytes.
+
+    Decided as soon as the bytes cannot become one (another start, too long) or stop
+    coming for IDENTIFICATION_STALL_S: a peek cannot see the peer's close once bytes wait,
+    and a thread held for the whole socket timeout per garbage connection would let a fuzzer
+    fill the connection cap.
+    """
     deadline = time.monotonic() + SOCKET_TIMEOUT_S
     data = b""
+    grew_at = time.monotonic()
     try:
         while b"\n" not in data and len(data) <= MAX_IDENTIFICATION:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline or (data and now - grew_at > IDENTIFICATION_STALL_S):
                 return False
             if data:
                 time.sleep(IDENTIFICATION_POLL_S)
-            data = sock.recv(MAX_IDENTIFICATION + 1, socket.MSG_PEEK)
-            if not data:
+            peeked = sock.recv(MAX_IDENTIFICATION + 1, socket.MSG_PEEK)
+            if not peeked:
                 return False
+            if not any(v.startswith(peeked[: len(v)]) for v in CLIENT_VERSIONS):
+                return False
+            if len(peeked) > len(data):
+                grew_at = time.monotonic()
+            data = peeked
     except OSError:
         return False
     line, newline, _ = data.partition(b"\n")
-    return bool(newline) and line.startswith((b"SSH-2.0-", b"SSH-1.99-"))
+    return bool(newline) and line.startswith(CLIENT_VERSIONS)
+
+
+class _AlreadyIdentified:
+    """A connection whose identification line we already sent: paramiko's own sending of
+    it is swallowed, everything else passes through to the socket."""
+
+    def __init__(self, sock: socket.socket, sent: bytes) -> None:
+        self._sock = sock
+        self._unsent_echo = sent
+
+    def send(self, data: bytes) -> int:
+        if self._unsent_echo:
+            if not self._unsent_echo.startswith(bytes(data[: len(self._unsent_echo)])):
+                raise OSError("paramiko began with another identification")
+            taken = min(len(data), len(self._unsent_echo))
+            self._unsent_echo = self._unsent_echo[taken:]
+            return taken
+        return self._sock.send(data)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
 
 
 def random_password(length: int = 20) -> str:
@@ -244,13 +281,21 @@ class SshService(ListenerService):
         return ok
 
     def _serve(self, sock: socket.socket, peer: str) -> None:
+        # A server speaks first (RFC 4253 4.2): clients that only read the identification
+        # (banner grabbers, SURFACE-004) must get it before we look at theirs.
+        identification = f"{LOCAL_VERSION}\r\n".encode()
+        try:
+            sock.sendall(identification)
+        except OSError:
+            return
         if not identification_ok(sock):
             # paramiko would wait for more lines, or take a line of any length
             self.log.info("ssh %s closed: invalid identification", peer)
             with contextlib.suppress(OSError):
-                sock.sendall(f"{LOCAL_VERSION}\r\nInvalid SSH identification string.\r\n".encode())
+                sock.sendall(b"Invalid SSH identification string.\r\n")
             return
-        transport = paramiko.Transport(sock)
+        connection = _AlreadyIdentified(sock, identification)
+        transport = paramiko.Transport(cast(socket.socket, connection))  # duck-typed socket
         try:
             self._configure(transport)
             session = _Session(self, peer)
