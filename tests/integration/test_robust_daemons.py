@@ -125,17 +125,17 @@ def test_real_daemons_survive_and_a_fragile_server_fails(
             ),
         )  # fmt: skip
     expected = {
-        "sshd": {"ROBUST-002[ssh]": PASSED, "ROBUST-004[ssh]": PASSED,
+        "sshd": {"ROBUST-002[ssh]": PASSED, "ROBUST-004[device]": PASSED,
                  "ROBUST-005[network]": PASSED},
-        "s_server": {"ROBUST-001[tls]": PASSED, "ROBUST-004[ssh]": PASSED,
+        "s_server": {"ROBUST-001[tls]": PASSED, "ROBUST-004[device]": PASSED,
                      "ROBUST-005[network]": PASSED},
         "lighttpd": {"ROBUST-001[web]": PASSED, "ROBUST-003[http]": PASSED,
-                     "ROBUST-004[ssh]": PASSED, "ROBUST-005[network]": PASSED,
+                     "ROBUST-004[device]": PASSED, "ROBUST-005[network]": PASSED,
                      "ROBUST-008[http]": PASSED},
-        "mosquitto": {"ROBUST-001[telemetry]": PASSED, "ROBUST-004[ssh]": PASSED,
+        "mosquitto": {"ROBUST-001[telemetry]": PASSED, "ROBUST-004[device]": PASSED,
                       "ROBUST-005[network]": PASSED},
         "fragile": {"ROBUST-003[http]": FAILED, "ROBUST-008[http]": FAILED},
-        "gone": {"ROBUST-004[ssh]": FAILED},
+        "gone": {"ROBUST-004[device]": FAILED},
     }  # fmt: skip
     for name, wanted in expected.items():  # every other ROBUST check: not applicable
         seen = {k: v for k, v in outcomes(runs[name]).items() if v is not NA}
@@ -147,6 +147,6 @@ def test_real_daemons_survive_and_a_fragile_server_fails(
     assert "answered again after" in crashed, crashed
     starved = fragile_checks["ROBUST-008[http]"].reason
     assert "got no answer" in starved, starved
-    stayed = runs["gone"]["checks"]["ROBUST-004[ssh]"].reason
+    stayed = runs["gone"]["checks"]["ROBUST-004[device]"].reason
     assert "long-url" in stayed, stayed
     assert "did not answer again within 4s" in stayed, stayed

@@ -12,9 +12,13 @@ import json
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
+from harness.config import catalogue
+from harness.plugin import hooks
 
 pytest_plugins = ["pytester"]
 
@@ -173,3 +177,13 @@ def test_the_watchdog_ends_a_hanging_check_as_error(
     (check,) = results["checks"]
     assert check["outcome"] == "error"
     assert "did not finish within" in check["reason"]
+
+
+@pytest.mark.parametrize(
+    ("check", "target"),
+    [("ROBUST-004", "device"), ("SURFACE-004", "network"), ("SURFACE-001", "network")],
+)
+def test_an_unparametrized_check_is_named_after_what_it_judges(check: str, target: str) -> None:
+    # ROBUST-004 judges SSH, HTTP and TLS at once: naming the first would mislead a reader
+    item = SimpleNamespace()  # no callspec: the check has one target
+    assert hooks._target(item, catalogue.CATALOGUE[check]) == target  # type: ignore[arg-type]
