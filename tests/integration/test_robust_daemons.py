@@ -7,13 +7,14 @@ Every daemon runs on its own loopback address, started once; the medsec runs go 
 
 from __future__ import annotations
 
+import shutil
 import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from harness.reporting.results import Outcome
-from tests.integration import crypto_daemons, daemons, embedded
+from tests.integration import consoles, crypto_daemons, daemons, embedded
 from tests.integration.verdicts import concurrently, outcomes, reasons, run
 
 FRAGILE = Path(__file__).with_name("fragile.py")
@@ -150,3 +151,70 @@ def test_real_daemons_survive_and_a_fragile_server_fails(
     stayed = runs["gone"]["checks"]["ROBUST-004[device]"].reason
     assert "long-url" in stayed, stayed
     assert "did not answer again within 4s" in stayed, stayed
+
+
+def _fragile_ssh(
+    stack: ExitStack, host: str, backend: tuple[str, int], folder: Path, *flags: str
+) -> int:
+    """fragile_ssh.py on `host`, relaying to the real sshd at `backend`."""
+    port = daemons.free_port(host)
+    command = [sys.executable, "-m", "tests.integration.fragile_ssh", host, str(port)]
+    command += [backend[0], str(backend[1]), *flags]
+    folder.mkdir(parents=True, exist_ok=True)
+    stack.enter_context(
+        embedded.started(command, folder / "fragile_ssh.log", embedded.listening(host, port))
+    )
+    return port
+
+
+def test_fragile_ssh_fails_robust_002_and_005_and_a_real_login_console_passes_006(
+    tmp_path: Path, loopback_address: str, private_network: None
+) -> None:
+    """The failing side of ROBUST-002 and -005 on real OpenSSH behind a fragile front (its
+    key exchange is sshd's own), and ROBUST-006 passing on busybox `login` on a pty."""
+    backend_host, overflow_host, flooded_host, console_host = embedded.addresses(
+        loopback_address, 4
+    )
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    password = daemons.random_password()  # never typed: ROBUST-006 stays at the login prompt
+    with ExitStack() as stack:
+        ssh = stack.enter_context(
+            daemons.sshd(backend_host, tmp_path / "sshd", password_auth=True, allow="nobody")
+        )
+        backend = (backend_host, ssh)
+        overflow = _fragile_ssh(
+            stack, overflow_host, backend, tmp_path / "overflow", "--respawn", "1"
+        )
+        flooded = _fragile_ssh(
+            stack, flooded_host, backend, tmp_path / "flooded", "--max-connections", "20"
+        )
+        console = stack.enter_context(consoles.real_console(tmp_path / "login", f"{busybox} login"))
+
+        def ssh_device(host: str, port: int) -> dict[str, Any]:
+            return {
+                "ssh": {"host": host, "port": port, "username": "nobody"},
+                **_network(host, {"name": "ssh", "port": port, "protocol": "ssh"}),
+            }
+
+        runs = concurrently(
+            overflow=_robust(
+                tmp_path, overflow_host, "overflow", "malformed_ssh",
+                **ssh_device(overflow_host, overflow),
+            ),
+            flooded=_robust(
+                tmp_path, flooded_host, "flooded", "connection_flood",
+                **ssh_device(flooded_host, flooded),
+            ),
+            console=_robust(
+                tmp_path, console_host, "console", "serial_garbage",
+                serial={"url": console, "username": "nobody", "password": password},
+            ),
+        )  # fmt: skip
+    assert outcomes(runs["overflow"]) == {"ROBUST-002[ssh]": FAILED}, reasons(runs["overflow"])
+    overflowed = runs["overflow"]["checks"]["ROBUST-002[ssh]"].reason
+    assert "long-identification" in overflowed, overflowed
+    assert "answered again after" in overflowed, overflowed
+    assert outcomes(runs["flooded"]) == {"ROBUST-005[network]": FAILED}, reasons(runs["flooded"])
+    flooded_reason = runs["flooded"]["checks"]["ROBUST-005[network]"].reason
+    assert "Connection refused) did not answer within 4s" in flooded_reason, flooded_reason
+    assert outcomes(runs["console"]) == {"ROBUST-006[serial]": PASSED}, reasons(runs["console"])

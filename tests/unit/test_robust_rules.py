@@ -65,6 +65,7 @@ def test_garbage_leaves_out_interrupt_keys_line_ends_and_flow_control() -> None:
     noise = serial_input.garbage(7)[0].payload
     assert len(noise) == serial_input.RANDOM_BYTES
     assert not set(noise) & serial_input.LEFT_OUT
+    assert {0x03, 0x1C, 0x1A} <= serial_input.LEFT_OUT  # intr, quit, susp: no signal sent
     assert serial_input.garbage(7)[0].payload == noise  # the seed replays it
 
 

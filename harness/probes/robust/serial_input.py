@@ -31,7 +31,9 @@ LONG_LINE = 8 * 1024
 BREAK_S = 0.25
 SETTLE_S = 0.2  # how long the console's own reaction to a case is read before Enter
 RETRY_S = 1.0  # between Enter presses at a console that shows no prompt
-LEFT_OUT = frozenset({0x03, 0x04, 0x1A, 0x0A, 0x0D, 0x11, 0x13})
+# The tty's signal keys (Ctrl-C, Ctrl-\ and Ctrl-Z: intr, quit, susp), Ctrl-D, line ends, XON/XOFF:
+# garbage must not be mistaken for a user who asks to stop the login.
+LEFT_OUT = frozenset({0x03, 0x1C, 0x1A, 0x04, 0x0A, 0x0D, 0x11, 0x13})
 KERNEL_BOOT = r"Booting Linux|Starting kernel|Linux version \d"
 
 
