@@ -37,8 +37,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     out: Path = args.out or default_run_dir(profile)
     suites_dir = testsuites_dir()
+    modules = dict.fromkeys(module for n in names for module in SUITES[n])  # suites may overlap
     pytest_args = [
-        *(str(suites_dir / module) for n in names for module in SUITES[n]),
+        *(str(suites_dir / module) for module in modules),
         "--profile",
         str(args.profile),
         "--medsec-out",

@@ -31,7 +31,7 @@ from tests.integration.verdicts import concurrently, outcomes, reasons, run
 SURVIVOR_SEED = "20261130"
 CASES = 250
 FRAGILE_SEED = "7"
-FUZZ = ("--suite", "fuzz", "--allow-destructive", "--quiet")
+FUZZ = ("--suite", "fuzz", "--allow-destructive", "--quiet")  # ROBUST-007 alone
 
 
 def _policy(cases: int, **more: Any) -> dict[str, Any]:
