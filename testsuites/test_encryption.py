@@ -60,6 +60,11 @@ def test_tls_versions_below_minimum_refused(
         evidence.binary(f"{name}-client-hello.bin", result.client_hello)
         evidence.binary(f"{name}-server.bin", result.server_bytes)
         evidence.text(f"{name}-server.txt", tls.dissect(result.server_bytes), show=False)
+    evidence.json(
+        "tls-versions.json",
+        {r.offered.label: {"accepted": r.accepted, "answer": r.summary()} for r in probed},
+        "every version offered and the answer",
+    )
     below = [r.offered.label for r in probed if r.offered < minimum and r.accepted]
     at_least = [r.offered.label for r in probed if r.offered >= minimum and r.accepted]
     assert not below, (

@@ -1,4 +1,4 @@
-"""`medsec`: run, sim, validate, schema, verify, report, trace, demo and init.
+"""`medsec`: run, sim, validate, schema, verify, report, compare, merge, trace, demo, init.
 
 Each command is a module of its own (run, profiles, verify, demo), imported only when
 it is asked for, so `medsec --help` and `medsec validate` start fast.
@@ -61,6 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.cli.report import cmd_report
 
             return cmd_report(args.run_dir, args.out, args.pdf, args.in_place)
+        if args.command == "compare":
+            from harness.cli.compare import cmd_compare
+
+            return cmd_compare(args.old_run, args.new_run, args.html, args.json, args.force)
+        if args.command == "merge":
+            from harness.cli.merge import cmd_merge
+
+            return cmd_merge(args.run_dirs, args.out, args.signing_key)
         if args.command == "trace":
             from harness.cli.profiles import cmd_trace
 

@@ -95,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
         "its signed manifest then no longer verifies",
     )
 
+    compare = commands.add_parser(
+        "compare", help="what changed between two runs (exit 1 on any regression)"
+    )
+    compare.add_argument("old_run", type=Path, metavar="OLD_RUN")
+    compare.add_argument("new_run", type=Path, metavar="NEW_RUN")
+    compare.add_argument("--html", type=Path, metavar="FILE", help="also write the HTML view")
+    compare.add_argument("--json", type=Path, metavar="FILE", help="also write it as JSON")
+    compare.add_argument(
+        "--force", action="store_true", help="compare runs of different devices (name, serial)"
+    )
+
+    merge = commands.add_parser(
+        "merge", help="one report, results.json and signed manifest for several runs"
+    )
+    merge.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    merge.add_argument("-o", "--out", type=Path, required=True, metavar="MERGED")
+    merge.add_argument("--signing-key", type=Path, help="Ed25519 PEM that signs the manifest")
+
     trace = commands.add_parser("trace", help="threat -> control -> check coverage of a profile")
     trace.add_argument("profile", type=Path)
 

@@ -50,9 +50,20 @@ class EvidenceRecorder:
     def folder(self) -> Path:
         return self.run_dir / "evidence" / self.check_id / slug(self.target)
 
+    def _free_path(self, name: str) -> Path:
+        """`name` in the check's folder, or `stem-2.ext`, `-3`... when this check already
+        wrote that name: a transcript's JSON must not replace the result of the same name."""
+        path = self.folder / slug(name)
+        taken = {a.path for a in self.artifacts}
+        stem, suffix, n = path.stem, path.suffix, 2
+        while path.relative_to(self.run_dir).as_posix() in taken:
+            path = self.folder / f"{stem}-{n}{suffix}"
+            n += 1
+        return path
+
     def _write(self, name: str, data: bytes, title: str, inline: str | None) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / slug(name)
+        path = self._free_path(name)
         path.write_bytes(data)
         relative = path.relative_to(self.run_dir).as_posix()
         if inline is not None and len(inline) > INLINE_LIMIT:

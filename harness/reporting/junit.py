@@ -26,6 +26,7 @@ def _xml_text(text: str) -> str:
 
 def _system_out(record: CheckRecord) -> str:
     lines = [
+        *([f"device: {record.device}"] if record.device else []),
         f"outcome: {record.outcome.value}"
         + (
             f" (underlying: {record.underlying_outcome.value})" if record.underlying_outcome else ""
@@ -40,6 +41,11 @@ def _system_out(record: CheckRecord) -> str:
         *(f"  {path}" for path in record.evidence),
     ]
     return _xml_text("\n".join(lines))
+
+
+def _where(record: CheckRecord) -> str:
+    """The target, after its device in a merged run (two devices share target names)."""
+    return f"{record.device}/{record.target}" if record.device else record.target
 
 
 def _timestamp(text: str | None) -> str:
@@ -69,7 +75,7 @@ def write_junit(results: RunResults, path: Path) -> None:
                 suite,
                 "testcase",
                 classname=f"medsec.{family.value}",
-                name=_xml_text(f"{record.id}[{record.target}] {record.title}"),
+                name=_xml_text(f"{record.id}[{_where(record)}] {record.title}"),
                 time=f"{record.duration_s:.3f}",
             )
             reason = _xml_text(record.reason)

@@ -41,10 +41,12 @@ from harness.reporting.page_matrix import (
     matrix_section,
     threat_model_of,
 )
+from harness.reporting.page_merged import devices_section, merged_matrix_section
 from harness.reporting.page_results import (
     ResultsView,
     firmware_recorded,
     severity_of,
+    target_cell,
     waiver_text,
 )
 from harness.reporting.page_style import CSP, CSS, SCRIPT
@@ -99,17 +101,30 @@ def render(results: RunResults, run_dir: Path, *, page_dir: Path | None = None) 
         legend.add(code for t in model.threats for code in t.capec)
     view = ResultsView(results, run_dir, page_dir or run_dir, legend)
     device = str(results.device.profiled.get("name") or "device")
-    sections = [
-        ("verdict", "Executive verdict", _verdict(results)),
-        ("findings", "Findings", _findings(results)),
-        ("configuration", "Test configuration", _configuration(results, run_dir)),
-        (
-            "matrix",
-            "Traceability: threats, controls, checks",
-            matrix_section(results, model, why_not, entries)
-            + "<h3>Firmware timeline</h3>"
-            + firmware_timeline(results),
-        ),
+    if results.devices:  # a merged run: each device's identity and configuration is its own
+        sections = [
+            ("devices", "Devices", devices_section(results, run_dir, page_dir or run_dir)),
+            ("findings", "Findings", _findings(results)),
+            (
+                "matrix",
+                "Traceability: threats, controls, checks, per device",
+                merged_matrix_section(results, model, why_not, entries),
+            ),
+        ]
+    else:
+        sections = [
+            ("verdict", "Executive verdict", _verdict(results)),
+            ("findings", "Findings", _findings(results)),
+            ("configuration", "Test configuration", _configuration(results, run_dir)),
+            (
+                "matrix",
+                "Traceability: threats, controls, checks",
+                matrix_section(results, model, why_not, entries)
+                + "<h3>Firmware timeline</h3>"
+                + firmware_timeline(results),
+            ),
+        ]
+    sections += [
         (
             "categories",
             "Summary by FDA control category and IEC 62443-4-2 requirement",
@@ -293,7 +308,7 @@ def _findings(results: RunResults) -> str:
             firmware = f'<span class="flag">{firmware}</span>'
         rows.append(
             f'<tr><td>{severity_tag(severity_of(record))}</td><td><a href="#r-{index}">'
-            f"{e(record.id)}</a> {e(record.title)}</td><td>{e(record.target)}</td>"
+            f"{e(record.id)}</a> {e(record.title)}</td><td>{target_cell(record)}</td>"
             f"<td>{outcome}</td><td>{e(', '.join(record.threats) or '-')}</td>"
             f"<td>{firmware}</td><td>{e_lines(record.reason)}</td><td>{disposition}</td></tr>"
         )

@@ -95,7 +95,7 @@ def _targets(entries: list[tuple[int, CheckRecord]]) -> str:
     )
 
 
-def _result_cell(cell: matrix.CheckCell, entries: list[tuple[int, CheckRecord]]) -> str:
+def result_cell(cell: matrix.CheckCell, entries: list[tuple[int, CheckRecord]]) -> str:
     if entries:
         return _targets(entries)
     return _status_word(cell.status)
@@ -157,7 +157,7 @@ def _threat_rows(row: matrix.ThreatRow, entries: Entries) -> str:
             cells.append(f'<td colspan="2" class="flag">no check: {e(why)}</td>')
         else:
             cells.append(f"<td><b>{e(cell.check_id)}</b> {e(cell.title)}</td>")
-            cells.append(f"<td>{_result_cell(cell, entries.get(cell.check_id, []))}</td>")
+            cells.append(f"<td>{result_cell(cell, entries.get(cell.check_id, []))}</td>")
         out.append(f"<tr>{''.join(cells)}</tr>")
     out.append("</tbody>")
     return "".join(out)

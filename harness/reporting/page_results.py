@@ -160,7 +160,7 @@ class ResultsView:
         )
         css = f"check s-{record.outcome.value}" + (" fw-other" if differs else "")
         cells = (
-            f"<td>{e(record.id)}</td><td>{e(record.title)}</td><td>{e(record.target)}</td>"
+            f"<td>{e(record.id)}</td><td>{e(record.title)}</td><td>{target_cell(record)}</td>"
             f"<td>{outcome}</td><td>{severity_cell(record)}</td>"
             f"<td>{self.firmware_cell(record)}</td><td>{e_lines(record.reason)}</td>"
         )
@@ -168,7 +168,8 @@ class ResultsView:
             f'<section class="{css}" id="r-{index}"><table class="row">'
             f'<tr class="result" data-check-id="{attr(record.id)}" '
             f'data-target="{attr(record.target)}"'
-            f' data-outcome="{record.outcome.value}">{cells}</tr></table>'
+            + (f' data-device="{attr(record.device)}"' if record.device else "")
+            + f' data-outcome="{record.outcome.value}">{cells}</tr></table>'
             f'<div class="detail">{self.detail(record)}</div></section>\n'
         )
 
@@ -216,6 +217,13 @@ class ResultsView:
                 f'the whole file: <a href="{self.href(art.path)}">{e(art.path)}</a></p>'
             )
         return f'<div class="art">{head}{link}</p><pre>{e_block(view.text)}</pre>{rest}</div>'
+
+
+def target_cell(record: CheckRecord) -> str:
+    """The target, and in a merged run the device it belongs to."""
+    if not record.device:
+        return e(record.target)
+    return f'{e(record.target)}<br><span class="muted">on {e(record.device)}</span>'
 
 
 def firmware_recorded(results: RunResults) -> bool:

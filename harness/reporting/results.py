@@ -100,6 +100,11 @@ class CheckRecord(_Record):
     artifacts: list[ArtifactRecord] = Field(
         default=[], description="the evidence files with their titles, in recording order"
     )
+    device: str = Field(
+        default="",
+        description="merged runs only: the `key` of the device (in `devices`) it ran on; "
+        "evidence paths then point into that device's folder",
+    )
 
 
 class HarnessInfo(_Record):
@@ -159,6 +164,27 @@ class DeviceInfo(_Record):
     observed: dict[str, Any]
 
 
+class MergedDevice(_Record):
+    """One source run of a merged results.json (`medsec merge`)."""
+
+    key: str = Field(description="the device's folder under devices/, and each check's `device`")
+    name: str
+    serial_number: str = ""
+    firmware: str = Field(default="", description="as profiled")
+    folder: str = Field(description="the source run folder's copy, relative to the merge")
+    source: str = Field(description="where the source run folder was when merged")
+    manifest_sha256: str = Field(description="SHA-256 of the source run's manifest.json")
+    key_fingerprint: str = Field(description="the key that signed the source run's manifest")
+    harness_version: str
+    status: str
+    started: str
+    finished: str | None
+    profile: ProfileInfo
+    device: DeviceInfo
+    threat_model: ThreatModelInfo | None = None
+    counts: dict[str, int] = {}
+
+
 RunStatus = Literal["running", "complete", "interrupted", "aborted"]
 """`running` while checks run; `complete`: every collected check ran and pytest ended
 normally; `interrupted`: Ctrl-C (or SIGTERM) at any moment; `aborted`: pytest stopped
@@ -188,6 +214,11 @@ class RunResults(_Record):
     )
     firmware: list[FirmwareReading] = Field(
         default=[], description="every reading of the running firmware, in order"
+    )
+    devices: list[MergedDevice] = Field(
+        default=[],
+        description="merged runs only (`medsec merge`): one entry per source run; each "
+        "check's `device` names its entry; empty for a single run",
     )
 
     def counts(self) -> dict[str, int]:

@@ -65,6 +65,20 @@ def test_a_name_that_would_show_a_secret_falls_back_to_the_masked_form() -> None
     assert "account" not in redactor.text("x9-account and account")
 
 
+def test_a_transcript_never_replaces_a_result_of_the_same_name(tmp_path: Path) -> None:
+    """SURFACE-001 saves `scan.json` and a transcript named `scan`: both must survive."""
+    recorder = EvidenceRecorder(tmp_path, "SURFACE-001", "network", Redactor([]))
+    recorder.json("scan.json", {"open": [22, 443]}, "scan result")
+    transcript = recorder.new_transcript("scan", "TCP connect scan")
+    transcript.event("connect 127.0.0.1:22")
+    recorder.flush_transcripts()
+    paths = [a.path for a in recorder.artifacts]
+    assert len(paths) == len(set(paths))
+    folder = tmp_path / "evidence/SURFACE-001/network"
+    assert json.loads((folder / "scan.json").read_text()) == {"open": [22, 443]}
+    assert "steps" in json.loads((folder / "scan-2.json").read_text())
+
+
 def test_transcript_records_a_secret_only_as_its_redacted_form() -> None:
     transcript = Transcript("console")
     transcript.sent(b"root\r")
