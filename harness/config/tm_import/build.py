@@ -30,7 +30,8 @@ def document(source: ImportedSource, mapping: Mapping) -> dict[str, Any]:
     for mitigation in source.mitigations:
         control_id = f"SC-{len(controls) + 1}"
         by_mitigation[mitigation.key] = control_id
-        controls.append(_control(control_id, mitigation.title, mapping.mitigations[mitigation.key]))
+        checks = mapping.mitigations[mitigation.key][0]
+        controls.append(_control(control_id, mitigation.title, checks))
     threats = []
     for number, threat in enumerate(source.threats, 1):
         checks, origin = mapping.threats[threat.key]

@@ -45,7 +45,7 @@ class Mapping:
     """Check ids per threat key and per mitigation key, and where each came from."""
 
     threats: dict[str, tuple[tuple[str, ...], Origin]]
-    mitigations: dict[str, tuple[str, ...]]
+    mitigations: dict[str, tuple[tuple[str, ...], Origin]]
 
 
 def load_map(path: Path) -> tuple[MapFile, yamlfile.LocatedDocument]:
@@ -98,13 +98,16 @@ def resolve(source: ImportedSource, map_path: Path | None) -> Mapping:
             threats[threat.key] = (threat.tagged, "inline")
         else:
             threats[threat.key] = ((), "none")
-    mitigations: dict[str, tuple[str, ...]] = {}
+    mitigations: dict[str, tuple[tuple[str, ...], Origin]] = {}
     for mitigation in source.mitigations:
+        origin: Origin = "none"
         if explicit is not None and document is not None and mitigation.key in explicit.mitigations:
             checks = explicit.mitigations[mitigation.key]
             issues += _bad_ids(checks, document, ("mitigations", mitigation.key), mitigation.key)
+            origin = "map"
         else:
             checks = mitigation.tagged
+            origin = "inline" if checks else "none"
             issues += [
                 ProfileIssue(
                     str(source.path),
@@ -116,7 +119,11 @@ def resolve(source: ImportedSource, map_path: Path | None) -> Mapping:
                 for check in checks
                 if check not in catalogue.CATALOGUE
             ]
-        mitigations[mitigation.key] = checks
+        mitigations[mitigation.key] = (checks, origin)
+    for threat in source.threats:  # OTM: a threat mapped only through its mitigations
+        origins = [mitigations[k][1] for k in threat.mitigations if mitigations[k][0]]
+        if threats[threat.key][1] == "none" and origins:
+            threats[threat.key] = ((), "map" if "map" in origins else "inline")
     if issues:
         raise ProfileError(issues)
     return Mapping(threats, mitigations)

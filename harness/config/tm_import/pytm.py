@@ -37,7 +37,7 @@ def read(path: Path) -> ImportedSource:
     """The findings of a pytm JSON file, in pytm's order."""
     data = read_bounded(path)
     root = Node(load_json(path, data), path)
-    root.mapping()
+    root.need("findings")  # written by `--json` even when empty
     library: dict[str, dict[str, Any]] = table("pytm")["threats"]
     threats: list[SourceThreat] = []
     seen: dict[str, int] = {}

@@ -246,10 +246,9 @@ def _kind(value: Any) -> str:
 
 
 def one_line(text: str, limit: int = TITLE_CHARS) -> str:
-    """The first line of `text`, its spaces squeezed, cut to `limit` characters."""
-    lines = text.strip().splitlines()
-    first = " ".join(clean(lines[0]).split()) if lines else ""
-    return first if len(first) <= limit else first[: limit - 1].rstrip() + "\u2026"
+    """`text` on one line, its spaces squeezed, cut to `limit` characters."""
+    line = " ".join(clean(text, keep_newlines=True).split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "\u2026"
 
 
 def stride_of(word: str) -> Stride | None:
