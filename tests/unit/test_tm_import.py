@@ -15,6 +15,7 @@ import yaml
 from bs4 import BeautifulSoup
 
 from harness.cli import main
+from harness.config import yamlfile
 from harness.config.threatmodel import ThreatModel, load_threat_model
 from harness.config.tm_import import detect, draft_mapping, import_model, read_source
 from harness.config.tm_import.source import MAX_BYTES, MAX_JSON_DEPTH
@@ -483,3 +484,14 @@ def test_regenerated_tables_are_the_vendored_ones() -> None:
     threagile = table("threagile")["categories"]
     assert threagile["unencrypted-communication"]["stride"] == "Information disclosure"
     assert sys.version_info >= (3, 10)
+
+
+def test_yaml_merge_keys_are_not_duplicates_but_real_duplicates_are(tmp_path: Path) -> None:
+    """Threagile's own example model inherits data assets with `<<: *alias`."""
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("base: &b {id: a, x: 1}\nchild:\n  <<: *b\n  id: c\n")
+    assert yamlfile.load(merged).data["child"] == {"id": "c", "x": 1}
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("a: 1\nb: 2\na: 3\n")
+    with pytest.raises(ProfileError, match="3: a: duplicate key"):
+        yamlfile.load(twice)
