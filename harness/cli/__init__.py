@@ -1,4 +1,5 @@
-"""`medsec`: run, sim, validate, schema, verify, report, compare, merge, trace, demo, init.
+"""`medsec`: run, sim, validate, schema, verify, report, compare, merge, trace, import-tm,
+demo, init.
 
 Each command is a module of its own (run, profiles, verify, demo), imported only when
 it is asked for, so `medsec --help` and `medsec validate` start fast.
@@ -73,6 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.cli.profiles import cmd_trace
 
             return cmd_trace(args.profile)
+        if args.command == "import-tm":
+            from harness.cli.import_tm import cmd_import_tm
+
+            return cmd_import_tm(
+                args.source, args.out, args.format, args.map, args.suggest, args.risks, args.force
+            )
         if args.command == "init":
             from harness.cli.init import cmd_init
 

@@ -116,6 +116,31 @@ def build_parser() -> argparse.ArgumentParser:
     trace = commands.add_parser("trace", help="threat -> control -> check coverage of a profile")
     trace.add_argument("profile", type=Path)
 
+    importer = commands.add_parser(
+        "import-tm",
+        help="write a threat model from pytm, Threat Dragon, Threagile, OTM or TMT (.tm7)",
+    )
+    importer.add_argument("source", type=Path, help="the tool's file (pytm: `./tm.py --json`)")
+    importer.add_argument(
+        "--format",
+        choices=("auto", "pytm", "threat-dragon", "threagile", "otm", "tm7"),
+        default="auto",
+        help="the source's format (default: recognised from the file)",
+    )
+    importer.add_argument(
+        "--map", type=Path, metavar="MAP.yaml", help="source threat ids -> check ids (wins)"
+    )
+    importer.add_argument(
+        "--suggest",
+        action="store_true",
+        help="also write OUT.map-draft.yaml: guessed checks for unmapped threats (not applied)",
+    )
+    importer.add_argument(
+        "--risks", type=Path, metavar="RISKS.json", help="threagile: the risks.json it generated"
+    )
+    importer.add_argument("-o", "--out", type=Path, required=True, help="threat model to write")
+    importer.add_argument("--force", action="store_true", help="replace existing output files")
+
     demo = commands.add_parser("demo", help="probe a hardened and a vulnerable emulator")
     demo.add_argument("--out", type=Path, help="where the two run folders go")
     demo.add_argument(

@@ -49,16 +49,40 @@ class Control(_Item):
         return value
 
 
+SourceFormat = Literal["pytm", "threat-dragon", "threagile", "otm", "tm7"]
+
+
+class Provenance(_Item):
+    """Where an imported threat came from (`medsec import-tm`), so a reviewer can find it."""
+
+    format: SourceFormat
+    source_id: str = Field(description="the source tool's stable id of the threat")
+    status: str = Field(default="", description="the threat's status as the source states it")
+    mitigated: bool = Field(
+        default=False,
+        description="the source marks the threat mitigated (its status, in our words)",
+    )
+    severity: str | None = None
+    file: str = Field(description="the source file's name")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of the source file imported")
+    mapping: Literal["map", "inline", "none"] = Field(
+        default="none", description="where the checks came from: a mapping file, a tag, none"
+    )
+
+
 class Threat(_Item):
     """One threat: what could go wrong, and the controls that answer it."""
 
     id: str = Field(pattern=r"^[A-Z]+-\d+$")
     title: str
-    stride: Stride
+    stride: Stride | None = Field(
+        default=None, description="omitted: the source does not classify the threat"
+    )
     capec: tuple[str, ...] = Field(default=(), description="CAPEC-n ids")
     asset: str | None = None
     description: str | None = None
     controls: tuple[str, ...] = Field(min_length=1)
+    provenance: Provenance | None = None
 
     @field_validator("capec")
     @classmethod
@@ -116,4 +140,12 @@ def load_threat_model(path: str | Path) -> ThreatModel:
         raise yamlfile.raise_validation(exc, document) from None
 
 
-__all__ = ["SCHEMA_ID", "Control", "ProfileError", "Threat", "ThreatModel", "load_threat_model"]
+__all__ = [
+    "SCHEMA_ID",
+    "Control",
+    "ProfileError",
+    "Provenance",
+    "Threat",
+    "ThreatModel",
+    "load_threat_model",
+]

@@ -88,8 +88,16 @@ def load(
     _check_printable(text, path)
     _check_structure(text, path)
     loader = yaml.SafeLoader(text)
+    lines: dict[Loc, int] = {}
+    issues: list[ProfileIssue] = []
     try:
         node = loader.get_single_node()
+        # Walked before construction, which merges `<<: *alias` keys into the node itself
+        # (they would look like duplicates of the keys that override them).
+        for loc, line, duplicate in _walk(node, ()) if node is not None else ():
+            if duplicate:
+                issues.append(ProfileIssue(str(path), line, dotted(loc), "duplicate key"))
+            lines.setdefault(loc, line)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(exc, path) from None
@@ -99,13 +107,6 @@ def load(
         loader.dispose()
     if not isinstance(data, dict):
         raise ProfileError([ProfileIssue(str(path), 1, "", "the document must be a mapping")])
-    assert node is not None  # an empty document is not a mapping
-    lines: dict[Loc, int] = {}
-    issues: list[ProfileIssue] = []
-    for loc, line, duplicate in _walk(node, ()):
-        if duplicate:
-            issues.append(ProfileIssue(str(path), line, dotted(loc), "duplicate key"))
-        lines.setdefault(loc, line)
     document = LocatedDocument(path, data, lines, sha256=hashlib.sha256(raw).hexdigest())
     if expand_env:
         variables = os.environ if env is None else env
@@ -127,7 +128,12 @@ def _yaml_error(exc: yaml.MarkedYAMLError, path: Path) -> ProfileError:
 
 
 def _read_bounded(path: Path) -> bytes:
-    """The file's bytes, if it is a regular file of at most MAX_BYTES (never blocks on a FIFO)."""
+    return read_bounded(path, MAX_BYTES)
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes, if it is a regular file of at most `limit` bytes (never blocks on a
+    FIFO); otherwise a ProfileError naming the file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -136,18 +142,18 @@ def _read_bounded(path: Path) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise _issue(path, None, "cannot read: not a regular file")
-        if info.st_size > MAX_BYTES:
-            raise _issue(path, None, f"{info.st_size} bytes: larger than {MAX_BYTES} bytes")
+        if info.st_size > limit:
+            raise _issue(path, None, f"{info.st_size} bytes: larger than {limit} bytes")
         chunks, size = [], 0
-        while size <= MAX_BYTES and (chunk := os.read(fd, MAX_BYTES + 1 - size)):
+        while size <= limit and (chunk := os.read(fd, limit + 1 - size)):
             chunks.append(chunk)
             size += len(chunk)
     except OSError as exc:
         raise _issue(path, None, f"cannot read: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
-    if size > MAX_BYTES:
-        raise _issue(path, None, f"larger than {MAX_BYTES} bytes")
+    if size > limit:
+        raise _issue(path, None, f"larger than {limit} bytes")
     return b"".join(chunks)
 
 

@@ -152,9 +152,10 @@ def _matrix_html(rows: tuple[ThreatRow, ...]) -> str:
             cells = []
             if index == 0:
                 span = f' rowspan="{len(lines)}"'
+                stride = row.threat.stride or "not classified"
                 cells += [
                     f"<td{span}><b>{e(row.threat.id)}</b> {e(row.threat.title)}</td>",
-                    f"<td{span}>{e(row.threat.stride)}<br>{e(', '.join(row.threat.capec))}</td>",
+                    f"<td{span}>{e(stride)}<br>{e(', '.join(row.threat.capec))}</td>",
                     f"<td{span}>{e(row.coverage.value)}{flag}</td>",
                 ]
             control = control_row.control

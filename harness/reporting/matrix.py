@@ -136,3 +136,15 @@ def _coverage(controls: tuple[ControlRow, ...]) -> Coverage:
     if not ran:
         return Coverage.NOT_COVERED
     return Coverage.COVERED if len(ran) == len(applicable) else Coverage.PARTIAL
+
+
+def mitigated_but_failing(rows: Iterable[ThreatRow]) -> tuple[ThreatRow, ...]:
+    """Threats the imported source marks mitigated while a check mapped to them failed:
+    the claim and the evidence disagree, so the report leads with them."""
+    return tuple(
+        row
+        for row in rows
+        if row.threat.provenance is not None
+        and row.threat.provenance.mitigated
+        and any(outcome is Outcome.FAILED for cell in row.cells for _, outcome in cell.targets)
+    )

@@ -38,6 +38,7 @@ from harness.reporting.page_matrix import (
     categories_section,
     entries_by_check,
     firmware_timeline,
+    headline_section,
     matrix_section,
     threat_model_of,
 )
@@ -113,7 +114,11 @@ def render(results: RunResults, run_dir: Path, *, page_dir: Path | None = None) 
         ]
     else:
         sections = [
-            ("verdict", "Executive verdict", _verdict(results)),
+            (
+                "verdict",
+                "Executive verdict",
+                headline_section(results, model, entries) + _verdict(results),
+            ),
             ("findings", "Findings", _findings(results)),
             ("configuration", "Test configuration", _configuration(results, run_dir)),
             (

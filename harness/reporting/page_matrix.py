@@ -27,9 +27,10 @@ from harness.reporting.page_base import (
     e,
     when,
 )
-from harness.reporting.results import CheckRecord, RunResults
+from harness.reporting.results import CheckRecord, Outcome, RunResults
 
 Entries = dict[str, list[tuple[int, CheckRecord]]]
+UNCLASSIFIED = "not classified"  # an imported threat whose source gives no STRIDE category
 CODE = re.compile(
     r"\b(?:FDA-[A-Za-z]+|CR \d+\.\d+|EDR \d+\.\d+|EN \d+\.\d+(?:-\d+)?|CWE-\d+|CAPEC-\d+)\b"
 )
@@ -142,9 +143,10 @@ def _threat_rows(row: matrix.ThreatRow, entries: Entries) -> str:
         if index == 0:
             span = f' rowspan="{len(lines)}"'
             threat = row.threat
+            stride = threat.stride or UNCLASSIFIED
             cells += [
                 f'<td{span} id="t-{e(threat.id)}"><b>{e(threat.id)}</b> {e(threat.title)}</td>',
-                f"<td{span}>{e(threat.stride)}<br>{', '.join(e(c) for c in threat.capec)}</td>",
+                f"<td{span}>{e(stride)}<br>{', '.join(e(c) for c in threat.capec)}</td>",
                 f'<td{span} class="cov">{e(row.coverage.value)}{flag}</td>',
             ]
         control = control_row.control
@@ -161,6 +163,45 @@ def _threat_rows(row: matrix.ThreatRow, entries: Entries) -> str:
         out.append(f"<tr>{''.join(cells)}</tr>")
     out.append("</tbody>")
     return "".join(out)
+
+
+def headline_section(results: RunResults, model: ThreatModel | None, entries: Entries) -> str:
+    """A banner and table of the threats the source marks mitigated whose checks failed
+    (empty when there are none): the first thing a reviewer must see."""
+    if model is None:
+        return ""
+    implemented, selected = _sets(results)
+    rows = matrix.mitigated_but_failing(matrix.build(model, results.checks, implemented, selected))
+    if not rows:
+        return ""
+    lines = []
+    for row in rows:
+        threat, source = row.threat, row.threat.provenance
+        assert source is not None  # mitigated_but_failing keeps imported threats only
+        failing = []
+        for cell in row.cells:
+            failed = [
+                (i, r) for i, r in entries.get(cell.check_id, []) if r.outcome is Outcome.FAILED
+            ]
+            if failed:
+                targets = ", ".join(f'<a href="#r-{i}">{e(r.target)}</a>' for i, r in failed)
+                failing.append(f"<li><b>{e(cell.check_id)}</b> {e(cell.title)}: {targets}</li>")
+        lines.append(
+            f'<tr><td><a href="#t-{e(threat.id)}"><b>{e(threat.id)}</b></a> {e(threat.title)}</td>'
+            f"<td>{e(source.format)} <code>{e(source.source_id)}</code><br>status "
+            f"&ldquo;{e(source.status or 'mitigated')}&rdquo; in {e(source.file)}</td>"
+            f'<td><ul class="cl">{"".join(dict.fromkeys(failing))}</ul></td></tr>'
+        )
+    count = len(rows)
+    return (
+        f'<div class="headline"><p class="banner">&#9888; Headline: {count} '
+        f"threat{'s' if count != 1 else ''} the threat model marks mitigated "
+        f"{'fail' if count != 1 else 'fails'} a check mapped to "
+        f"{'them' if count != 1 else 'it'}: the source claims a control this run shows "
+        "missing or broken.</p>"
+        '<table class="plain fixed"><tr><th>Threat</th><th>Marked mitigated by</th>'
+        f"<th>Failed checks and targets</th></tr>{''.join(lines)}</table></div>"
+    )
 
 
 def threat_capec(model: ThreatModel | None) -> Iterable[str]:

@@ -49,6 +49,7 @@ white-space:nowrap;font-size:12px;margin:1px 0}
 .sev-medium{color:#7a5c00}.sev-low{color:#37474f}
 .st{color:#5f5f5f;font-style:italic}
 .banner{border:2px solid #c62828;background:#ffebee;padding:6px 10px;margin:6px 0;font-weight:600}
+.headline .banner{font-size:1.15em;border-width:3px}
 .note{border:1px solid #b0bec5;background:#f5f7f8;padding:6px 10px;margin:6px 0}
 .verdict{font-size:18px;font-weight:700;padding:6px 10px;margin:8px 0;border-left:8px solid}
 .v-open{border-color:#c62828;background:#ffebee}.v-none{border-color:#2e7d32;background:#e8f5e9}
