@@ -167,14 +167,16 @@ def _fragile_ssh(
     return port
 
 
-def test_fragile_ssh_fails_robust_002_and_005_and_a_real_login_console_passes_006(
+def test_fragile_servers_fail_robust_001_002_005_and_a_real_login_console_passes_006(
     tmp_path: Path, loopback_address: str, private_network: None
 ) -> None:
     """The failing side of ROBUST-002 and -005 on real OpenSSH behind a fragile front (its
-    key exchange is sshd's own), and ROBUST-006 passing on busybox `login` on a pty."""
-    backend_host, overflow_host, flooded_host, console_host = embedded.addresses(
-        loopback_address, 4
+    key exchange is sshd's own), of ROBUST-001 on a TLS server that dies of a length
+    overrun (fragile_tls.py), and ROBUST-006 passing on busybox `login` on a pty."""
+    backend_host, overflow_host, flooded_host, console_host, tls_host = embedded.addresses(
+        loopback_address, 5
     )
+    pki = crypto_daemons.make_pki(tmp_path, tls_host)
     busybox = shutil.which("busybox") or "/bin/busybox"
     password = daemons.random_password()  # never typed: ROBUST-006 stays at the login prompt
     with ExitStack() as stack:
@@ -189,6 +191,17 @@ def test_fragile_ssh_fails_robust_002_and_005_and_a_real_login_console_passes_00
             stack, flooded_host, backend, tmp_path / "flooded", "--max-connections", "20"
         )
         console = stack.enter_context(consoles.real_console(tmp_path / "login", f"{busybox} login"))
+        tls = daemons.free_port(tls_host)
+        (tmp_path / "tls").mkdir()
+        fragile_tls = [
+            sys.executable, "-m", "tests.integration.fragile_tls", tls_host, str(tls),
+            str(pki.ec_cert), str(pki.ec_key), str(tmp_path / "tls" / "fatal-hello.bin"),
+        ]  # fmt: skip
+        stack.enter_context(
+            embedded.started(
+                fragile_tls, tmp_path / "tls" / "fragile.log", embedded.listening(tls_host, tls)
+            )
+        )
 
         def ssh_device(host: str, port: int) -> dict[str, Any]:
             return {
@@ -205,6 +218,10 @@ def test_fragile_ssh_fails_robust_002_and_005_and_a_real_login_console_passes_00
                 tmp_path, flooded_host, "flooded", "connection_flood",
                 **ssh_device(flooded_host, flooded),
             ),
+            dies=_robust(
+                tmp_path, tls_host, "dies", "malformed_tls",
+                **_network(tls_host, {"name": "fragile", "port": tls, "protocol": "tls"}),
+            ),
             console=_robust(
                 tmp_path, console_host, "console", "serial_garbage",
                 serial={"url": console, "username": "nobody", "password": password},
@@ -218,3 +235,6 @@ def test_fragile_ssh_fails_robust_002_and_005_and_a_real_login_console_passes_00
     flooded_reason = runs["flooded"]["checks"]["ROBUST-005[network]"].reason
     assert "Connection refused) did not answer within 4s" in flooded_reason, flooded_reason
     assert outcomes(runs["console"]) == {"ROBUST-006[serial]": PASSED}, reasons(runs["console"])
+    assert outcomes(runs["dies"]) == {"ROBUST-001[fragile]": FAILED}, reasons(runs["dies"])
+    died = runs["dies"]["checks"]["ROBUST-001[fragile]"].reason
+    assert "did not answer again within 4s" in died, died
