@@ -1,4 +1,4 @@
-"""`medsec`: run, sim, validate, schema, verify, report, trace, demo and init.
+"""`medsec`: run, sim, validate, schema, verify, report, sarif, trace, demo and init.
 
 Each command is a module of its own (run, profiles, verify, demo), imported only when
 it is asked for, so `medsec --help` and `medsec validate` start fast.
@@ -61,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.cli.report import cmd_report
 
             return cmd_report(args.run_dir, args.out, args.pdf, args.in_place)
+        if args.command == "sarif":
+            from harness.cli.sarif import cmd_sarif
+
+            return cmd_sarif(args.run_dir, args.mode, args.out, args.profile)
         if args.command == "trace":
             from harness.cli.profiles import cmd_trace
 
