@@ -18,11 +18,14 @@ from harness.config import catalogue, yamlfile
 from harness.config.profile import TLS_PROTOCOLS
 from harness.core.errors import MedsecError
 
-# Checks whose verdict is about one key of `network`, rather than the whole section.
-_NETWORK_KEYS: dict[str, tuple[str, str]] = {
-    "SURFACE-001": ("expected_tcp", "tcp"),
-    "SURFACE-002": ("expected_udp", "udp"),
-    "SURFACE-009": ("host6", "tcp"),
+# Checks judged against one key of the profile rather than their target's section: the key
+# (its nearest ancestor when absent) and the scheme of the address.
+_CHECK_KEYS: dict[str, tuple[yamlfile.Loc, str]] = {
+    "SURFACE-001": (("network", "expected_tcp"), "tcp"),
+    "SURFACE-002": (("network", "expected_udp"), "udp"),
+    "SURFACE-007": (("sbom",), "tcp"),
+    "SURFACE-009": (("network", "host6"), "tcp"),
+    "CRYPTO-012": (("tls_client",), "tls-client"),  # the device connects out to the harness
 }
 
 
@@ -83,12 +86,17 @@ class ProfileSites:
         """Where `check_id` on `target` points: the best profile line, and an address."""
         network = _mapping(self._data().get("network"))
         host = _host_in_url(str(network.get("host", "device")))
+        if check_id in _CHECK_KEYS:
+            loc, scheme = _CHECK_KEYS[check_id]
+            if loc[-1] == "host6" and network.get("host6"):
+                host = _host_in_url(str(network["host6"]))
+            return self._site(loc, f"{scheme}://{host}")
         spec = catalogue.CATALOGUE.get(check_id)
         # TLS checks and ROBUST-007 run once per service, named by the service: a service
         # may well be called `ssh` or `http` too, so for them the service wins.
         per_service = spec is not None and "tls" in spec.interfaces
         found = self._service(network, target, host) if per_service else None
-        found = found or self._interface(check_id, target, network, host)
+        found = found or self._interface(target, network, host)
         found = found or self._service(network, target, host)
         return found or self._site((), f"medsec:{urllib.parse.quote(target)}")
 
@@ -103,9 +111,7 @@ class ProfileSites:
                 return self._site(("network", "services", index), address)
         return None
 
-    def _interface(
-        self, check_id: str, target: str, network: dict[str, Any], host: str
-    ) -> Site | None:
+    def _interface(self, target: str, network: dict[str, Any], host: str) -> Site | None:
         data = self._data()
         if target == "ssh":
             ssh = _mapping(data.get("ssh"))
@@ -124,10 +130,7 @@ class ProfileSites:
         if target == "mqtt":
             return self._mqtt(network, host)
         if target == "network":
-            key, scheme = _NETWORK_KEYS.get(check_id, ("", "tcp"))
-            if key == "host6" and network.get("host6"):
-                return self._site(("network", key), f"tcp://{_host_in_url(str(network[key]))}")
-            return self._site(("network", key) if key else ("network",), f"{scheme}://{host}")
+            return self._site(("network",), f"tcp://{host}")
         if target == "tls":
             return self._site(("network", "services"), f"tls://{host}")
         if target == "device":

@@ -57,11 +57,14 @@ http:
 update:
   channel: https
   url: https://192.0.2.10:443/api/update
+tls_client:
+  listen: 192.0.2.1:8443
 """
 LINES = {
     "device": 2,
     "network": 10,
     "expected_tcp": 12,
+    "expected_udp": 13,
     "therapy-api": 15,
     "ssh-service": 16,
     "telemetry": 17,
@@ -70,6 +73,7 @@ LINES = {
     "serial": 23,
     "http": 26,
     "update": 28,
+    "tls_client": 31,
 }
 STARTED = "2026-11-30T02:10:12.345+00:00"
 FINISHED = "2026-11-30T02:12:00.000+00:00"

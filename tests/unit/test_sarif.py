@@ -177,6 +177,8 @@ def _site(check_id: str, target: str, tmp_path: Path) -> tuple[int, str]:
         ("CRYPTO-010", "network", "network", "tcp://192.0.2.10"),
         ("SURFACE-009", "network", "network", "tcp://192.0.2.10"),  # no host6 key
         ("ROBUST-004", "device", "device", "device://Bench%20pump"),
+        ("CRYPTO-012", "tls", "tls_client", "tls-client://192.0.2.10"),
+        ("SURFACE-002", "network", "expected_udp", "udp://192.0.2.10"),
     ],
 )
 def test_each_target_points_at_its_profile_line(
