@@ -118,10 +118,12 @@ class _Writer:
                 f"{self.profile_path.name} changed since the run (sha256 differs): results "
                 "point at the lines of the profile as it is now"
             )
-        if self.results.status != "complete":
+        status, not_run = self.results.status, len(self.results.not_run)
+        if status != "complete":
+            count = f"{not_run} collected checks" if not_run else "checks that"
             notes.append(
-                f"the run is {self.results.status}: {len(self.results.not_run)} collected "
-                "checks did not finish and have no result"
+                f"the run did not complete (status {status}): {count} did not finish "
+                "and have no result"
             )
         return [{"level": "warning", "message": {"text": safe_text(n)}} for n in notes]
 

@@ -86,8 +86,8 @@ class ProfileSites:
         """Where `check_id` on `target` points: the best profile line, and an address."""
         network = _mapping(self._data().get("network"))
         host = _host_in_url(str(network.get("host", "device")))
-        if check_id in _CHECK_KEYS:
-            loc, scheme = _CHECK_KEYS[check_id]
+        loc, scheme = _CHECK_KEYS.get(check_id, ((), ""))
+        if loc and loc[0] in self._data():  # else the target's own section says more
             if loc[-1] == "host6" and network.get("host6"):
                 host = _host_in_url(str(network["host6"]))
             return self._site(loc, f"{scheme}://{host}")
@@ -118,8 +118,9 @@ class ProfileSites:
             ssh_host = _host_in_url(str(ssh.get("host", host)))
             return self._site(("ssh",), f"ssh://{ssh_host}:{ssh.get('port', 22)}")
         if target == "serial":
-            url = _mapping(data.get("serial")).get("url", "")
-            return self._site(("serial",), f"serial://{url}")
+            url = str(_mapping(data.get("serial")).get("url", ""))
+            shown = _without_credentials(url) if "://" in url else url
+            return self._site(("serial",), f"serial://{shown}")
         if target == "http":
             base = _without_credentials(str(_mapping(data.get("http")).get("base_url", "")))
             return self._site(("http",), base or f"http://{host}")

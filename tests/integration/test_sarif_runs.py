@@ -249,7 +249,7 @@ def test_an_interrupted_run_still_writes_its_sarif(runs: Runs) -> None:
     invocation = log["runs"][0]["invocations"][0]
     assert invocation["executionSuccessful"] is False
     notes = " ".join(n["message"]["text"] for n in invocation["toolExecutionNotifications"])
-    assert "the run is interrupted" in notes
+    assert "the run did not complete (status interrupted)" in notes
     results = load(out / "results.json")
     failed = [c for c in results.checks if c.outcome is Outcome.FAILED]
     assert len(_results(log)) == len(failed)

@@ -187,6 +187,24 @@ def test_each_target_points_at_its_profile_line(
     assert _site(check_id, target, tmp_path) == (LINES[line], address)
 
 
+def test_a_check_key_the_profile_lacks_falls_back_to_the_target(tmp_path: Path) -> None:
+    # SURFACE-007 points at `sbom:`; the sample profile has none, so at `network:`.
+    assert _site("SURFACE-007", "network", tmp_path) == (LINES["network"], "tcp://192.0.2.10")
+
+
+def test_host6_and_sbom_have_lines_of_their_own(tmp_path: Path) -> None:
+    path = write_profile(tmp_path)
+    text = path.read_text().replace(
+        "  expected_udp: []\n", "  expected_udp: []\n  host6: 2001:db8::10\n"
+    )
+    path.write_text(text + "sbom: pump.cdx.json\n")
+    lines = path.read_text().splitlines()
+    sites = ProfileSites.read(path)
+    ipv6 = sites.site("SURFACE-009", "network")
+    assert (lines[ipv6.line - 1], ipv6.address) == ("  host6: 2001:db8::10", "tcp://[2001:db8::10]")
+    assert lines[sites.site("SURFACE-007", "network").line - 1] == "sbom: pump.cdx.json"
+
+
 def test_an_unknown_target_or_unreadable_profile_points_at_line_one(tmp_path: Path) -> None:
     assert _site("CRYPTO-001", "gone-service", tmp_path) == (1, "medsec:gone-service")
     missing = ProfileSites.read(tmp_path / "nowhere.yaml")
@@ -245,7 +263,10 @@ def test_run_identity_times_and_an_interrupted_run(tmp_path: Path) -> None:
     assert invocation["startTimeUtc"] == "2026-11-30T02:10:12.345Z"
     assert invocation["endTimeUtc"] == "2026-11-30T02:12:00.000Z"
     notes = [n["message"]["text"] for n in invocation["toolExecutionNotifications"]]
-    assert any("interrupted: 2 collected checks did not finish" in n for n in notes)
+    assert notes == [
+        "the run did not complete (status interrupted): 2 collected checks did not finish "
+        "and have no result"
+    ]
     assert run["tool"]["driver"]["name"] == "medsec-harness"
     assert run["tool"]["driver"]["version"] == "0.1.0"
     assert schema_errors(log) == []
@@ -339,3 +360,18 @@ def test_medsec_sarif_refuses_a_folder_without_results(
     assert main(["sarif", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert main(["sarif", str(tmp_path), "--mode", "sideways"]) == 2
+
+
+def test_medsec_run_refuses_a_sarif_path_in_no_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "schema: medsec/profile/v1\n"
+        "device: {name: x, vendor: y, model: z, firmware: '1'}\n"
+        "scope: {allow: [127.0.0.1/32]}\n"
+    )
+    missing = tmp_path / "no" / "such" / "log.sarif"
+    assert main(["run", str(profile), "--out", str(tmp_path / "run"), "--sarif", str(missing)]) == 2
+    assert "--sarif: no folder" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything ran
