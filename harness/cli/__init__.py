@@ -1,5 +1,5 @@
-"""`medsec`: run, sim, validate, schema, verify, report, compare, merge, trace, import-tm,
-demo, init.
+"""`medsec`: run, sim, validate, schema, verify, report, compare, merge, sarif, trace,
+import-tm, demo, init.
 
 Each command is a module of its own (run, profiles, verify, demo), imported only when
 it is asked for, so `medsec --help` and `medsec validate` start fast.
@@ -70,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.cli.merge import cmd_merge
 
             return cmd_merge(args.run_dirs, args.out, args.signing_key)
+        if args.command == "sarif":
+            from harness.cli.sarif import cmd_sarif
+
+            return cmd_sarif(args.run_dir, args.mode, args.out, args.profile)
         if args.command == "trace":
             from harness.cli.profiles import cmd_trace
 

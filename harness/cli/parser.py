@@ -8,6 +8,8 @@ from pathlib import Path
 from harness import __version__
 from harness.cli.suites import SUITES
 
+SARIF_MODES = ("github", "full")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -42,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="write found credentials in full to DIR.revealed-secrets.txt (local only, 0600)",
     )
     run.add_argument("--junit", type=Path, help="also copy junit.xml to this path")
+    run.add_argument(
+        "--sarif", type=Path, metavar="FILE", help="also write the results as SARIF 2.1.0"
+    )
+    run.add_argument(
+        "--sarif-mode",
+        choices=SARIF_MODES,
+        default="github",
+        help="github: failed checks at profile lines (default); full: every outcome",
+    )
     run.add_argument("--quiet", action="store_true", help="no live progress, only the summary")
     run.add_argument("--env-file", type=Path, help="NAME=value lines for the profile's ${NAME}s")
     run.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
@@ -112,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     merge.add_argument("-o", "--out", type=Path, required=True, metavar="MERGED")
     merge.add_argument("--signing-key", type=Path, help="Ed25519 PEM that signs the manifest")
+
+    sarif = commands.add_parser("sarif", help="a run folder's results as SARIF 2.1.0")
+    sarif.add_argument("run_dir", type=Path)
+    sarif.add_argument(
+        "--mode",
+        choices=SARIF_MODES,
+        default="github",
+        help="github: one result per failed check and target (default); full: every outcome",
+    )
+    sarif.add_argument("-o", "--out", type=Path, metavar="FILE", help="default: stdout")
+    sarif.add_argument(
+        "--profile",
+        type=Path,
+        help="the run's profile, where it is now (default: the path results.json records)",
+    )
 
     trace = commands.add_parser("trace", help="threat -> control -> check coverage of a profile")
     trace.add_argument("profile", type=Path)

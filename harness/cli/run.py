@@ -36,6 +36,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)}")
         return EXIT_USAGE
     out: Path = args.out or default_run_dir(profile)
+    sarif_out: Path | None = args.sarif.resolve() if args.sarif else None
+    if sarif_out is not None and not sarif_out.parent.is_dir():
+        console.print(f"--sarif: no folder {markup_safe(str(sarif_out.parent))}", highlight=False)
+        return EXIT_USAGE
     suites_dir = testsuites_dir()
     modules = dict.fromkeys(module for n in names for module in SUITES[n])  # suites may overlap
     pytest_args = [
@@ -54,6 +58,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         *(["--signing-key", str(args.signing_key)] if args.signing_key else []),
         *(["--fuzz-seed", str(args.fuzz_seed)] if args.fuzz_seed is not None else []),
         *(["--reveal-secrets"] if args.reveal_secrets else []),
+        *(["--medsec-sarif", str(sarif_out)] if sarif_out else []),
+        *(["--medsec-sarif-mode", args.sarif_mode] if sarif_out else []),
         *args.pytest_args,
     ]
     console.print(
@@ -79,6 +85,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"results  {markup_safe(str(results_path))}",
         highlight=False,
     )
+    if sarif_out is not None and sarif_out.is_file():
+        console.print(f"sarif    {markup_safe(str(sarif_out))}", highlight=False)
     if args.junit and (out / "junit.xml").is_file():
         shutil.copyfile(out / "junit.xml", args.junit)
     if interrupted or run.status == "interrupted":

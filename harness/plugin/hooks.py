@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +20,7 @@ from harness.plugin.session import MedsecSession, utc_now
 from harness.plugin.state import CONTEXT_KEY, CheckContext, check_id, medsec_session
 from harness.plugin.waivers import apply_waiver
 from harness.reporting import html as html_report
-from harness.reporting import junit, page
+from harness.reporting import junit, page, sarif
 from harness.reporting.results import ArtifactRecord, CheckRecord, Outcome, RunStatus
 
 
@@ -186,6 +188,23 @@ def _close_results(medsec: MedsecSession, status: RunStatus, not_run: list[str])
     medsec.save()
     junit.write_junit(results, medsec.run_dir / "junit.xml")
     page.write_report(medsec.run_dir, results)
+    if medsec.sarif_out is not None:
+        _write_sarif(medsec, medsec.sarif_out)
+
+
+def _write_sarif(medsec: MedsecSession, path: Path) -> None:
+    """The run's SARIF; a path that cannot be written is said on stderr, and the run folder
+    is still sealed (the SARIF file lies outside it, like --junit's copy)."""
+    log = sarif.build(
+        medsec.results,
+        medsec.run_dir,
+        sarif.SarifMode(medsec.sarif_mode),
+        profile=medsec.profile.source,
+    )
+    try:
+        sarif.write(path, log)
+    except OSError as exc:
+        print(f"medsec: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
 
 
 def _seal(medsec: MedsecSession) -> None:

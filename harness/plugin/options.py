@@ -37,6 +37,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(default: a fresh seed, recorded in the evidence)",
     )
     group.addoption(
+        "--medsec-sarif",
+        metavar="FILE",
+        help="also write the results as SARIF 2.1.0 when the run ends, however it ends",
+    )
+    group.addoption(
+        "--medsec-sarif-mode",
+        choices=("github", "full"),
+        default="github",
+        help="github: failed checks only, each at its profile line; full: every outcome",
+    )
+    group.addoption(
         "--signing-key",
         metavar="PEM",
         help="Ed25519 key that signs the evidence manifest (default: a fresh key per run)",
@@ -65,6 +76,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"invalid profile:\n{exc}") from None
     except MedsecError as exc:
         raise pytest.UsageError(str(exc)) from None
+    sarif = config.getoption("medsec_sarif")
+    session.sarif_out = Path(sarif).resolve() if sarif else None
+    session.sarif_mode = str(config.getoption("medsec_sarif_mode"))
     config.stash[SESSION_KEY] = session
 
 

@@ -78,6 +78,8 @@ class MedsecSession:
     artifacts: dict[str, list[Artifact]] = field(default_factory=dict)
     selected: set[str] = field(default_factory=set)
     interrupted: bool = False  # SIGINT or SIGTERM arrived during the run
+    sarif_out: Path | None = None  # --medsec-sarif: also write SARIF there at the end
+    sarif_mode: str = "github"
 
     @classmethod
     def start(

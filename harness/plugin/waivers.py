@@ -18,7 +18,11 @@ def apply_waiver(context: CheckContext, profile: Profile, report: pytest.TestRep
         return
     today = dt.datetime.now(dt.timezone.utc).date()
     record = WaiverRecord(
-        justification=waiver.justification, expires=waiver.expires.isoformat(), applied=False
+        justification=waiver.justification,
+        expires=waiver.expires.isoformat(),
+        applied=False,
+        approved_by=waiver.approved_by or "",
+        reference=waiver.reference or "",
     )
     if context.outcome is Outcome.PASSED:
         record.note = "the check passed; the waiver is no longer needed"

@@ -29,7 +29,8 @@ scope: {allow: [127.0.0.1/32]}
 network: {host: 127.0.0.1}
 ssh: {username: service, password: "${PYTESTER_SECRET}"}
 waivers:
-  - {check: CRYPTO-008, justification: replaced in 3.0 (CAPA-1), expires: 2999-01-01}
+  - {check: CRYPTO-008, justification: replaced in 3.0 (CAPA-1), expires: 2999-01-01,
+     approved_by: QA lead, reference: CAPA-1}
 """
 
 CHECKS = """
@@ -139,6 +140,8 @@ def test_each_ending_gets_its_outcome(run: Run) -> None:
     assert run.checks["CRYPTO-010"]["reason"] == "nothing to judge here"
     assert run.checks["CRYPTO-009"]["reason"] == "the profile has no widget section"
     assert run.checks["CRYPTO-008"]["underlying_outcome"] == "failed"
+    waiver = run.checks["CRYPTO-008"]["waiver"]
+    assert (waiver["approved_by"], waiver["reference"]) == ("QA lead", "CAPA-1")
 
 
 def test_no_secret_in_the_terminal_or_the_run_folder(run: Run) -> None:
