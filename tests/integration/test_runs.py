@@ -227,9 +227,13 @@ def test_hanging_garbage_and_dead_services_become_errors_and_the_run_goes_on(
     surface = by_id(results)["SURFACE-001"][0]
     assert surface.outcome is Outcome.FAILED  # the run went on after three errors
     assert str(undeclared) in surface.reason
-    assert elapsed < 30
-    html = (tmp_path / "run" / "report.html").read_text()
-    _assert_escaped(html)
+    # Nothing waited on a hang: every check ends on its own I/O bounds (a hang would run
+    # into its 600 s watchdog). The whole run includes two 65535-port sweeps and the
+    # surface probes, so its bound leaves room for a loaded 2-core machine.
+    longest = max(results.checks, key=lambda c: c.duration_s)
+    assert longest.duration_s < 20, longest
+    assert elapsed < 90
+    _assert_escaped((tmp_path / "run" / "report.html").read_text())
 
 
 def _assert_escaped(html: str) -> None:
