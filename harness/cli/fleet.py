@@ -23,7 +23,7 @@ from harness.cli.suites import SUITES
 from harness.config.fleet import Fleet, load_fleet, render_template
 from harness.config.profile import Profile
 from harness.core.errors import MedsecError, ProfileError
-from harness.core.terminal import markup_safe
+from harness.core.terminal import clean, markup_safe
 from harness.evidence.manifest import load_signing_key
 from harness.reporting.fleet import (
     DEVICES,
@@ -115,7 +115,14 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     except MedsecError as exc:
         console.print(f"medsec fleet: {markup_safe(str(exc))}", highlight=False)
         return EXIT_USAGE
-    fleet = load_fleet(args.fleet)  # ProfileError -> exit 2 before anything runs
+    try:
+        fleet = load_fleet(args.fleet)
+    except ProfileError as exc:
+        print(
+            f"medsec fleet: invalid fleet file\n{clean(str(exc), keep_newlines=True)}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     stamp = dt.datetime.now(dt.timezone.utc)
     out: Path = args.out or Path("reports") / f"fleet-{stamp:%Y%m%dT%H%M%SZ}"
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -127,9 +134,12 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     keys = _keys(fleet)
     try:
         profiles = _profiles(fleet, keys, out)
-    except ProfileError:
+    except ProfileError as exc:
         shutil.rmtree(out)  # nothing ran: no half fleet folder is left as if it were one
-        raise
+        print(
+            f"medsec fleet: invalid profile\n{clean(str(exc), keep_newlines=True)}", file=sys.stderr
+        )
+        return EXIT_USAGE
     return _run(args, console, fleet, out, keys, profiles, key, stamp)
 
 

@@ -115,6 +115,17 @@ def test_an_invalid_listed_profile_is_named_with_its_fleet_line(tmp_path: Path) 
     assert any(m.startswith(f"{profile}:20: ssh.port: ") for m in messages), messages
 
 
+def test_medsec_fleet_exits_2_for_a_bad_fleet_file_and_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    path = _fleet(tmp_path, "schema: medsec/fleet/v1\ndevices:\n  - profile: absent.yaml\n")
+    assert main(["fleet", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "fleet.yaml:3: devices[0].profile" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 # Templates
 
 
