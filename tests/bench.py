@@ -2,6 +2,7 @@
 
     python -m tests.bench [all|scan|udp|tls|ssh-auth|crypto|fuzz] [--rounds N]
     python -m tests.bench report [--sizes 500,1000,5000]   (see tests/bench_report.py)
+    python -m tests.bench fleet [--pumps 50] [--jobs 8]   (see tests/bench_fleet.py)
 
 Runs inside a private network namespace against the vulnerable emulated pump (so the
 peer tools have something to find), in one run: our TCP scan vs nmap, our UDP sweep vs
@@ -454,10 +455,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.bench", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("family", nargs="?", default="all", choices=["all", *FAMILIES, "report"])
+    parser.add_argument(
+        "family", nargs="?", default="all", choices=["all", *FAMILIES, "report", "fleet"]
+    )
     parser.add_argument("--rounds", type=int, default=3, help="runs per tool; the median is shown")
     parser.add_argument("--sizes", default="500,1000,5000", help="report: numbers of checks")
+    parser.add_argument("--pumps", type=int, default=50, help="fleet: emulated pumps")
+    parser.add_argument("--jobs", type=int, default=8, help="fleet: device runs at once")
     args = parser.parse_args(argv)
+    if args.family == "fleet":
+        from tests import bench_fleet
+
+        return bench_fleet.main(args.pumps, args.jobs)
     if args.family == "report":
         from tests import bench_report
 

@@ -1,4 +1,4 @@
-"""`medsec`: run, sim, validate, schema, verify, report, compare, merge, sarif, trace,
+"""`medsec`: run, sim, validate, schema, verify, report, compare, merge, fleet, sarif, trace,
 import-tm, demo, init.
 
 Each command is a module of its own (run, profiles, verify, demo), imported only when
@@ -33,13 +33,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.cli.run import cmd_run
 
             return cmd_run(args)
+        if args.command == "sim" and args.fleet is not None:
+            from harness.sim import fleet
+
+            return fleet.run(
+                args.fleet, args.write_fleet, args.workdir, host=args.host, weaknesses=args.weakness
+            )
         if args.command == "sim":
             from harness.sim import runner
 
             return runner.run(
                 args.variant,
                 args.weakness,
-                args.host,
+                args.host or "127.0.0.1",
                 args.write_profile,
                 args.workdir,
                 verbose=args.verbose,
@@ -70,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.cli.merge import cmd_merge
 
             return cmd_merge(args.run_dirs, args.out, args.signing_key)
+        if args.command == "fleet":
+            from harness.cli.fleet import cmd_fleet
+
+            return cmd_fleet(args)
         if args.command == "sarif":
             from harness.cli.sarif import cmd_sarif
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from harness import __version__
 from harness.cli.suites import SUITES
 
 SARIF_MODES = ("github", "full")
+
+
+def _default_jobs() -> int:
+    """min(4, CPUs): each run mostly waits on its device, but starts up on a CPU."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,12 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="W-NN",
-        help="plant just this weakness in the hardened pump (repeatable)",
+        help="plant just this weakness in the hardened pump (repeatable); with --fleet: "
+        "the weaknesses the pumps cycle through (default every planted one)",
     )
-    sim.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    sim.add_argument(
+        "--host",
+        help="loopback address to bind (default 127.0.0.1; with --fleet: the first pump's, "
+        "default 127.0.100.2)",
+    )
     sim.add_argument("--write-profile", type=Path, metavar="PATH")
     sim.add_argument("--workdir", type=Path, help="keys and logs (default: a temporary folder)")
     sim.add_argument("--verbose", action="store_true", help="log to stderr too")
+    sim.add_argument(
+        "--fleet",
+        type=int,
+        metavar="K",
+        help="start K pumps (hardened and single-weakness variants, cycling) on 127.0.x.y",
+    )
+    sim.add_argument(
+        "--write-fleet",
+        type=Path,
+        metavar="FLEET.yaml",
+        help="with --fleet: the fleet file to write once every pump is ready",
+    )
 
     validate = commands.add_parser("validate", help="check a profile and its threat model")
     validate.add_argument("profile", type=Path)
@@ -123,6 +146,40 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     merge.add_argument("-o", "--out", type=Path, required=True, metavar="MERGED")
     merge.add_argument("--signing-key", type=Path, help="Ed25519 PEM that signs the manifest")
+
+    fleet = commands.add_parser(
+        "fleet", help="run many devices (a fleet file), N at a time, into one sealed folder"
+    )
+    fleet.add_argument("fleet", type=Path, metavar="FLEET.yaml")
+    fleet.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=_default_jobs(),
+        metavar="N",
+        help=f"device runs at once (default min(4, CPUs): {_default_jobs()})",
+    )
+    fleet.add_argument("--out", type=Path, help="fleet folder (default reports/fleet-<UTC>)")
+    fleet.add_argument(
+        "--suite",
+        default=",".join(SUITES),
+        help=f"comma-separated suites for every device: {', '.join(SUITES)} (default all)",
+    )
+    fleet.add_argument(
+        "--allow-destructive",
+        action="store_true",
+        help="include destructive checks (each profile must allow them too)",
+    )
+    fleet.add_argument(
+        "--signing-key", type=Path, help="Ed25519 PEM that signs every run and the fleet"
+    )
+    fleet.add_argument(
+        "--device-timeout",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="a device run still going after S seconds is stopped (default 3600)",
+    )
 
     sarif = commands.add_parser("sarif", help="a run folder's results as SARIF 2.1.0")
     sarif.add_argument("run_dir", type=Path)

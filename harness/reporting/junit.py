@@ -12,6 +12,7 @@ import datetime as dt
 import platform
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import catalogue
@@ -56,8 +57,60 @@ def _timestamp(text: str | None) -> str:
     return moment.replace(tzinfo=None).isoformat(timespec="seconds")
 
 
+_COUNTED = {Outcome.FAILED: "failures", Outcome.ERROR: "errors"}
+
+
+def _case(
+    suite: ET.Element, classname: str, name: str, outcome: Outcome, reason: str
+) -> ET.Element:
+    """One testcase: failed -> failure, error -> error, not applicable and waived -> skipped."""
+    case = ET.SubElement(suite, "testcase", classname=classname, name=_xml_text(name))
+    reason = _xml_text(reason)
+    if outcome is Outcome.FAILED:
+        ET.SubElement(case, "failure", message=reason, type="failed").text = reason
+    elif outcome is Outcome.ERROR:
+        ET.SubElement(case, "error", message=reason, type="error").text = reason
+    elif outcome in (Outcome.NOT_APPLICABLE, Outcome.WAIVED):
+        ET.SubElement(case, "skipped", message=f"{outcome.value}: {reason}", type=outcome.value)
+    return case
+
+
+def _check_cases(suite: ET.Element, classname: str, records: list[CheckRecord]) -> None:
+    for record in records:
+        case = _case(
+            suite,
+            classname,
+            f"{record.id}[{_where(record)}] {record.title}",
+            record.outcome,
+            record.reason,
+        )
+        case.set("time", f"{record.duration_s:.3f}")
+        ET.SubElement(case, "system-out").text = _system_out(record)
+
+
+def _close_suite(suite: ET.Element, outcomes: list[Outcome], seconds: float) -> dict[str, int]:
+    """Set the suite's counts and time; returns its tests, failures and errors."""
+    counts = {"tests": len(outcomes), "failures": 0, "errors": 0, "skipped": 0}
+    for outcome in outcomes:
+        counted = _COUNTED.get(outcome, "skipped" if outcome is not Outcome.PASSED else "")
+        if counted:
+            counts[counted] += 1
+    for key, count in counts.items():
+        suite.set(key, str(count))
+    suite.set("time", f"{seconds:.3f}")
+    return counts
+
+
+def _write(root: ET.Element, totals: dict[str, int], seconds: float, path: Path) -> None:
+    for key in ("tests", "failures", "errors"):
+        root.set(key, str(totals.get(key, 0)))
+    root.set("time", f"{seconds:.3f}")
+    ET.indent(root)
+    path.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")
+
+
 def write_junit(results: RunResults, path: Path) -> None:
-    """failed -> failure, error -> error, not applicable and waived -> skipped."""
+    """One testsuite per check family, one testcase per check and target."""
     root = ET.Element("testsuites", name="medsec-harness")
     totals = {"tests": 0, "failures": 0, "errors": 0}
     total_time = 0.0
@@ -69,40 +122,46 @@ def write_junit(results: RunResults, path: Path) -> None:
         if not records:
             continue
         suite = ET.SubElement(root, "testsuite", name=family.value)
-        counts = {"tests": len(records), "failures": 0, "errors": 0, "skipped": 0}
-        for record in records:
-            case = ET.SubElement(
-                suite,
-                "testcase",
-                classname=f"medsec.{family.value}",
-                name=_xml_text(f"{record.id}[{_where(record)}] {record.title}"),
-                time=f"{record.duration_s:.3f}",
-            )
-            reason = _xml_text(record.reason)
-            if record.outcome is Outcome.FAILED:
-                ET.SubElement(case, "failure", message=reason, type="failed").text = reason
-                counts["failures"] += 1
-            elif record.outcome is Outcome.ERROR:
-                ET.SubElement(case, "error", message=reason, type="error").text = reason
-                counts["errors"] += 1
-            elif record.outcome in (Outcome.NOT_APPLICABLE, Outcome.WAIVED):
-                ET.SubElement(
-                    case, "skipped", message=f"{record.outcome.value}: {reason}",
-                    type=record.outcome.value,
-                )  # fmt: skip
-                counts["skipped"] += 1
-            ET.SubElement(case, "system-out").text = _system_out(record)
+        _check_cases(suite, f"medsec.{family.value}", records)
         suite_time = sum(r.duration_s for r in records)
         total_time += suite_time
-        for key, count in counts.items():
-            suite.set(key, str(count))
-        suite.set("time", f"{suite_time:.3f}")
+        counts = _close_suite(suite, [r.outcome for r in records], suite_time)
         suite.set("timestamp", _timestamp(records[0].started))
         suite.set("hostname", hostname)
         for key in totals:
             totals[key] += counts[key]
-    for key, count in totals.items():
-        root.set(key, str(count))
-    root.set("time", f"{total_time:.3f}")
-    ET.indent(root)
-    path.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")
+    _write(root, totals, total_time, path)
+
+
+@dataclass(frozen=True)
+class DeviceSuite:
+    """One device of a fleet: how its run ended, and its check records (`device` set)."""
+
+    key: str
+    outcome: Outcome  # of the run as a whole: passed, failed or error
+    reason: str
+    records: list[CheckRecord]
+
+
+def write_device_suites(devices: list[DeviceSuite], path: Path) -> None:
+    """A testsuite per device: `run[KEY]` (the device's verdict), then each check as
+    CHECK[KEY/target], so a CI server lists every device and every finding by name."""
+    root = ET.Element("testsuites", name="medsec-harness fleet")
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    total_time = 0.0
+    for device in devices:
+        suite = ET.SubElement(root, "testsuite", name=device.key, hostname=platform.node())
+        _case(
+            suite, f"medsec.fleet.{device.key}", f"run[{device.key}]", device.outcome, device.reason
+        )
+        _check_cases(suite, f"medsec.fleet.{device.key}", device.records)
+        seconds = sum(r.duration_s for r in device.records)
+        total_time += seconds
+        counts = _close_suite(
+            suite, [device.outcome, *(r.outcome for r in device.records)], seconds
+        )
+        if device.records:
+            suite.set("timestamp", _timestamp(device.records[0].started))
+        for key in totals:
+            totals[key] += counts[key]
+    _write(root, totals, total_time, path)

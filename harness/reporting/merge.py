@@ -83,16 +83,23 @@ def load_sources(run_dirs: list[Path]) -> list[SourceRun]:
     return sources
 
 
-def _keys(sources: list[SourceRun]) -> list[str]:
-    """A folder name per device: its serial number (else its name), made unique."""
+def unique_keys(names: list[str]) -> list[str]:
+    """A folder name per device (its serial number, else its name), slugged and made
+    unique by a `-2`, `-3`... suffix, in order."""
     keys: list[str] = []
-    for source in sources:
-        base = slug(source.serial_number or source.device_name or "device")
-        key, n = base, 2
-        while key in keys:
-            key, n = f"{base}-{n}", n + 1
+    for name in names:
+        base = slug(name or "device")
+        key = base
+        for n in range(2, len(names) + 2):  # at most len(names) keys are taken
+            if key not in keys:
+                break
+            key = f"{base}-{n}"
         keys.append(key)
     return keys
+
+
+def _keys(sources: list[SourceRun]) -> list[str]:
+    return unique_keys([s.serial_number or s.device_name for s in sources])
 
 
 def _prepare(out: Path, sources: list[SourceRun]) -> None:

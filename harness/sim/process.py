@@ -16,6 +16,46 @@ from typing import Any
 READY_TIMEOUT_S = 30.0
 
 
+def read_ready_line(
+    process: subprocess.Popen[bytes], what: str, stderr: Path, timeout: float = READY_TIMEOUT_S
+) -> dict[str, Any]:
+    """The first line a starting emulator process prints, as JSON with `ready: true`; a
+    RuntimeError (with the tail of its `stderr` file) if it exits or is late instead."""
+    if process.stdout is None:
+        raise RuntimeError(f"{what}: its output is not piped")
+    fd = process.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    buffer = b""
+    while b"\n" not in buffer:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RuntimeError(f"{what} was not ready in {timeout:.0f} s")
+        readable, _, _ = select.select([fd], [], [], min(left, 0.1))
+        chunk = os.read(fd, 4096) if readable else b""
+        if readable and not chunk:
+            detail = stderr.read_text(errors="replace")[-2000:] if stderr.is_file() else ""
+            raise RuntimeError(f"{what} exited before it was ready:\n{detail}")
+        buffer += chunk
+    ready: dict[str, Any] = json.loads(buffer.split(b"\n", 1)[0])
+    if not ready.get("ready"):
+        raise RuntimeError(f"{what} said {ready}")
+    return ready
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 5.0) -> int | None:
+    """SIGTERM, then SIGKILL after `timeout`; the exit status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+    if process.stdout is not None:
+        process.stdout.close()
+    return process.returncode
+
+
 @dataclass
 class EmulatorProcess:
     """`python -m harness sim ...` in a child process, writing its profile into `folder`."""
@@ -56,42 +96,16 @@ class EmulatorProcess:
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> dict[str, Any]:
         """Read the emulator's one JSON ready line (bounded by `timeout`)."""
-        process = self._process
-        if process is None or process.stdout is None:
+        if self._process is None:
             raise RuntimeError(f"emulator {self.label} was not started")
-        fd = process.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        buffer = b""
-        while b"\n" not in buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RuntimeError(f"emulator {self.label} was not ready in {timeout:.0f} s")
-            readable, _, _ = select.select([fd], [], [], min(left, 0.1))
-            chunk = os.read(fd, 4096) if readable else b""
-            if readable and not chunk:
-                detail = (self.folder / "sim.stderr").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"emulator {self.label} exited before it was ready:\n{detail}")
-            buffer += chunk
-        self.ready = json.loads(buffer.split(b"\n", 1)[0])
-        if not self.ready.get("ready"):
-            raise RuntimeError(f"emulator {self.label} said {self.ready}")
+        self.ready = read_ready_line(
+            self._process, f"emulator {self.label}", self.folder / "sim.stderr", timeout
+        )
         return self.ready
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """SIGTERM, then SIGKILL after `timeout`; the exit status."""
-        process = self._process
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=timeout)
-        if process.stdout is not None:
-            process.stdout.close()
-        return process.returncode
+        return stop_process(self._process, timeout) if self._process is not None else None
 
     def __enter__(self) -> EmulatorProcess:
         self.start()
