@@ -308,3 +308,10 @@ def test_the_handshake_pcap_dissects_with_valid_checksums(
             del network.chksum
         rebuilt = packet.__class__(bytes(packet))
         assert (rebuilt[TCP].chksum, getattr(rebuilt.payload, "chksum", None)) == written
+
+
+def test_transcript_lines_escape_what_is_not_printable() -> None:
+    transcript = Transcript("escapes")
+    transcript.received("GET\r\n\t\x00\x7f é\u00ad\u2028\U0001f600".encode() + b"\xff\xc3")
+    line = transcript.to_text().splitlines()[1]
+    assert line.endswith("< 'GET\\r\\n\t\\x00\\x7f é\\xad\\u2028\U0001f600\\xff\\xc3'")
