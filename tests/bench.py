@@ -6,7 +6,9 @@
 Runs inside a private network namespace against the vulnerable emulated pump (so the
 peer tools have something to find), in one run: our TCP scan vs nmap, our UDP sweep vs
 nmap -sU (against real UDP daemons on the pump's address), our TLS version
-probe vs sslyze, our SSH default-credential probe vs hydra. Connections are counted by a
+probe vs sslyze, our SSH default-credential probe vs hydra; `crypto`: the TLS suite
+and SSH algorithm audits, and the CRYPTO checks as `medsec run` runs them, vs sslyze and
+ssh-audit on real `openssl s_server` and `sshd`. Connections are counted by a
 forwarding proxy in front of the service, so both tools are measured the same way.
 Peer tools: `apt-get install nmap hydra`; sslyze in its own venv (its pins clash with
 ours): `python3 -m venv /opt/sslyze-venv && /opt/sslyze-venv/bin/pip install sslyze`,
@@ -336,6 +338,8 @@ def bench_crypto(pump: EmulatedPump, rounds: int) -> list[Row]:
         running.callback(ssh_proxy.close)
         rows += _ssh_algorithm_rows(real, ssh_proxy, rounds)
         rows += _crypto_check_rows(real, pki.ca, tls_proxy, ssh_proxy, base, rounds)
+    with tempfile.TemporaryDirectory() as folder:  # the daemons on the pump's address are gone
+        rows.append(_emulator_crypto_row(pump, Path(folder), rounds))
     return rows
 
 
@@ -418,21 +422,7 @@ def _crypto_check_rows(
     spans: list[float] = []
 
     def medsec_run(*select: str) -> Callable[[], str]:
-        def run() -> str:
-            out = Path(tempfile.mkdtemp(dir=base))
-            subprocess.run(
-                [sys.executable, "-m", "harness", "run", str(profile), "--out", str(out),
-                 "--suite", "crypto", "--quiet", *select],
-                capture_output=True, timeout=600, check=False,
-            )  # fmt: skip
-            checks = results.load(out / "results.json").checks
-            starts = [dt.datetime.fromisoformat(c.started).timestamp() for c in checks]
-            ends = [start + c.duration_s for start, c in zip(starts, checks, strict=True)]
-            spans.append(max(ends) - min(starts))
-            failed = sorted({c.id[-3:] for c in checks if c.outcome is results.Outcome.FAILED})
-            return f"{len(checks)} verdicts, failed {', '.join(failed)}"
-
-        return run
+        return lambda: _crypto_run(profile, base, spans, *select)
 
     def peers(sslyze_commands: tuple[str, ...]) -> Callable[[], str]:
         def run() -> str:
@@ -462,6 +452,32 @@ def _crypto_check_rows(
         _counted_all("crypto suite, 12 checks (same servers)", "medsec run --suite crypto",
                      both, medsec_run(), rounds),
     ]  # fmt: skip
+
+
+def _crypto_run(profile: Path, base: Path, spans: list[float], *select: str) -> str:
+    """One `medsec run --suite crypto`: its verdicts; the span from the first check's
+    start to the last one's end goes to `spans`."""
+    out = Path(tempfile.mkdtemp(dir=base))
+    subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(profile), "--out", str(out),
+         "--suite", "crypto", "--quiet", *select],
+        capture_output=True, timeout=600, check=False,
+    )  # fmt: skip
+    checks = results.load(out / "results.json").checks
+    starts = [dt.datetime.fromisoformat(c.started).timestamp() for c in checks]
+    ends = [start + c.duration_s for start, c in zip(starts, checks, strict=True)]
+    spans.append(max(ends) - min(starts))
+    failed = sorted({c.id[-3:] for c in checks if c.outcome is results.Outcome.FAILED})
+    return f"{len(checks)} verdicts, failed {', '.join(failed)}"
+
+
+def _emulator_crypto_row(pump: EmulatedPump, base: Path, rounds: int) -> Row:
+    """The whole crypto suite against the vulnerable emulator (two TLS services, SSH,
+    a silent debug port, no SNMP agent): where the cleartext probes' waits show."""
+    profile = pump.write_profile(base / "pump.yaml")
+    seconds, found = timed(lambda: _crypto_run(profile, base, []), rounds)
+    return Row("crypto suite against the vulnerable emulator", "medsec run --suite crypto",
+               seconds, None, found)  # fmt: skip
 
 
 FUZZ_CASES = 500
