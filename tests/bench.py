@@ -7,7 +7,9 @@
 Runs inside a private network namespace against the vulnerable emulated pump (so the
 peer tools have something to find), in one run: our TCP scan vs nmap, our UDP sweep vs
 nmap -sU (against real UDP daemons on the pump's address), our TLS version
-probe vs sslyze, our SSH default-credential probe vs hydra. Connections are counted by a
+probe vs sslyze, our SSH default-credential probe vs hydra; `crypto`: the TLS suite
+and SSH algorithm audits, and the CRYPTO checks as `medsec run` runs them, vs sslyze and
+ssh-audit on real `openssl s_server` and `sshd`. Connections are counted by a
 forwarding proxy in front of the service, so both tools are measured the same way.
 Peer tools: `apt-get install nmap hydra`; sslyze in its own venv (its pins clash with
 ours): `python3 -m venv /opt/sslyze-venv && /opt/sslyze-venv/bin/pip install sslyze`,
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import os
 import re
 import shutil
@@ -31,6 +34,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+
+import yaml
 
 from harness.config.profile import Service, load_profile
 from harness.core import netns
@@ -45,6 +51,7 @@ from harness.probes.robust.fuzz_corpus import exchanges_for
 from harness.probes.robust.fuzz_engine import FuzzLimits
 from harness.probes.robust.fuzz_wire import FuzzTarget
 from harness.probes.surface import udp_exposure
+from harness.reporting import results
 from harness.sim.pump import EmulatedPump, SimConfig
 from harness.sim.weaknesses import PLANTED
 from harness.transports import net
@@ -240,9 +247,21 @@ def bench_tls(pump: EmulatedPump, rounds: int) -> list[Row]:
 def _counted(
     family: str, tool: str, proxy: CountingProxy, action: Callable[[], str], rounds: int
 ) -> Row:
-    proxy.reset()
+    return _counted_all(family, tool, (proxy,), action, rounds)
+
+
+def _counted_all(
+    family: str,
+    tool: str,
+    proxies: tuple[CountingProxy, ...],
+    action: Callable[[], str],
+    rounds: int,
+) -> Row:
+    """Median wall time, and the connections every proxy accepted per round."""
+    for proxy in proxies:
+        proxy.reset()
     seconds, found = timed(action, rounds)
-    return Row(family, tool, seconds, round(proxy.count / rounds), found)
+    return Row(family, tool, seconds, round(sum(p.count for p in proxies) / rounds), found)
 
 
 def bench_ssh_auth(pump: EmulatedPump, rounds: int) -> list[Row]:
@@ -297,69 +316,169 @@ def bench_ssh_auth(pump: EmulatedPump, rounds: int) -> list[Row]:
 
 
 def bench_crypto(pump: EmulatedPump, rounds: int) -> list[Row]:
-    """Our TLS suite enumeration vs sslyze, our SSH algorithm audit vs ssh-audit, against
-    real `openssl s_server` (weak: everything OpenSSL 3 still builds) and `sshd` (weak)."""
+    """Our TLS suite enumeration vs sslyze, our SSH algorithm audit vs ssh-audit, and the
+    CRYPTO-001…009 checks as `medsec run` runs them vs sslyze + ssh-audit asked the same
+    questions, against real `openssl s_server` (weak: everything OpenSSL 3 still builds) and
+    `sshd` (weak)."""
     from tests.integration import crypto_daemons as real
 
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as running:
         base = Path(folder)
-        pki = real.make_pki(base, HOST)
-        with real.tls_server(HOST, base, pki, "weak") as port:
-            proxy = CountingProxy((HOST, port))
-            try:
-
-                def ours() -> str:
-                    posture = tls_audit.audit(
-                        SCOPE, PROXY_HOST, proxy.port, list(tls.TlsVersion),
-                        minimum=tls.TlsVersion.SSL3, timeout=5, server_name=None,
-                        slots=threading.BoundedSemaphore(2), transcript=Transcript("bench"),
-                        extras=False,
-                    )  # fmt: skip
-                    return ", ".join(
-                        f"{v.version.label} {len(v.accepted)}" for v in posture.versions
-                    )
-
-                family = "TLS suites per version (s_server weak)"
-                rows.append(
-                    _counted(family, "medsec tls_audit (remove-and-retry)", proxy, ours, rounds)
-                )
-
-                def peer() -> str:
-                    found = real.sslyze_suites(PROXY_HOST, proxy.port, base)
-                    return ", ".join(
-                        f"{tls.TlsVersion(v).label} {len(names)}" for v, names in found.items()
-                    )
-
-                rows.append(_counted(family, "sslyze --sslv3 ... --tlsv1_3", proxy, peer, rounds))
-            finally:
-                proxy.close()
-        if os.geteuid() == 0 and Path("/usr/sbin/sshd").is_file():
-            with real.ssh_server(HOST, base / "sshd", "weak") as port:
-                proxy = CountingProxy((HOST, port))
-                try:
-
-                    def ours_ssh() -> str:
-                        found = ssh_algos.read_kexinit(
-                            SCOPE, PROXY_HOST, proxy.port, timeout=5, transcript=Transcript("b")
-                        )
-                        lists = found.kexinit.judged()
-                        return f"{sum(len(lists[k]) for k in real.SSH_KINDS)} algorithms"
-
-                    def peer_ssh() -> str:
-                        found = real.ssh_audit_lists(PROXY_HOST, proxy.port)
-                        names = [n for v in found.values() for n in v]
-                        real_names = [n for n in names if not ssh_algos.is_pseudo_algorithm(n)]
-                        return (
-                            f"{len(real_names)} algorithms (+{len(names) - len(real_names)} pseudo)"
-                        )
-
-                    family = "SSH algorithm lists (sshd weak)"
-                    rows.append(_counted(family, "medsec read_kexinit", proxy, ours_ssh, rounds))
-                    rows.append(_counted(family, "ssh-audit -j", proxy, peer_ssh, rounds))
-                finally:
-                    proxy.close()
+        pki = real.make_pki(base, PROXY_HOST)  # the name CRYPTO-006 expects: the proxy's
+        tls_proxy = CountingProxy(
+            (HOST, running.enter_context(real.tls_server(HOST, base, pki, "weak")))
+        )
+        running.callback(tls_proxy.close)
+        rows += _tls_suite_rows(real, tls_proxy, base, rounds)
+        if os.geteuid() != 0 or not Path("/usr/sbin/sshd").is_file():
+            return rows
+        ssh_proxy = CountingProxy(
+            (HOST, running.enter_context(real.ssh_server(HOST, base / "sshd", "weak")))
+        )
+        running.callback(ssh_proxy.close)
+        rows += _ssh_algorithm_rows(real, ssh_proxy, rounds)
+        rows += _crypto_check_rows(real, pki.ca, tls_proxy, ssh_proxy, base, rounds)
+    with tempfile.TemporaryDirectory() as folder:  # the daemons on the pump's address are gone
+        rows.append(_emulator_crypto_row(pump, Path(folder), rounds))
     return rows
+
+
+def _tls_suite_rows(real: ModuleType, proxy: CountingProxy, base: Path, rounds: int) -> list[Row]:
+    def ours() -> str:
+        posture = tls_audit.audit(
+            SCOPE, PROXY_HOST, proxy.port, list(tls.TlsVersion),
+            minimum=tls.TlsVersion.SSL3, timeout=5, server_name=None,
+            slots=threading.BoundedSemaphore(2), transcript=Transcript("bench"),
+            extras=False,
+        )  # fmt: skip
+        return ", ".join(f"{v.version.label} {len(v.accepted)}" for v in posture.versions)
+
+    def peer() -> str:
+        found = real.sslyze_suites(PROXY_HOST, proxy.port, base)
+        return ", ".join(f"{tls.TlsVersion(v).label} {len(names)}" for v, names in found.items())
+
+    family = "TLS suites per version (s_server weak)"
+    return [
+        _counted(family, "medsec tls_audit (remove-and-retry)", proxy, ours, rounds),
+        _counted(family, "sslyze --sslv3 ... --tlsv1_3", proxy, peer, rounds),
+    ]
+
+
+def _ssh_algorithm_rows(real: ModuleType, proxy: CountingProxy, rounds: int) -> list[Row]:
+    def ours() -> str:
+        found = ssh_algos.read_kexinit(
+            SCOPE, PROXY_HOST, proxy.port, timeout=5, transcript=Transcript("b")
+        )
+        lists = found.kexinit.judged()
+        return f"{sum(len(lists[k]) for k in real.SSH_KINDS)} algorithms"
+
+    def peer() -> str:
+        found = real.ssh_audit_lists(PROXY_HOST, proxy.port)
+        names = [n for v in found.values() for n in v]
+        real_names = [n for n in names if not ssh_algos.is_pseudo_algorithm(n)]
+        return f"{len(real_names)} algorithms (+{len(names) - len(real_names)} pseudo)"
+
+    family = "SSH algorithm lists (sshd weak)"
+    return [
+        _counted(family, "medsec read_kexinit", proxy, ours, rounds),
+        _counted(family, "ssh-audit -j", proxy, peer, rounds),
+    ]
+
+
+# The checks CRYPTO-001…009 by test name: all of test_encryption.py but the cleartext
+# probes (010, 011) and the device-as-client check (012).
+CRYPTO_001_009 = "not cleartext and not validates_its_tls_server"
+SSLYZE_VERSIONS = ("--sslv3", "--tlsv1", "--tlsv1_1", "--tlsv1_2", "--tlsv1_3")
+# What sslyze needs to answer every question CRYPTO-001…007 asks.
+SSLYZE_SAME_QUESTIONS = (
+    *SSLYZE_VERSIONS, "--certinfo", "--elliptic_curves", "--compression", "--reneg", "--fallback",
+)  # fmt: skip
+
+
+def _crypto_check_rows(
+    real: ModuleType, ca: Path, tls_proxy: CountingProxy, ssh_proxy: CountingProxy, base: Path,
+    rounds: int,
+) -> list[Row]:  # fmt: skip
+    """The checks as `medsec run` runs them (their span inside the run, and the whole
+    process) vs the peers one after the other: sslyze's suite scans + ssh-audit, and
+    sslyze with every command that answers a question of CRYPTO-001…007 + ssh-audit."""
+    profile = base / "crypto.yaml"
+    profile.write_text(
+        yaml.safe_dump(
+            {
+                "schema": "medsec/profile/v1",
+                "device": {"name": "bench", "vendor": "OpenSSL", "model": "lo", "firmware": "-"},
+                "scope": {"allow": ["127.0.8.0/24"]},
+                "network": {
+                    "host": PROXY_HOST,
+                    "expected_tcp": [tls_proxy.port, ssh_proxy.port],
+                    "services": [{"name": "s_server", "port": tls_proxy.port, "protocol": "https"}],
+                },
+                "tls": {"ca_file": str(ca)},
+                "ssh": {"host": PROXY_HOST, "port": ssh_proxy.port, "username": "nobody-medsec"},
+            }
+        )
+    )
+    spans: list[float] = []
+
+    def medsec_run(*select: str) -> Callable[[], str]:
+        return lambda: _crypto_run(profile, base, spans, *select)
+
+    def peers(sslyze_commands: tuple[str, ...]) -> Callable[[], str]:
+        def run() -> str:
+            subprocess.run(
+                [real.peer("sslyze"), f"--json_out={base / 'sslyze.json'}", *sslyze_commands,
+                 f"{PROXY_HOST}:{tls_proxy.port}"],
+                capture_output=True, timeout=600, check=False,
+            )  # fmt: skip
+            found = real.ssh_audit_lists(PROXY_HOST, ssh_proxy.port)
+            return f"ssh-audit: {sum(map(len, found.values()))} algorithms"
+
+        return run
+
+    both = (tls_proxy, ssh_proxy)
+    family = "CRYPTO-001…009 (s_server weak + sshd weak)"
+    process = _counted_all(family, "medsec run --suite crypto -k <001…009>: the process",
+                           both, medsec_run("--", "-k", CRYPTO_001_009), rounds)  # fmt: skip
+    span = statistics.median(spans)
+    return [
+        Row(family, "medsec CRYPTO-001…009 in that run: first start to last end", span, None,
+            process.found),
+        process,
+        _counted_all(family, "sslyze --sslv3 ... --tlsv1_3, then ssh-audit -j", both,
+                     peers(SSLYZE_VERSIONS), rounds),
+        _counted_all(family, "sslyze + --certinfo --elliptic_curves --compression --reneg "
+                     "--fallback, then ssh-audit -j", both, peers(SSLYZE_SAME_QUESTIONS), rounds),
+        _counted_all("crypto suite, 12 checks (same servers)", "medsec run --suite crypto",
+                     both, medsec_run(), rounds),
+    ]  # fmt: skip
+
+
+def _crypto_run(profile: Path, base: Path, spans: list[float], *select: str) -> str:
+    """One `medsec run --suite crypto`: its verdicts; the span from the first check's
+    start to the last one's end goes to `spans`."""
+    out = Path(tempfile.mkdtemp(dir=base))
+    subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(profile), "--out", str(out),
+         "--suite", "crypto", "--quiet", *select],
+        capture_output=True, timeout=600, check=False,
+    )  # fmt: skip
+    checks = results.load(out / "results.json").checks
+    starts = [dt.datetime.fromisoformat(c.started).timestamp() for c in checks]
+    ends = [start + c.duration_s for start, c in zip(starts, checks, strict=True)]
+    spans.append(max(ends) - min(starts))
+    failed = sorted({c.id[-3:] for c in checks if c.outcome is results.Outcome.FAILED})
+    return f"{len(checks)} verdicts, failed {', '.join(failed)}"
+
+
+def _emulator_crypto_row(pump: EmulatedPump, base: Path, rounds: int) -> Row:
+    """The whole crypto suite against the vulnerable emulator (two TLS services, SSH,
+    a silent debug port, no SNMP agent): where the cleartext probes' waits show."""
+    profile = pump.write_profile(base / "pump.yaml")
+    seconds, found = timed(lambda: _crypto_run(profile, base, []), rounds)
+    return Row("crypto suite against the vulnerable emulator", "medsec run --suite crypto",
+               seconds, None, found)  # fmt: skip
 
 
 FUZZ_CASES = 500

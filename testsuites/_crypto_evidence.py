@@ -3,18 +3,11 @@ certificate chains as PEM, accepted suites, key exchange and port answers as JSO
 
 from __future__ import annotations
 
-import io
-import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from scapy.layers.inet import IP, TCP
-from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import Ether
-from scapy.packet import Packet, Raw
-from scapy.utils import PcapWriter
-
 from harness.core.transcript import Transcript
+from harness.evidence import pcap
 from harness.evidence.recorder import EvidenceRecorder
 from harness.probes.crypto import tls_suites
 from harness.probes.crypto.certs import CertInfo
@@ -22,9 +15,6 @@ from harness.probes.crypto.cleartext import PortFinding
 from harness.probes.crypto.tls import TlsVersion
 from harness.probes.crypto.tls_audit import TlsPosture
 from harness.probes.crypto.tls_wire import Flight
-
-PCAP_CLIENT = "192.0.2.1"  # TEST-NET-1: the pcap's stand-in for the harness side
-PCAP_CLIENT6 = "2001:db8::1"
 
 
 def flight_record(purpose: str, flight: Flight) -> dict[str, Any]:
@@ -45,56 +35,6 @@ def flight_record(purpose: str, flight: Flight) -> dict[str, Any]:
     }
 
 
-def pcap(host: str, port: int, exchanges: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """A pcap with one synthetic TCP stream per (client bytes, server bytes) exchange.
-
-    Addresses are the device's and a documentation address for the harness; Wireshark
-    dissects the streams as TLS (Decode As on a non-standard port)."""
-    buffer = io.BytesIO()
-    writer = PcapWriter(buffer, sync=True)
-    device = ipaddress.ip_address(host) if _is_ip(host) else ipaddress.ip_address("198.51.100.1")
-    for index, (client, server) in enumerate(exchanges):
-        sport = 40000 + index
-        up: Packet
-        down: Packet
-        if device.version == 6:
-            up, down = (
-                IPv6(src=PCAP_CLIENT6, dst=str(device)),
-                IPv6(src=str(device), dst=PCAP_CLIENT6),
-            )
-        else:
-            up, down = IP(src=PCAP_CLIENT, dst=str(device)), IP(src=str(device), dst=PCAP_CLIENT)
-        packets = [
-            Ether() / up / TCP(sport=sport, dport=port, flags="S", seq=999),
-            Ether() / down / TCP(sport=port, dport=sport, flags="SA", seq=4999, ack=1000),
-        ]
-        if client:
-            packets.append(
-                Ether()
-                / up
-                / TCP(sport=sport, dport=port, flags="PA", seq=1000, ack=5000)
-                / Raw(client)
-            )
-        ack = 1000 + len(client)
-        for offset in range(0, len(server), 60000):
-            segment = TCP(sport=port, dport=sport, flags="PA", seq=5000 + offset, ack=ack)
-            packets.append(Ether() / down / segment / Raw(server[offset : offset + 60000]))
-        for packet in packets:
-            writer.write(packet)
-    writer.flush()
-    data = buffer.getvalue()
-    writer.close()
-    return data
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def record_flights(
     evidence: EvidenceRecorder,
     host: str,
@@ -111,7 +51,7 @@ def record_flights(
     )
     evidence.binary(
         f"{name}.pcap",
-        pcap(host, port, [(f.client_hello, f.server_bytes) for _, f in flights]),
+        pcap.streams(host, port, [(f.client_hello, f.server_bytes) for _, f in flights]),
         f"{len(flights)} handshakes as pcap",
     )
     if transcript is not None:

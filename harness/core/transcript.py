@@ -93,16 +93,28 @@ class Transcript:
         }
 
 
-def _printable(data: bytes) -> str:
-    text = data.decode("utf-8", "backslashreplace")
-    out = []
-    for ch in text:
+class _Escapes(dict[int, str]):
+    """Code point -> how a transcript line shows it, computed on first sight; for
+    `str.translate`, which looks each character up in C instead of a Python loop."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
         if ch == "\n":
-            out.append("\\n")
+            shown = "\\n"
         elif ch == "\r":
-            out.append("\\r")
+            shown = "\\r"
         elif ch == "\t" or ch.isprintable():
-            out.append(ch)
+            shown = ch
         else:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
-    return "'" + "".join(out) + "'"
+            shown = f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+        if code < _CACHED_BELOW:
+            self[code] = shown
+        return shown
+
+
+_CACHED_BELOW = 0x800  # one- and two-byte UTF-8: what binary protocols decode to
+_ESCAPES = _Escapes()
+
+
+def _printable(data: bytes) -> str:
+    return "'" + data.decode("utf-8", "backslashreplace").translate(_ESCAPES) + "'"

@@ -358,20 +358,22 @@ def udp_query(
 ) -> list[bytes]:
     """Send each datagram to an in-scope address; every datagram answered within `timeout`.
 
-    An ICMP port-unreachable (a refused connected UDP socket) ends the wait at once.
+    The wait ends at once on an ICMP port-unreachable (a refused connected UDP socket),
+    and as soon as there are as many answers as datagrams sent.
     """
     address = str(scope.resolve(host))
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     answers: list[bytes] = []
+    sent = list(payloads)
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.connect((address, port))
         transcript.event(f"udp {address}:{port}")
-        for payload in payloads:
+        for payload in sent:
             transcript.sent(payload)
             with contextlib.suppress(OSError):
                 sock.send(payload)
         deadline = Deadline(timeout)
-        while not deadline.expired:
+        while not deadline.expired and len(answers) < len(sent):
             sock.settimeout(max(deadline.remaining, 0.001))
             try:
                 data = sock.recv(RECV_CHUNK)

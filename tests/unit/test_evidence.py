@@ -264,3 +264,54 @@ def test_binary_evidence_is_scrubbed(tmp_path: Path) -> None:
     data = path.read_bytes()
     assert SECRET.encode() not in data
     assert base64.b64encode(SECRET.encode()) not in data
+
+
+@pytest.mark.parametrize(
+    ("host", "device", "harness"),
+    [
+        ("127.0.8.2", "127.0.8.2", "192.0.2.1"),
+        ("::1", "::1", "2001:db8::1"),
+        ("pump.local", "198.51.100.1", "192.0.2.1"),
+    ],
+)
+def test_the_handshake_pcap_dissects_with_valid_checksums(
+    tmp_path: Path, host: str, device: str, harness: str
+) -> None:
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap
+
+    from harness.evidence import pcap
+
+    client_hello, answer = b"\x16\x03\x01hello", b"\x16\x03\x03" + bytes(130_001)
+    path = tmp_path / "handshakes.pcap"
+    path.write_bytes(
+        pcap.streams(host, 47443, [(client_hello, answer), (b"x", b"")], now=1e9 + 0.25)
+    )
+    packets = rdpcap(str(path))
+    # a port scapy dissects as raw bytes (it would parse 443 as TLS); per exchange SYN,
+    # SYN-ACK, the client's bytes, the server's in 60,000-byte segments
+    assert len(packets) == 4 + 2 + 3
+    assert [bytes(p[TCP].payload) for p in packets[2:6]] == [
+        client_hello,
+        answer[:60000],
+        answer[60000:120000],
+        answer[120000:],
+    ]
+    for packet in packets:
+        network, segment = packet.payload, packet[TCP]
+        assert {network.src, network.dst} == {device, harness}
+        assert 47443 in (segment.sport, segment.dport)
+        assert float(packet.time) == 1e9 + 0.25
+        written = (segment.chksum, getattr(network, "chksum", None))
+        del segment.chksum
+        if hasattr(network, "chksum"):
+            del network.chksum
+        rebuilt = packet.__class__(bytes(packet))
+        assert (rebuilt[TCP].chksum, getattr(rebuilt.payload, "chksum", None)) == written
+
+
+def test_transcript_lines_escape_what_is_not_printable() -> None:
+    transcript = Transcript("escapes")
+    transcript.received("GET\r\n\t\x00\x7f é\u00ad\u2028\U0001f600".encode() + b"\xff\xc3")
+    line = transcript.to_text().splitlines()[1]
+    assert line.endswith("< 'GET\\r\\n\t\\x00\\x7f é\\xad\\u2028\U0001f600\\xff\\xc3'")

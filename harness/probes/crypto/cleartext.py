@@ -247,11 +247,24 @@ def _read(conn: net.TcpConnection, wait: float) -> bytes | None:
 
 
 def cleartext_request(
-    scope: Scope, host: str, port: int, request: bytes, *, timeout: float, transcript: Transcript
+    scope: Scope,
+    host: str,
+    port: int,
+    request: bytes,
+    *,
+    timeout: float,
+    transcript: Transcript,
+    half_close: bool = False,
 ) -> PortFinding:
-    """Send a cleartext application request (to a TLS port, to a broker); what answered."""
+    """Send a cleartext application request (to a TLS port, to a broker); what answered.
+
+    With `half_close` the request is followed by the end of the stream: a TLS server
+    that took the request for the start of a record stops waiting for the rest and
+    closes at once, while an HTTP server still answers a complete request."""
     with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
         conn.send(request, "cleartext request")
+        if half_close:
+            conn.shutdown_write()
         try:
             answer = conn.recv_until(lambda d: len(d) >= 4, Deadline(timeout), limit=1 << 16)
         except DeviceError as exc:
