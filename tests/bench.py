@@ -277,7 +277,7 @@ def bench_ssh_auth(pump: EmulatedPump, rounds: int) -> list[Row]:
                 pairs,
                 timeout=10,
                 deadline=Deadline(120),
-                transcript=Transcript("bench"),
+                new_transcript=lambda _label: Transcript("bench"),
             )
             return ", ".join(f"{a.username}/{a.password_shown}" for a in trial.accepted)
 
