@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from harness.reporting.results import CheckRecord, load
+from harness.sim.console import BOOT_WINDOW_S
 from harness.sim.pump import EmulatedPump, SimConfig
 from tests.integration.cli import medsec
 
@@ -26,6 +27,7 @@ IDLE_S = 4.0  # the pump's idle timeout; the profile says 5 s, AUTH-011 idles 5.
 def pump(tmp_path: Path, loopback_address: str) -> Iterator[EmulatedPump]:
     config = SimConfig(workdir=tmp_path / "device", host=loopback_address, idle_timeout_s=IDLE_S)
     with EmulatedPump(config) as running:
+        time.sleep(2 * BOOT_WINDOW_S)  # a console just booted ignores what is typed
         yield running
 
 
