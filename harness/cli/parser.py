@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="github",
         help="github: failed checks at profile lines (default); full: every outcome",
     )
+    run.add_argument(
+        "--lanes",
+        type=int,
+        metavar="N",
+        help="checks of independent interfaces at once, in up to N lanes (default 5; "
+        "1: one after the other)",
+    )
     run.add_argument("--quiet", action="store_true", help="no live progress, only the summary")
     run.add_argument("--env-file", type=Path, help="NAME=value lines for the profile's ${NAME}s")
     run.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
+import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -37,6 +39,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     out: Path = args.out or default_run_dir(profile)
     sarif_out: Path | None = args.sarif.resolve() if args.sarif else None
+    if args.lanes is not None and args.lanes < 1:
+        console.print("--lanes: at least 1")
+        return EXIT_USAGE
     if sarif_out is not None and not sarif_out.parent.is_dir():
         console.print(f"--sarif: no folder {markup_safe(str(sarif_out.parent))}", highlight=False)
         return EXIT_USAGE
@@ -58,6 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         *(["--signing-key", str(args.signing_key)] if args.signing_key else []),
         *(["--fuzz-seed", str(args.fuzz_seed)] if args.fuzz_seed is not None else []),
         *(["--reveal-secrets"] if args.reveal_secrets else []),
+        *(["--medsec-lanes", str(args.lanes)] if args.lanes is not None else []),
         *(["--medsec-sarif", str(sarif_out)] if sarif_out else []),
         *(["--medsec-sarif-mode", args.sarif_mode] if sarif_out else []),
         *args.pytest_args,
@@ -91,6 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         shutil.copyfile(out / "junit.xml", args.junit)
     if interrupted or run.status == "interrupted":
         console.print(f"[yellow]interrupted: {len(run.not_run)} checks did not finish[/]")
+        _exit_if_threads_linger(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     if run.status != "complete":
         console.print(f"[red]the run did not complete ({run.status}, pytest exit {int(code)})[/]")
@@ -98,3 +105,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if code == pytest.ExitCode.INTERNAL_ERROR or reporter.problems:
         return EXIT_FAILED
     return EXIT_OK if run.ok else EXIT_FAILED
+
+
+def _exit_if_threads_linger(code: int) -> None:
+    """Exit now when an interrupted check left threads blocked in an I/O (a lane's probe
+    pool waiting on a silent device): Python would wait for each to time out before
+    exiting (a pool's threads are joined at exit, daemon or not). The run folder is
+    written and sealed by then; nothing is lost."""
+    if threading.active_count() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

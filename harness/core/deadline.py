@@ -23,3 +23,15 @@ class Deadline:
     def step(self, timeout: float) -> float:
         """The timeout for one I/O: the smaller of `timeout` and the time left."""
         return min(timeout, self.remaining)
+
+
+PAUSE_SLICE_S = 0.2
+
+
+def pause(seconds: float) -> None:
+    """Sleep `seconds` in short slices, so that an exception raised into this thread from
+    another (the watchdog of a check run in a lane, Ctrl-C) lands within one slice: a
+    thread in one long `time.sleep` would only see it when the sleep ends."""
+    end = time.monotonic() + max(0.0, seconds)
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(PAUSE_SLICE_S, left))

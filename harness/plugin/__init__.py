@@ -6,6 +6,7 @@ stays out of the way (its fixtures skip), so it never disturbs other test suites
 
 This module only names the plugin's parts; each is a module of its own:
 `options` (command line, run start), `hooks` (a check's life and the run's end),
+`lane_loop` and `lanes` (checks of independent interfaces at once), `lane_state`,
 `outcomes` (how an ending becomes an outcome), `watchdog`, `waivers`, `applicability`,
 `fixtures` (what every check may ask for), `html_hooks` (pytest-html), `session` and
 `state` (what the run keeps).
@@ -21,6 +22,7 @@ pytest_plugins = [
     "harness.plugin.outcomes",
     "harness.plugin.watchdog",
     "harness.plugin.hooks",
+    "harness.plugin.lane_loop",
     "harness.plugin.fixtures",
     "harness.plugin.html_hooks",
 ]

@@ -164,6 +164,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
             i.nodeid for i in session.items if check_id(i) is not None and i.nodeid not in done
         ]
         medsec.firmware.read("end")
+        medsec.order_checks([i.nodeid for i in session.items])
         _close_results(medsec, run_status(exitstatus, not_run), not_run)
     outcome = yield  # other plugins' session end (pytest-html, where --html asks for it)
     if medsec is not None:

@@ -48,6 +48,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="github: failed checks only, each at its profile line; full: every outcome",
     )
     group.addoption(
+        "--medsec-lanes",
+        type=int,
+        default=5,
+        metavar="N",
+        help="run the checks of independent interfaces (TLS, network, SSH, HTTP, console) in "
+        "up to N lanes at once; 1: one check after the other, in collection order (default 5)",
+    )
+    group.addoption(
         "--signing-key",
         metavar="PEM",
         help="Ed25519 key that signs the evidence manifest (default: a fresh key per run)",

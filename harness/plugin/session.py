@@ -14,6 +14,7 @@ import importlib.metadata
 import platform
 import re
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,7 @@ class MedsecSession:
     interrupted: bool = False  # SIGINT or SIGTERM arrived during the run
     sarif_out: Path | None = None  # --medsec-sarif: also write SARIF there at the end
     sarif_mode: str = "github"
+    _recording: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def start(
@@ -163,11 +165,20 @@ class MedsecSession:
         res.save(self.results, self.results_path)
 
     def record(self, check: res.CheckRecord, artifacts: list[Artifact]) -> None:
-        """Keep one finished check, and append it to checks.jsonl at once (nothing lost)."""
-        self.results.checks.append(check)
-        self.artifacts[f"{check.nodeid}"] = artifacts
-        with (self.run_dir / res.CHECKS_LOG).open("a", encoding="utf-8") as log:
-            log.write(check.model_dump_json() + "\n")
+        """Keep one finished check, and append it to checks.jsonl at once (nothing lost;
+        checks of several lanes end at once, hence the lock)."""
+        line = check.model_dump_json() + "\n"
+        with self._recording:
+            self.results.checks.append(check)
+            self.artifacts[f"{check.nodeid}"] = artifacts
+            with (self.run_dir / res.CHECKS_LOG).open("a", encoding="utf-8") as log:
+                log.write(line)
+
+    def order_checks(self, nodeids: list[str]) -> None:
+        """results.json lists the checks in collection order, not in the order they ended."""
+        position = {nodeid: index for index, nodeid in enumerate(nodeids)}
+        with self._recording:
+            self.results.checks.sort(key=lambda c: position.get(c.nodeid, len(position)))
 
     def observe(self, key: str, value: Any) -> None:
         """Device identity as observed on the wire (banner, version read back)."""

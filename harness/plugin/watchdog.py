@@ -12,6 +12,7 @@ import pytest
 
 from harness.config.profile import Policy
 from harness.core.errors import DeviceTimeout
+from harness.plugin import async_raise
 from harness.plugin.state import CONTEXT_KEY, medsec_session
 
 CHECK_TIMEOUT_S = 600.0
@@ -31,15 +32,18 @@ def budget_s(policy: Policy | None) -> float:
 
 @contextlib.contextmanager
 def watchdog(seconds: float, target: str) -> Iterator[None]:
-    """Interrupt a check that outlives every I/O timeout (main thread, POSIX only)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(
-        signal, "setitimer"
-    ):
+    """Interrupt a check that outlives every I/O timeout: SIGALRM in the main thread, an
+    exception raised into the thread of a lane (POSIX; elsewhere in the main thread, none)."""
+    if threading.current_thread() is not threading.main_thread():
+        with _lane_watchdog(seconds, target):
+            yield
+        return
+    if not hasattr(signal, "setitimer"):
         yield
         return
 
     def expire(signum: int, frame: object) -> NoReturn:
-        raise DeviceTimeout(target, f"the check did not finish within {seconds:.0f} s")
+        raise DeviceTimeout(target, _expired(seconds))
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -48,6 +52,40 @@ def watchdog(seconds: float, target: str) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _expired(seconds: float) -> str:
+    return f"the check did not finish within {seconds:.0f} s"
+
+
+@contextlib.contextmanager
+def _lane_watchdog(seconds: float, target: str) -> Iterator[None]:
+    """A timer that raises `DeviceTimeout` in this thread, unless the check ended first."""
+    thread = threading.current_thread()
+    lock = threading.Lock()
+    ended = fired = False
+
+    class Expired(DeviceTimeout):
+        def __init__(self) -> None:
+            super().__init__(target, _expired(seconds))
+
+    def expire() -> None:
+        nonlocal fired
+        with lock:
+            if not ended:
+                fired = async_raise.raise_in(thread, Expired)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            ended = True
+        timer.cancel()
+        if fired:  # the check ended just as it expired: nothing is left to stop
+            async_raise.cancel_in(thread)
 
 
 @pytest.hookimpl(wrapper=True)

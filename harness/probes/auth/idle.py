@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import paramiko
 
-from harness.core.deadline import Deadline
+from harness.core.deadline import Deadline, pause
 from harness.core.transcript import Transcript
 from harness.probes import console as console_probe
 from harness.probes.console import ConsolePrompts, ConsoleState
@@ -31,7 +31,7 @@ def idle_ssh(target: SshTarget, idle_s: float, transcript: Transcript) -> IdleFi
         channel = session.open_shell()
         _read_for(channel, 1.0, transcript)
         transcript.event(f"idle for {idle_s:.1f}s")
-        time.sleep(idle_s)
+        pause(idle_s)
         if channel.closed or channel.exit_status_ready() or not session.active:
             transcript.event("the device closed the session while idle")
             return IdleFinding(True, "")
@@ -79,7 +79,7 @@ def idle_console(
     console_probe.login_profiled(console, prompts, account, deadline)
     console.forget()
     console.transcript.event(f"idle for {idle_s:.1f}s")
-    time.sleep(idle_s)
+    pause(idle_s)
     console.write(b"id\r", "command after the idle time")
     state, seen = console_probe.classify(console, prompts, deadline, min(console.timeout, 3.0))
     text = seen.decode("utf-8", "replace")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.core.deadline import Deadline
+from harness.core.deadline import Deadline, pause
 from harness.core.errors import DeviceError, DeviceTimeout
 from harness.core.redact import Secret, shown
 from harness.probes.auth.credentials import utc_now
@@ -115,7 +115,7 @@ def measure(
     failures: int,
     delay_s: float,
     deadline: Deadline,
-    wait: Callable[[float], None] = time.sleep,
+    wait: Callable[[float], None] = pause,
 ) -> LockoutTrial:
     """Run the trial (see the module docstring); a device error ends it early, kept."""
     attempts: list[TimedAttempt] = []

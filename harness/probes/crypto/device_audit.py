@@ -8,9 +8,10 @@ embedded TLS stacks fail under parallel handshakes.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -52,10 +53,6 @@ class DeviceCryptoAudit:
         self.scope = scope
         self.slots = threading.BoundedSemaphore(profile.policy.max_connections)
         self.minimum = TlsVersion.from_policy(profile.policy.tls_min_version)
-        services = profile.tls_services
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, len(services) + 1), thread_name_prefix="crypto-audit"
-        )
         self._lock = threading.Lock()
         self._tls: dict[str, Future[TlsAudit]] = {}
         self._ssh: Future[SshAudit] | None = None
@@ -65,9 +62,11 @@ class DeviceCryptoAudit:
             if self._tls or self._ssh is not None:
                 return
             for service in self.profile.tls_services:
-                self._tls[service.name] = self._pool.submit(self._audit_tls, service)
+                self._tls[service.name] = _in_background(
+                    functools.partial(self._audit_tls, service)
+                )
             if self.profile.ssh is not None:
-                self._ssh = self._pool.submit(self._audit_ssh)
+                self._ssh = _in_background(self._audit_ssh)
 
     def tls(self, service: Service) -> TlsAudit:
         """This service's audit (waits for it; never raises a DeviceError)."""
@@ -134,4 +133,21 @@ class DeviceCryptoAudit:
             return action()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Nothing to wait for: every check waits for the audit it reads, and an audit no
+        check read (an interrupted run) ends with the process, its thread a daemon."""
+
+
+def _in_background(job: Callable[[], T]) -> Future[T]:
+    """`job` in a daemon thread of its own: a run stopped by Ctrl-C while an audit waits on
+    a silent device exits at once, not after that audit's every timeout."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # handed to the check that reads the audit
+                future.set_exception(exc)
+
+    threading.Thread(target=run, name="crypto-audit", daemon=True).start()
+    return future

@@ -14,7 +14,7 @@ import resource
 import time
 from dataclasses import dataclass
 
-from harness.core.deadline import Deadline
+from harness.core.deadline import Deadline, pause
 from harness.core.errors import DeviceError, DeviceTimeout, inconclusive
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
@@ -127,7 +127,7 @@ def flood(
                 failed += 1
                 first_failure = first_failure or str(exc)
         opened_at = time.monotonic()
-        time.sleep(deadline.step(plan.hold_s))
+        pause(deadline.step(plan.hold_s))
         dropped = sum(not still_open(conn) for conn in conns)
         held = time.monotonic() - opened_at
     finally:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from harness.core.deadline import Deadline
+from harness.core.deadline import Deadline, pause
 from harness.core.errors import DeviceError
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
@@ -132,7 +132,7 @@ def slow_requests(
         with ThreadPoolExecutor(1) as pool:  # the first other client asks while bytes trickle
             first = pool.submit(_other_client, scope, url, timeout, other_transcript, began)
             while not hold.expired:
-                time.sleep(hold.step(plan.interval_s))
+                pause(hold.step(plan.interval_s))
                 for index, conn in enumerate(conns):
                     if index in closed_at:
                         continue
