@@ -17,8 +17,12 @@ gets a placement:
   the same as without lanes, which keeps the verdicts the same.
 
 The TLS and SSH audits (CRYPTO-002...009), CRYPTO-010 and SURFACE-003 each keep
-`policy.max_connections` connections open: they share the `tls` lane, so that together
-they never open more than one of them would.
+`policy.max_connections` connections open, and the run's TCP scan (made by whichever of
+SURFACE-001, -005, -009 and CRYPTO-010 asks first) `policy.scan_concurrency`: they share
+the `tls` lane, so that together they never open more than one of them would. CRYPTO-012
+is there too: it listens where the device connects, and where the harness shares the
+device's address (an emulator, a bench host) a scan running meanwhile would report the
+listener as an unexpected port.
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ from harness.config.profile import Profile
 LANES = ("tls", "network", "ssh", "http", "serial")  # tls: the connection-cap group below
 CONSOLE = "console"
 
-# The checks that open `policy.max_connections` at once, kept to one lane (see above).
+# The checks that open many connections at once or listen, kept to one lane (see above).
 CONNECTION_CAP = frozenset(
-    {f"CRYPTO-{n:03d}" for n in range(2, 11)} | {"SURFACE-003"}
+    {f"CRYPTO-{n:03d}" for n in range(2, 11)}
+    | {"SURFACE-001", "SURFACE-003", "SURFACE-005", "SURFACE-009", "CRYPTO-012"}
 )  # fmt: skip
 # Each resets the device through `serial.reset_command` and waits for it to boot again.
 RESETS_DEVICE = frozenset({"AUTH-006", "SURFACE-008"})

@@ -214,6 +214,9 @@ def _lab_profile(**auth: Any) -> Profile:
         ("CRYPTO-001", {}, "network", set(), False),
         ("CRYPTO-008", {}, "tls", set(), False),  # the crypto audit: the connection cap
         ("SURFACE-003", {}, "tls", set(), False),
+        ("SURFACE-001", {}, "tls", set(), False),  # the TCP scan: scan_concurrency at once
+        ("SURFACE-005", {}, "tls", set(), False),  # asks the scan, may be first to
+        ("CRYPTO-012", {}, "tls", set(), False),  # a listener a concurrent scan would see
         ("SURFACE-004", {}, "network", {CONSOLE}, False),  # reads the console's banner too
         ("AUTH-006", {}, "serial", {CONSOLE}, True),  # resets the device
         ("ROBUST-002", {}, "ssh", set(), True),
