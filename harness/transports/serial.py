@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import serial
@@ -48,6 +49,33 @@ def pin_url(scope: Scope, url: str) -> str:
     return urlunsplit((scheme, f"{host}:{parts.port}", parts.path, parts.query, ""))
 
 
+@dataclass(frozen=True)
+class PortOptions:
+    """How pyserial opens a pinned console URL."""
+
+    url: str
+    write_timeout: float | None
+
+
+def port_options(pinned: str, timeout: float) -> PortOptions:
+    """pyserial's URL and write timeout for a pinned console URL.
+
+    pyserial's RFC 2217 client refuses a write timeout; its writes are bounded by the 5 s
+    timeout of its own socket instead. It also waits for the server to confirm every
+    modem-control change (DTR and RTS at open, BREAK), and ser2net in front of a line
+    without modem lines (a pty) never confirms DTR, so every open would fail after 3 s:
+    `ign_set_control` sends them without waiting. No console check depends on DTR, RTS
+    or BREAK having taken effect.
+    """
+    parts = urlsplit(pinned)
+    if parts.scheme.lower() != "rfc2217":
+        return PortOptions(pinned, timeout)
+    options = [o for o in parts.query.split("&") if o]
+    if "ign_set_control" not in options:
+        options.append("ign_set_control")
+    return PortOptions(parts._replace(query="&".join(options)).geturl(), None)
+
+
 class Console:
     """An open serial console with expect-style reads and a transcript."""
 
@@ -63,12 +91,12 @@ class Console:
         self.target = url
         self.timeout = timeout
         self.transcript = transcript
-        pinned = pin_url(scope, url)
-        shown = url if pinned == url else f"{url} ({pinned})"
+        options = port_options(pin_url(scope, url), timeout)
+        shown = url if options.url == url else f"{url} ({options.url})"
         transcript.event(f"open {shown} at {baudrate} baud")
         try:
             self._port = serial.serial_for_url(
-                pinned, baudrate=baudrate, timeout=POLL_S, write_timeout=timeout
+                options.url, baudrate=baudrate, timeout=POLL_S, write_timeout=options.write_timeout
             )
         except (serial.SerialException, OSError, ValueError) as exc:
             raise DeviceUnreachable(url, f"cannot open the console: {exc}") from None
