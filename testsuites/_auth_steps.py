@@ -55,7 +55,8 @@ def judge(
 ) -> None:
     """Record every attempt; fail on an accepted pair, error if the trial was cut short."""
     record_attempts(evidence, trial)
-    accepted = [a.username + " / " + a.password_shown for a in trial.accepted]
+    # dict.fromkeys: a shell without a login "accepts" every pair alike; say so once
+    accepted = list(dict.fromkeys(a.username + " / " + a.password_shown for a in trial.accepted))
     if accepted and reveal is not None:
         written = reveal.pairs(evidence.check_id, where, trial.hits)
         if written is not None:

@@ -22,7 +22,9 @@ SURFACE-001, -005, -009 and CRYPTO-010 asks first) `policy.scan_concurrency`: th
 the `tls` lane, so that together they never open more than one of them would. CRYPTO-012
 is there too: it listens where the device connects, and where the harness shares the
 device's address (an emulator, a bench host) a scan running meanwhile would report the
-listener as an unexpected port.
+listener as an unexpected port. AUTH-004 logs in on telnet ports, which small daemons
+(busybox telnetd: a listen backlog of 1) accept one or two at a time: a scan or survey of
+the same port meanwhile would stall its logins.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ CONSOLE = "console"
 # The checks that open many connections at once or listen, kept to one lane (see above).
 CONNECTION_CAP = frozenset(
     {f"CRYPTO-{n:03d}" for n in range(2, 11)}
-    | {"SURFACE-001", "SURFACE-003", "SURFACE-005", "SURFACE-009", "CRYPTO-012"}
+    | {"SURFACE-001", "SURFACE-003", "SURFACE-005", "SURFACE-009", "CRYPTO-012", "AUTH-004"}
 )  # fmt: skip
 # Each resets the device through `serial.reset_command` and waits for it to boot again.
 RESETS_DEVICE = frozenset({"AUTH-006", "SURFACE-008"})

@@ -179,7 +179,7 @@ def back_to_login(
     output = b""
     state: ConsoleState | None = ConsoleState.PASSWORD if at_password else None
     for _ in range(3):
-        console.forget()
+        output += console.drain()  # a prompt printed before our key would answer for it
         if state is ConsoleState.PASSWORD:
             console.write(b"\x03", "Ctrl-C: leave the password prompt without a failed login")
         else:

@@ -21,6 +21,7 @@ from harness.core.transcript import Transcript
 
 POLL_S = 0.05
 TAIL = 64 * 1024
+DRAIN_S = 0.5  # at most, to read what a console had already printed
 
 
 NETWORK_SCHEMES = frozenset({"socket", "rfc2217"})
@@ -169,6 +170,23 @@ class Console:
                 shown = self._tail[-200:].decode("utf-8", "replace")
                 raise DeviceTimeout(self.target, f"no {wanted} in time; last output: {shown!r}")
             self._read_available()
+
+    def drain(self) -> bytes:
+        """Read and drop what the console printed before now (the transcript keeps it):
+        output queued before a key press, such as a boot log and its login prompt, is not
+        the answer to that key. Bounded by TAIL bytes and DRAIN_S seconds."""
+        deadline = Deadline(DRAIN_S)
+        data = self._tail
+        while len(data) < TAIL and not deadline.expired:
+            try:
+                waiting = self._port.in_waiting
+            except (serial.SerialException, OSError) as exc:
+                raise DeviceUnreachable(self.target, f"read failed: {exc}") from None
+            if not waiting:
+                break
+            data += self._read_available()
+        self._tail = b""
+        return data
 
     def forget(self) -> None:
         """Drop unread output so the next expect sees only what comes after now."""

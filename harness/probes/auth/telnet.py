@@ -40,7 +40,10 @@ PASSWORD = re.compile(rb"(?i)password\s*:\s*$")
 # What a login program prints when it turns a pair down (busybox: "Login incorrect").
 REFUSAL = re.compile(rb"(?i)incorrect|invalid|denied|fail|wrong|not allowed")
 SHELL = re.compile(rb"[#$>%] ?$")
-CONCURRENT_USERS = 4  # connections at once per port: a login prompt each, never a flood
+# Connections at once per port. busybox telnetd listens with a backlog of 1: beyond two
+# pending connections the kernel drops the handshake's last ACK and the device sees the
+# connection seconds later (SYN-ACK retransmission), past a login's timeout.
+CONCURRENT_USERS = 2
 MAX_TAIL = 64 * 1024
 
 
