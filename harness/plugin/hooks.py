@@ -159,6 +159,7 @@ def _finish(context: CheckContext, medsec: MedsecSession, item: pytest.Item) -> 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
     medsec = medsec_session(session.config)
     if medsec is not None:
+        medsec.close()  # a lane thread ending now must not change what is being written
         done = {c.nodeid for c in medsec.results.checks}
         not_run = [
             i.nodeid for i in session.items if check_id(i) is not None and i.nodeid not in done

@@ -81,6 +81,7 @@ class MedsecSession:
     interrupted: bool = False  # SIGINT or SIGTERM arrived during the run
     sarif_out: Path | None = None  # --medsec-sarif: also write SARIF there at the end
     sarif_mode: str = "github"
+    closed: bool = False  # the run's files are being written: a late record is dropped
     _recording: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -169,10 +170,17 @@ class MedsecSession:
         checks of several lanes end at once, hence the lock)."""
         line = check.model_dump_json() + "\n"
         with self._recording:
+            if self.closed:  # a lane still ending after an interrupt: that check did not run
+                return
             self.results.checks.append(check)
             self.artifacts[f"{check.nodeid}"] = artifacts
             with (self.run_dir / res.CHECKS_LOG).open("a", encoding="utf-8") as log:
                 log.write(line)
+
+    def close(self) -> None:
+        """From now on the run's files are written and sealed: no record changes them."""
+        with self._recording:
+            self.closed = True
 
     def order_checks(self, nodeids: list[str]) -> None:
         """results.json lists the checks in collection order, not in the order they ended."""
