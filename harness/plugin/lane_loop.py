@@ -179,16 +179,17 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     session._setupstate = setup_state  # type: ignore[assignment]
     session.config.stash[_MOVED] = lane_state.split_fixtures(session)
     try:
-        for segment in run.segments():
-            if segment.alone:
-                item = segment.items[0]
-                item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
-            else:
-                run.run_lanes(segment.items)
-            if session.shouldfail:
-                raise session.Failed(session.shouldfail)
-            if session.shouldstop:
-                raise session.Interrupted(session.shouldstop)
+        with lane_state.current_test_var_for_lanes():
+            for segment in run.segments():
+                if segment.alone:
+                    item = segment.items[0]
+                    item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
+                else:
+                    run.run_lanes(segment.items)
+                if session.shouldfail:
+                    raise session.Failed(session.shouldfail)
+                if session.shouldstop:
+                    raise session.Interrupted(session.shouldstop)
     finally:
         setup_state.closing = True  # pytest's session end tears down what is left
     return True

@@ -11,17 +11,21 @@ a time (a lock), so the one TCP scan, crypto audit and login ledger serve the wh
 
 This leans on three pytest internals (`FixtureDef.cached_result` and `_finalizers`,
 `session._setupstate`); `supported` says whether the running pytest has them, and the
-plugin runs without lanes when it does not.
+plugin runs without lanes when it does not. A fourth, `_pytest.runner`'s
+`_update_current_test_var`, pops PYTEST_CURRENT_TEST at each test's end: two lanes ending
+at once would pop it twice (KeyError in a teardown), so while lanes run it is replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import _pytest.runner
 import pytest
 
 MAIN = "main"
@@ -236,3 +240,25 @@ def _run_all(stack: dict[Any, Finalizers], *, raising: bool = True) -> list[Base
     if failures and raising:
         raise failures[0]
     return failures
+
+
+def _current_test_var_in_lanes(item: pytest.Item, when: str | None) -> None:
+    """PYTEST_CURRENT_TEST as pytest sets it, removed only if still there."""
+    if when:
+        os.environ["PYTEST_CURRENT_TEST"] = f"{item.nodeid} ({when})".replace("\x00", "(null)")
+    else:
+        os.environ.pop("PYTEST_CURRENT_TEST", None)
+
+
+@contextlib.contextmanager
+def current_test_var_for_lanes() -> Iterator[None]:
+    """While lanes run, pytest's PYTEST_CURRENT_TEST updates tolerate each other."""
+    original = getattr(_pytest.runner, "_update_current_test_var", None)
+    if original is None:  # a pytest that no longer keeps it there
+        yield
+        return
+    _pytest.runner._update_current_test_var = _current_test_var_in_lanes
+    try:
+        yield
+    finally:
+        _pytest.runner._update_current_test_var = original

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import textwrap
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -237,3 +238,19 @@ def test_one_lockout_account_on_two_interfaces_is_held_by_both() -> None:
     ssh = place(catalogue.get("AUTH-009"), {"interface": "ssh"}, profile)
     serial = place(catalogue.get("AUTH-009"), {"interface": "serial"}, profile)
     assert "account:locktest" in ssh.holds & serial.holds
+
+
+def test_two_lanes_ending_at_once_do_not_both_pop_pytest_current_test() -> None:
+    # pytest pops PYTEST_CURRENT_TEST at each test's end; two lanes ending together pop
+    # it twice, and the second pop was a KeyError in a check's teardown (seen in CI)
+    import _pytest.runner
+
+    from harness.plugin import lane_state
+
+    item = SimpleNamespace(nodeid="testsuites/test_x.py::test_y")
+    with lane_state.current_test_var_for_lanes():
+        update = _pytest.runner._update_current_test_var
+        update(item, "teardown")  # type: ignore[arg-type]
+        update(item, None)  # type: ignore[arg-type]
+        update(item, None)  # type: ignore[arg-type]  # the other lane's end
+    assert _pytest.runner._update_current_test_var is not update
