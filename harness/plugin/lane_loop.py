@@ -195,6 +195,20 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     return True
 
 
+# CPython 3.11's AST constructor keeps its recursion depth per interpreter, not per
+# thread: two lanes formatting a failure's traceback at once (pytest parses the source of
+# each frame) abort the run with "AST constructor recursion depth mismatch". Reports are
+# made one at a time; the checks themselves still run at once.
+_MAKING_REPORTS = threading.Lock()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Every report of a run, one at a time (see _MAKING_REPORTS)."""
+    with _MAKING_REPORTS:
+        return (yield)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Once pytest has torn down every fixture, they get their own class back."""
