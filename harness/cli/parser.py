@@ -63,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--lanes",
         type=int,
         metavar="N",
-        help="checks of independent interfaces at once, in up to N lanes (default 5; "
-        "1: one after the other)",
+        help="checks of independent interfaces at once, in up to N lanes (5: all; "
+        "default 1: one after the other)",
     )
     run.add_argument("--quiet", action="store_true", help="no live progress, only the summary")
     run.add_argument("--env-file", type=Path, help="NAME=value lines for the profile's ${NAME}s")

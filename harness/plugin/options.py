@@ -50,10 +50,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--medsec-lanes",
         type=int,
-        default=5,
+        default=1,
         metavar="N",
         help="run the checks of independent interfaces (TLS, network, SSH, HTTP, console) in "
-        "up to N lanes at once; 1: one check after the other, in collection order (default 5)",
+        "up to N lanes at once (5: all); 1: one check after the other, in collection order "
+        "(default 1 until lanes have a longer record)",
     )
     group.addoption(
         "--signing-key",

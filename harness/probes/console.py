@@ -18,6 +18,7 @@ from harness.core.redact import Secret, reveal, shown
 from harness.transports.serial import Console
 
 ENTER_PRESSES = 3
+SETTLE_S = 0.3  # after a boot log and its prompt: time for the prompt our own key asked for
 Account = tuple[str, Secret]  # a profiled console login: user name, password
 PROBE_USER = "medsec-probe"  # a user name no device has, to reach the password prompt
 # Evidence of a command having run: its output alone on a line (the echo of the typed
@@ -187,6 +188,8 @@ def back_to_login(
         state, seen = classify(console, prompts, deadline, console.timeout)
         output += seen
         if state is ConsoleState.LOGIN:
+            if seen.count(b"\n") > 2:  # more than the prompt: a boot log came with it
+                output += _answer_to_our_key(console)
             return output
         if state.shell:
             console.write(b"exit\r", "leave the shell")
@@ -201,6 +204,15 @@ def back_to_login(
         _, seen = console.expect([prompts.patterns()[0]], Deadline(deadline.step(console.timeout)))
         return output + seen
     raise DeviceTimeout(console.target, "the console did not return to its login prompt")
+
+
+def _answer_to_our_key(console: Console) -> bytes:
+    """A console that printed its boot log and a login prompt when we pressed Enter (it
+    powered on as the port opened) prints the prompt our Enter asked for right after:
+    read it now, or the user name typed next would meet it and look refused."""
+    extra = console.read_for(SETTLE_S)
+    console.forget()
+    return extra
 
 
 def login_profiled(
