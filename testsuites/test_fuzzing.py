@@ -79,11 +79,15 @@ def _judge(report: FuzzReport, evidence: EvidenceRecorder) -> None:
             name = f"crash-case-{case.index:05d}"
             evidence.binary(f"{name}.bin", case.message, f"case {case.index}: the mutated message")
             evidence.json(f"{name}.json", report.reproducer(case), f"case {case.index}: replay")
-        likely = f"; most recent case {suspects[0].index}: " + "; ".join(suspects[0].mutations)
+        likely = (
+            f"; most recent case {suspects[0].index}: " + "; ".join(suspects[0].mutations)
+            if suspects
+            else ""
+        )
         pytest.fail(
             f"{report.service} stopped answering after case {crash.after_case} of "
             f"{campaign.planned} (seed {report.seed}): {crash.liveness}; {crash.aftermath()}"
-            + (likely if suspects else "")
+            + likely
         )
     if not campaign.complete:
         first = campaign.undelivered[0].describe() if campaign.undelivered else "none"
