@@ -37,6 +37,9 @@ SOCKET_TIMEOUT_S = 10.0
 AUTH_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 120.0
 POLL_S = 0.2
+# How often a connection waiting for a channel looks whether its client has gone: its slot
+# under MAX_CONNECTIONS stays taken until then, and probes open one after another.
+JOB_POLL_S = 0.02
 VENDOR_DEFAULT_PASSWORD = "service"  # noqa: S105 - the planted W-17 default
 ALLOWED_AUTHS = "publickey,password"
 MAX_IDENTIFICATION = 255  # RFC 4253 4.2, CR LF included
@@ -338,7 +341,7 @@ class SshService(ListenerService):
                 self.log.info("ssh %s closed: idle", peer)
                 return
             try:
-                job = session.jobs.get(timeout=POLL_S)
+                job = session.jobs.get(timeout=JOB_POLL_S)
             except queue.Empty:
                 continue
             account = session.account or shell.SERVICE
