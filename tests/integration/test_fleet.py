@@ -118,12 +118,13 @@ def test_ctrl_c_stops_every_device_run_and_still_writes_the_fleet(
     results = json.loads((out / "fleet.json").read_text())
     assert results["status"] == "interrupted"
     verdicts = {d["key"]: (d["verdict"], d["exit_code"]) for d in results["devices"]}
+    logs = {log.name: log.read_text(errors="replace")[-1500:] for log in out.glob("logs/*.log")}
     assert verdicts == {
         "pump-001-hardened": ("interrupted", 130),
         "pump-002-W-05": ("interrupted", 130),
         "pump-003-W-07": ("interrupted", None),
         "pump-004-W-12": ("interrupted", None),
-    }
+    }, logs  # a run that died of the signal instead of ending shows why
     for key in PUMPS[:2]:  # each partial report stays readable and sealed
         run = json.loads((out / "devices" / key / "results.json").read_text())
         assert run["status"] == "interrupted"
