@@ -59,6 +59,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "no:cacheprovider",
         "-p",
         "no:terminal",
+        # labgrid's own pytest plugin (the labgrid extra installs it) reads the terminal
+        # plugin's --verbose when it is configured, and a medsec run needs none of it.
+        "-p",
+        "no:labgrid",
         *(["--allow-destructive"] if args.allow_destructive else []),
         *(["--signing-key", str(args.signing_key)] if args.signing_key else []),
         *(["--fuzz-seed", str(args.fuzz_seed)] if args.fuzz_seed is not None else []),
