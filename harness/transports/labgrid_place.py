@@ -40,6 +40,17 @@ class LabgridMissing(MedsecError):
         )
 
 
+def missing() -> LabgridMissing | None:
+    """Why a run cannot acquire a place here (labgrid is not installed), or None."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("labgrid.remote.client") is not None
+    except ImportError as exc:
+        return LabgridMissing(str(exc))
+    return None if found else LabgridMissing("no module named 'labgrid'")
+
+
 class PlaceUnavailable(MedsecError):
     """The coordinator, the place or its resources cannot give us a console."""
 
@@ -187,8 +198,10 @@ class _Client:
     """labgrid's ClientSession in an event loop of our own; every await is bounded."""
 
     def __init__(self, address: str, timeout: float) -> None:
+        if (why := missing()) is not None:
+            raise why
         try:
-            import grpc
+            import grpc  # labgrid's own dependency
             from labgrid.remote import client as lg_client
             from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
         except ImportError as exc:
