@@ -18,13 +18,14 @@ from harness.evidence.recorder import EvidenceRecorder
 from harness.probes import profiled
 from harness.probes.auth.credentials import LoginLedger, Pair
 from harness.probes.auth.http_auth import HttpApi
-from harness.probes.console import ConsolePrompts
+from harness.probes.console import ConsolePrompts, DeviceReset
 from harness.probes.crypto.cleartext import WELL_KNOWN_CLEARTEXT
 from harness.probes.surface import debug_services
 from harness.probes.surface.debug_services import DebugSurvey
 from harness.probes.update.target import UpdateTarget, build_target
 from harness.probes.update.trial import UpdateLedger
 from harness.transports import net
+from harness.transports.power import PowerPort
 from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
 from harness.updates.kit import ImageKit
@@ -56,15 +57,34 @@ def console_prompts(profile: Profile) -> ConsolePrompts:
     return ConsolePrompts.of(profile.serial)
 
 
+@pytest.fixture(scope="session")
+def device_reset(profile: Profile, scope: Scope, power_port: PowerPort | None) -> DeviceReset:
+    """How a check restarts the device: a power cycle where the run's labgrid place has
+    the device's power switch, else serial.reset_command typed in a logged-in shell."""
+    serial = profile.serial
+    account = None
+    if serial is not None and serial.username is not None and serial.password is not None:
+        account = (serial.username, serial.password)
+    lab = profile.labgrid
+    return DeviceReset(
+        command=serial.reset_command if serial else None,
+        account=account,
+        power=power_port,
+        scope=scope,
+        off_s=lab.power_off_s if lab else 2.0,
+        timeout=lab.timeout_s if lab else profile.policy.timeout_s,
+    )
+
+
 @pytest.fixture
 def console(profile: Profile, scope: Scope, evidence: EvidenceRecorder) -> Iterator[Console]:
     """The serial console, opened for this check and closed after it."""
     if profile.serial is None:
         not_applicable("the profile has no serial section")
-    transcript = evidence.new_transcript("console", f"serial console {profile.serial.url}")
+    transcript = evidence.new_transcript("console", f"serial console {profile.serial.console_url}")
     port = Console(
         scope,
-        profile.serial.url,
+        profile.serial.console_url,
         baudrate=profile.serial.baudrate,
         timeout=profile.policy.timeout_s,
         transcript=transcript,

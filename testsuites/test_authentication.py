@@ -29,7 +29,7 @@ from harness.probes.auth import (
 from harness.probes.auth.bootloader import BootOutcome
 from harness.probes.auth.credentials import LoginLedger
 from harness.probes.auth.http_auth import HttpApi
-from harness.probes.console import ConsolePrompts
+from harness.probes.console import ConsolePrompts, DeviceReset
 from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
 from testsuites._auth_steps import (
@@ -182,32 +182,38 @@ def test_serial_console_requires_login(
 def test_bootloader_interrupt_refused(
     console: Console,
     console_prompts: ConsolePrompts,
+    device_reset: DeviceReset,
     profile: Profile,
     policy: Policy,
     evidence: EvidenceRecorder,
 ) -> None:
     serial = profile.serial
     assert serial is not None
-    if serial.bootloader is None or serial.reset_command is None:
-        not_applicable("the profile names no serial.bootloader and serial.reset_command")
-    if serial.username is None or serial.password is None:
-        not_applicable("resetting from the console needs serial.username and serial.password")
+    if serial.bootloader is None:
+        not_applicable("the profile names no serial.bootloader")
+    if not device_reset.possible:
+        not_applicable(
+            "no way to reset the device: serial.reset_command with serial.username and "
+            "serial.password, or a labgrid place with a power port"
+        )
     traits = serial.bootloader.traits
+    evidence.note(f"reset: {device_reset.described}")
     finding = bootloader.boot_interrupt(
         console,
         console_prompts,
         traits,
-        serial.reset_command,
-        (serial.username, serial.password),
+        device_reset,
         Deadline(serial.bootloader.boot_timeout_s + policy.timeout_s * 6),
         serial.bootloader.boot_timeout_s,
     )
-    evidence.text("boot.txt", finding.output, "console output from the reset command on")
+    evidence.text("boot.txt", finding.output, "console output from the reset on")
     evidence.json("keys.json", [asdict(k) for k in finding.keys], "each key, seconds after reset")
     for line in finding.summary():
         evidence.note(line)
     if finding.outcome is BootOutcome.NOT_RESET:
-        inconclusive(console.target, f"`{serial.reset_command}` did not restart the device")
+        inconclusive(
+            console.target, f"the reset ({device_reset.described}) did not restart the device"
+        )
     assert not finding.interrupted, (
         f"{traits.name} stopped at its prompt {finding.prompt!r} without a password "
         f"({finding.pressed})"

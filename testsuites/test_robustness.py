@@ -129,11 +129,11 @@ def test_serial_garbage_survived(
     serial = profile.serial
     assert serial is not None
     reboot = serial_input.boot_marks(serial)
-    transcript = robust.evidence.new_transcript("console", f"serial console {serial.url}")
+    transcript = robust.evidence.new_transcript("console", f"serial console {serial.console_url}")
 
     def send(case: Case) -> Reply:
         with Console(
-            robust.scope, serial.url, baudrate=serial.baudrate, timeout=robust.timeout,
+            robust.scope, serial.console_url, baudrate=serial.baudrate, timeout=robust.timeout,
             transcript=transcript,
         ) as console:  # fmt: skip
             return serial_input.type_case(

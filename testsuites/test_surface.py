@@ -15,7 +15,7 @@ from harness.core.errors import DeviceError, inconclusive, not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
 from harness.probes.auth.http_auth import HttpApi
-from harness.probes.console import ConsolePrompts
+from harness.probes.console import ConsolePrompts, DeviceReset
 from harness.probes.crypto.tls import default_server_name
 from harness.probes.surface import (
     banners,
@@ -85,16 +85,15 @@ def test_no_unexpected_tcp_port(
 def test_console_output_free_of_secrets(
     console: Console,
     console_prompts: ConsolePrompts,
+    device_reset: DeviceReset,
     profile: Profile,
     evidence: EvidenceRecorder,
 ) -> None:
-    serial = profile.serial
-    assert serial is not None
     deadline = Deadline(max(120.0, profile.policy.timeout_s * 12))
     captured = console_output.capture(
         console,
         console_prompts,
-        serial,
+        device_reset,
         opening_s=min(2.0, profile.policy.timeout_s),
         deadline=deadline,
     )

@@ -69,7 +69,10 @@ def interfaces(profile: Profile) -> list[tuple[str, str]]:
         account = f"as {ssh.username} ({', '.join(how) or 'no password or key_file'})"
         found.append(("ssh", f"{profile.ssh_host}:{ssh.port} {account}"))
     if profile.serial:
-        found.append(("serial", profile.serial.url))
+        found.append(("serial", profile.serial.url or "the NetworkSerialPort of the labgrid place"))
+    if profile.labgrid:
+        lab = profile.labgrid
+        found.append(("labgrid", f"place {lab.place} on the coordinator {lab.coordinator}"))
     services = profile.network.services if profile.network else ()
     tls = [_service(s) for s in profile.tls_services]
     if tls:

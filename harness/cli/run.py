@@ -32,6 +32,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.env_file:  # the file's values win over the environment's, for the plugin too
         os.environ.update(read_env_file(args.env_file))
     profile = load_profile(args.profile)  # ProfileError -> exit 2 before anything runs
+    if profile.labgrid is not None:
+        from harness.transports import labgrid_place
+
+        if (missing := labgrid_place.missing()) is not None:
+            console.print(f"[red]{markup_safe(str(missing))}[/]", highlight=False)
+            return EXIT_USAGE
     names = [s.strip() for s in args.suite.split(",") if s.strip()]
     unknown = [n for n in names if n not in SUITES]
     if unknown or not names:
@@ -59,6 +65,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "no:cacheprovider",
         "-p",
         "no:terminal",
+        # labgrid's own pytest plugin (the labgrid extra installs it) reads the terminal
+        # plugin's --verbose when it is configured, and a medsec run needs none of it.
+        "-p",
+        "no:labgrid",
         *(["--allow-destructive"] if args.allow_destructive else []),
         *(["--signing-key", str(args.signing_key)] if args.signing_key else []),
         *(["--fuzz-seed", str(args.fuzz_seed)] if args.fuzz_seed is not None else []),

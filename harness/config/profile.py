@@ -304,14 +304,27 @@ class Bootloader(_Section):
 
 
 class Serial(_Section):
-    """The console: any pyserial URL."""
+    """The console: any pyserial URL, or the serial port of the profile's labgrid place."""
 
-    url: str = Field(description="device path, socket://, rfc2217://, loop://")
+    url: str | None = Field(
+        default=None,
+        description="device path, socket://, rfc2217://, loop://; left out when the console is "
+        "the NetworkSerialPort of the profile's labgrid place",
+    )
     baudrate: int = Field(default=115200, gt=0)
+
+    @property
+    def console_url(self) -> str:
+        """The console's URL (a labgrid place supplies it when the run acquires the place)."""
+        if self.url is None:
+            raise LookupError("serial.url is known once the labgrid place is acquired")
+        return self.url
 
     @field_validator("url")
     @classmethod
-    def _known_scheme(cls, value: str) -> str:
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         scheme = value.partition("://")[0].lower() if "://" in value else ""
         if scheme not in ("", "loop", "socket", "rfc2217"):
             raise ValueError(
@@ -333,6 +346,28 @@ class Serial(_Section):
         "device; AUTH-006 and SURFACE-008 read the boot log after it",
     )
     bootloader: Bootloader | None = None
+
+
+class Labgrid(_Section):
+    """A place on a labgrid coordinator (the `labgrid` extra): the run acquires it, takes
+    the console from its NetworkSerialPort and power-cycles its NetworkPowerPort where a
+    check resets the device, and releases it at the end."""
+
+    place: str = Field(min_length=1, description="the place's name on the coordinator")
+    coordinator: str = Field(
+        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$",
+        description="HOST:PORT of labgrid-coordinator (its default port is 20408)",
+    )
+    timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="the longest any one call to the coordinator takes"
+    )
+    power_off_s: float = Field(
+        default=2.0, ge=0, le=60, description="how long a power cycle leaves the power off"
+    )
+
+    @property
+    def coordinator_host(self) -> str:
+        return self.coordinator.rpartition(":")[0].strip("[]")
 
 
 class Tls(_Section):
@@ -780,6 +815,11 @@ class Profile(_Section):
     network: Network | None = None
     ssh: Ssh | None = None
     serial: Serial | None = None
+    labgrid: Labgrid | None = Field(
+        default=None,
+        description="a labgrid place that provides the console (and power) for the run; "
+        "needs the labgrid extra",
+    )
     tls: Tls = Tls()
     tls_client: TlsClient | None = None
     update: Update | None = None
@@ -794,6 +834,22 @@ class Profile(_Section):
     _secret_names: dict[str, str] = PrivateAttr(default_factory=dict)
     _unset_env: tuple[ProfileIssue, ...] = PrivateAttr(default=())
 
+    @model_validator(mode="after")
+    def _console_known(self) -> Profile:
+        if self.serial is not None and self.serial.url is None and self.labgrid is None:
+            raise ValueError(
+                "serial.url is required, unless a labgrid place (labgrid:) provides the console"
+            )
+        return self
+
+    def with_console(self, url: str, baudrate: int) -> Profile:
+        """This profile with the console a labgrid place provides (the rest unchanged)."""
+        serial = self.serial or Serial()
+        copy = self.model_copy(
+            update={"serial": serial.model_copy(update={"url": url, "baudrate": baudrate})}
+        )
+        return copy
+
     def addresses(self) -> list[tuple[tuple[str, ...], str]]:
         """Every host the profile names, with the key path that names it."""
         found: list[tuple[tuple[str, ...], str]] = []
@@ -803,8 +859,10 @@ class Profile(_Section):
                 found.append((("network", "host6"), str(self.network.host6)))
         if self.ssh:
             found.append((("ssh", "host" if self.ssh.host else "port"), self.ssh_host))
-        if self.serial and (host := url_host(self.serial.url)):
+        if self.serial and self.serial.url and (host := url_host(self.serial.url)):
             found.append((("serial", "url"), host))
+        if self.labgrid:
+            found.append((("labgrid", "coordinator"), self.labgrid.coordinator_host))
         if self.update:
             for name in ("url", "version_url"):
                 url = getattr(self.update, name)

@@ -22,6 +22,7 @@ pytest_plugins = [
     "harness.plugin.outcomes",
     "harness.plugin.watchdog",
     "harness.plugin.hooks",
+    "harness.plugin.lab",
     "harness.plugin.lane_loop",
     "harness.plugin.fixtures",
     "harness.plugin.html_hooks",

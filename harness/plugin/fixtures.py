@@ -21,6 +21,7 @@ from harness.evidence.reveal import SecretReveal
 from harness.plugin.session import MedsecSession
 from harness.plugin.state import CONTEXT_KEY, medsec_session
 from harness.probes.robust import fuzz_corpus
+from harness.transports.power import PowerPort
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +56,12 @@ def evidence(request: pytest.FixtureRequest) -> EvidenceRecorder:
         raise pytest.UsageError(f"{request.node.nodeid} uses `evidence` without a check marker")
     recorder: EvidenceRecorder = context.recorder
     return recorder
+
+
+@pytest.fixture(scope="session")
+def power_port(medsec: MedsecSession) -> PowerPort | None:
+    """The device's power switch, where the run's labgrid place has one a reset can use."""
+    return medsec.power
 
 
 @pytest.fixture(scope="session")

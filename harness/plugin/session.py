@@ -33,8 +33,13 @@ from harness.evidence.recorder import Artifact
 from harness.plugin.firmware import FirmwareTracker
 from harness.plugin.suites import implemented_checks
 from harness.reporting import results as res
+from harness.transports.labgrid_place import PlaceLease
+from harness.transports.power import PowerPort
 
-PACKAGES = ("pytest", "pytest-html", "paramiko", "scapy", "pyserial", "cryptography", "pydantic")
+PACKAGES = (
+    "pytest", "pytest-html", "paramiko", "scapy", "pyserial", "cryptography", "pydantic",
+    "labgrid", "pyserial-labgrid",  # the labgrid extra, and its fork of pyserial (same files)
+)  # fmt: skip
 
 
 def utc_now() -> str:
@@ -81,6 +86,7 @@ class MedsecSession:
     interrupted: bool = False  # SIGINT or SIGTERM arrived during the run
     sarif_out: Path | None = None  # --medsec-sarif: also write SARIF there at the end
     sarif_mode: str = "github"
+    lease: PlaceLease | None = None  # the labgrid place this run holds
     closed: bool = False  # the run's files are being written: a late record is dropped
     _recording: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -144,6 +150,30 @@ class MedsecSession:
         (run_dir / res.CHECKS_LOG).write_text("")
         session.save()
         return session
+
+    def use_place(self, lease: PlaceLease) -> None:
+        """Run with the console the acquired labgrid place gives (it replaces any
+        serial.url), and record the place in results.json."""
+        self.lease = lease
+        info = lease.info
+        self.profile = self.profile.with_console(info.serial_url, info.baudrate)
+        self.firmware.reader(_version_reader(self.profile))
+        if self.results.configuration is not None:
+            self.results.configuration.lab = {**info.summary(), "acquired": utc_now()}
+
+    def release_place(self) -> None:
+        """Give the labgrid place back (bounded, once) and record how that went."""
+        if self.lease is None or self.lease.released is not None:
+            return
+        outcome = self.lease.release()
+        lab = self.results.configuration.lab if self.results.configuration else None
+        if lab is not None:
+            lab.update(released=outcome, released_at=utc_now())
+
+    @property
+    def power(self) -> PowerPort | None:
+        """The power port a device reset switches, where the run's labgrid place has one."""
+        return self.lease.info.power if self.lease else None
 
     @property
     def results_path(self) -> Path:
@@ -248,8 +278,8 @@ def _version_reader(profile: Profile) -> Callable[[], str] | None:
     from harness.core.transcript import Transcript
     from harness.probes.update.target import build_target
 
-    if profile.update is None:
-        return None
+    if profile.update is None or (profile.serial is not None and profile.serial.url is None):
+        return None  # no update section, or the console is not known until a place is acquired
     try:
         target = build_target(profile, profile.scope.scope())
     except MedsecError:

@@ -15,6 +15,8 @@ from harness.config.profile import Serial
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceTimeout, DeviceUnreachable
 from harness.core.redact import Secret, reveal, shown
+from harness.core.scope import Scope
+from harness.transports.power import PowerPort, power_cycle
 from harness.transports.serial import Console
 
 ENTER_PRESSES = 3
@@ -238,3 +240,41 @@ def reset_from_shell(
     login_profiled(console, prompts, account, deadline)
     console.forget()
     console.write(reset_command.encode() + b"\r", "reset")
+
+
+@dataclass(frozen=True)
+class DeviceReset:
+    """How a check restarts the device: a power cycle where the run holds the device's
+    power switch (a labgrid place's power port), else `command` typed in a console shell
+    logged in with `account`."""
+
+    command: str | None = None
+    account: Account | None = None
+    power: PowerPort | None = None
+    scope: Scope | None = None  # where the power switch may be reached
+    off_s: float = 2.0
+    timeout: float = 10.0
+
+    @property
+    def possible(self) -> bool:
+        return self.power is not None or (self.command is not None and self.account is not None)
+
+    @property
+    def described(self) -> str:
+        """How the reset is done, for the evidence."""
+        if self.power is not None:
+            return f"power cycle ({self.off_s:.1f}s off) of {self.power.described}"
+        if self.command is not None:
+            return f"`{self.command}` typed at the console"
+        return "no way to reset the device"
+
+    def run(self, console: Console, prompts: ConsolePrompts, deadline: Deadline) -> None:
+        """Restart the device now; output from here on is the restart and the boot."""
+        console.transcript.event(f"reset: {self.described}")
+        if self.power is not None and self.scope is not None:
+            console.forget()
+            power_cycle(self.power, self.scope, self.off_s, self.timeout, console.transcript)
+            return
+        if self.command is None or self.account is None:
+            raise ValueError("no reset command and console account, and no power switch")
+        reset_from_shell(console, prompts, self.command, self.account, deadline)

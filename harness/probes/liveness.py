@@ -139,7 +139,11 @@ def _console(profile: Profile, scope: Scope, timeout: float, *, transcript: Tran
     started = time.monotonic()
     try:
         with Console(
-            scope, serial.url, baudrate=serial.baudrate, timeout=timeout, transcript=transcript
+            scope,
+            serial.console_url,
+            baudrate=serial.baudrate,
+            timeout=timeout,
+            transcript=transcript,
         ) as port:
             index = press_enter_until(port, [login, shell], Deadline(timeout * ENTER_PRESSES))
     except DeviceError as exc:

@@ -157,6 +157,11 @@ class RunConfiguration(_Record):
     )
     signing_key_fingerprint: str = ""
     signing_key_source: str = ""
+    lab: dict[str, Any] | None = Field(
+        default=None,
+        description="the labgrid place the run acquired: place, coordinator, the console and "
+        "power port it gave, when it was acquired and how it was released",
+    )
 
 
 class DeviceInfo(_Record):

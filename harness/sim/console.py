@@ -8,6 +8,10 @@ pyserial flushes its input when it opens a port, so a boot log written at start 
 never be seen. The master runs in pty packet mode instead, where a client's input flush
 arrives as a `TIOCPKT_FLUSHREAD` packet: the pump "powers on" (prints its boot log and
 first login prompt) at the first such flush or the first typed byte, whichever comes first.
+
+`power(False)` and `power(True)` are the pump's power switch (a lab power port, as a labgrid
+place has): off, the console reads and answers nothing and a shell session is lost; on, the
+boot log comes again from its first line, as after power-on.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import fcntl
 import hmac
 import logging
 import os
+import queue
 import select
 import struct
 import termios
@@ -67,6 +72,7 @@ class _State(enum.Enum):
     SHELL = "shell"
     BOOTING = "booting"
     CRASHED = "crashed"  # W-16: reads nothing, prints nothing until the watchdog reboots
+    OFF = "off"  # the power is cut: reads nothing, prints nothing until it is on again
 
 
 class SerialConsole:
@@ -108,6 +114,12 @@ class SerialConsole:
         self._thread = threading.Thread(target=self._read_loop, name="sim-console", daemon=True)
         self._closed = False
         self._booted = False
+        self._power_switch: queue.SimpleQueue[bool] = queue.SimpleQueue()
+
+    def power(self, on: bool) -> None:
+        """Switch the pump's power (any thread): applied by the console's reader at its
+        next tick, within POLL_S."""
+        self._power_switch.put(on)
 
     def start(self) -> None:
         self._thread.start()
@@ -144,7 +156,7 @@ class SerialConsole:
                 continue
             self._boot()
             self._last_input = time.monotonic()
-            if self._state in (_State.BOOTING, _State.CRASHED):
+            if self._state in (_State.BOOTING, _State.CRASHED, _State.OFF):
                 continue  # the bootloader ignores keys in its window; a dead console reads none
             for byte in packet[1:]:
                 if not self._on_byte(byte):
@@ -152,6 +164,7 @@ class SerialConsole:
 
     def _on_tick(self) -> None:
         """Timers: the end of the boot window, and the shell's idle logout."""
+        self._apply_power()
         now = time.monotonic()
         if self._state is _State.CRASHED and now >= self._crashed_until:
             self._log.info("console watchdog: reboot after the crash (W-16)")
@@ -167,6 +180,19 @@ class SerialConsole:
             self._log.info("console shell idle for %.0f s: logged out", idle)
             self._write(IDLE_LOGOUT)
             self._log_out()
+
+    def _apply_power(self) -> None:
+        while not self._power_switch.empty():
+            on = self._power_switch.get_nowait()
+            if not on and self._state is not _State.OFF:
+                self._log.info("console power off")
+                self._booted = True  # no boot log until the power is back
+                self._editor.clear()
+                self._account = shell.SERVICE
+                self._state = _State.OFF
+            elif on and self._state is _State.OFF:
+                self._log.info("console power on")
+                self._reboot(b"")
 
     def _reboot(self, message: bytes = b"\r\nreboot: Restarting system\r\n") -> None:
         """`reboot` in the shell (or the watchdog after a crash): the boot log again, with a

@@ -156,6 +156,7 @@ class EmulatedPump:
         self._keys: PumpKeys | None = None
         self._firmware: FirmwareState | None = None
         self._telemetry: TelemetryService | None = None
+        self._console: SerialConsole | None = None
         self._serial_number = f"SIM-{secrets.token_hex(4).upper()}"
         self._credentials = Credentials(
             console_username="service",
@@ -282,6 +283,7 @@ class EmulatedPump:
             idle_timeout_s=config.idle_timeout_s,
         )
         self._services.append(console)
+        self._console = console
         console.start()
         vendor_port = None
         if "W-12" in weaknesses:
@@ -333,6 +335,13 @@ class EmulatedPump:
         return FailedLogins(
             after=self.config.lockout_after, lock_s=self.config.lockout_s, enabled=enabled
         )
+
+    def power(self, on: bool) -> None:
+        """The pump's power switch, as a lab power port would drive it: only the serial
+        console follows it (off: silent; on: the boot log from the top); the network
+        services stay up, so the emulator never loses its ports."""
+        if self._console is not None:
+            self._console.power(on)
 
     def stop(self) -> None:
         """Stop every service, close the pty and the log; safe to call twice."""

@@ -32,6 +32,9 @@ def run(
 ) -> int:
     """Start a pump, print one JSON ready line, serve until SIGTERM/SIGINT, stop cleanly.
 
+    SIGUSR1 cuts the pump's power and SIGUSR2 restores it (`EmulatedPump.power`): what a
+    lab power switch does to a real device, for a test's power port to drive.
+
     Returns 0 after a clean stop, 2 for a bad variant, weakness id or host, 1 if the pump
     could not start. Must be called from the main thread (it installs signal handlers).
     """
@@ -54,6 +57,8 @@ def run(
             label=label_for(variant, weakness_ids),
         )
     )
+    for signum, on in ((signal.SIGUSR1, False), (signal.SIGUSR2, True)):
+        previous[signum] = signal.signal(signum, _power(pump, on))
     if verbose:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("sim: %(message)s"))
@@ -92,6 +97,13 @@ def run(
             signal.signal(signum, handler_before)
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _power(pump: EmulatedPump, on: bool) -> Callable[[int, FrameType | None], None]:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        pump.power(on)
+
+    return handle
 
 
 def _setter(stop: threading.Event) -> Callable[[int, FrameType | None], None]:

@@ -90,7 +90,7 @@ class BootFinding:
         began = (
             "no sign of the reset (restart message, banner or kernel)"
             if self.reset_began_s is None
-            else f"the reset began {self.reset_began_s:.2f}s after the reset command"
+            else f"the reset began {self.reset_began_s:.2f}s after it was asked for"
         )
         lines = [began, f"banner: {self.banner or '(none recognised)'}"]
         if self.keys:
@@ -179,17 +179,17 @@ def boot_interrupt(
     console: Console,
     prompts: ConsolePrompts,
     traits: BootloaderTraits,
-    reset_command: str,
-    account: console_probe.Account,
+    reset: console_probe.DeviceReset,
     deadline: Deadline,
     boot_s: float,
 ) -> BootFinding:
-    """Reset from the shell, press the interrupt keys through the boot window, boot again.
+    """Reset (from the shell, or by a power cycle), press the interrupt keys through the
+    boot window, boot again.
 
-    `boot_s` bounds everything from the reset command to the login prompt; `deadline`
-    also covers the login before it and the return to the login prompt after it.
+    `boot_s` bounds everything from the reset to the login prompt; `deadline` also covers
+    the login before it and the return to the login prompt after it.
     """
-    console_probe.reset_from_shell(console, prompts, reset_command, account, deadline)
+    reset.run(console, prompts, deadline)
     boot = _Boot(console, traits, prompts, Deadline(deadline.step(boot_s)))
     start = _start(boot)
     if start is _Start.NEVER:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from harness.config.profile import Serial
 from harness.core.deadline import Deadline
 from harness.core.redact import shown
 from harness.probes import console as console_probe
@@ -27,22 +26,22 @@ class ConsoleCapture:
 def capture(
     console: Console,
     prompts: ConsolePrompts,
-    serial: Serial,
+    reset: console_probe.DeviceReset,
     *,
     opening_s: float,
     deadline: Deadline,
 ) -> ConsoleCapture:
-    """The boot log after the profiled reset, or (no reset possible) what opening the console shows.
+    """The boot log after a reset, or (no reset possible) what opening the console shows.
 
-    The boot needs serial.reset_command, serial.username and serial.password; without them
-    the console is read for `opening_s` and brought back to its login prompt.
+    The boot needs a power switch (a labgrid place's) or serial.reset_command with
+    serial.username and serial.password; without them the console is read for
+    `opening_s` and brought back to its login prompt.
     """
-    if serial.reset_command and serial.username and serial.password:
-        account = (serial.username, serial.password)
-        console_probe.reset_from_shell(console, prompts, serial.reset_command, account, deadline)
+    if reset.possible:
+        reset.run(console, prompts, deadline)
         login, _, _ = prompts.patterns()
         _, output = console.expect([login], deadline)
-        return ConsoleCapture(output, f"boot log after `{serial.reset_command}`")
+        return ConsoleCapture(output, f"boot log after the reset ({reset.described})")
     return ConsoleCapture(
         opening(console, prompts, opening_s=opening_s, deadline=deadline),
         "output on opening the console (no serial.reset_command to see a boot)",

@@ -68,7 +68,7 @@ def _readers(profile: Profile, scope: Scope) -> dict[str, VersionReader]:
     if update.version_command and serial is not None and serial.username is not None:
         readers["console"] = ConsoleVersion(
             scope,
-            serial.url,
+            serial.console_url,
             serial.baudrate,
             ConsolePrompts.of(serial),
             serial.username,
