@@ -23,13 +23,18 @@ _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
 
 
-def enter_private_network() -> str | None:
-    """Move this process into a new network namespace with `lo` up; None, or why not."""
+def enter_private_network(*, threads_ok: bool = False) -> str | None:
+    """Move this process into a new network namespace with `lo` up; None, or why not.
+
+    With `threads_ok`, a process that already runs threads may enter one too, as root: then
+    only the calling thread moves (and every thread and process it starts from then on);
+    the threads already running stay outside, so they must not be the ones that probe.
+    """
     if not hasattr(os, "geteuid") or not os.path.exists("/proc/self/ns/net"):
         return "network namespaces need Linux"
-    if threading.active_count() > 1:
-        return "the process already runs threads"
     uid, gid = os.geteuid(), os.getegid()
+    if threading.active_count() > 1 and not (threads_ok and uid == 0):
+        return "the process already runs threads"
     flags = _CLONE_NEWNET if uid == 0 else _CLONE_NEWUSER | _CLONE_NEWNET
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(flags) != 0:

@@ -1,4 +1,4 @@
-"""`medsec compare` and `medsec merge` on the demo's real runs (one demo for the module).
+"""`medsec compare` and `medsec merge` on the demo's real runs (the session's one demo).
 
 The demo runs every suite against the hardened and the vulnerable emulator; compared,
 every planted weakness must show as a regression and the command must exit 1; the
@@ -16,17 +16,17 @@ import pytest
 
 from harness.sim.weaknesses import PLANTED, expected_failures, tolerated_failures
 from tests.integration.cli import medsec
+from tests.integration.pump_runs import PumpRuns
 from tests.integration.test_report_browser import Opened, browser  # noqa: F401 (fixture)
 
 GATES = {"regressed", "newly_failing", "newly_error"}
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("demo") / "demo"
-    done = medsec("demo", "--out", str(out), timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return out / "hardened" / "run", out / "vulnerable" / "run"
+@pytest.fixture
+def demo(pump_runs: PumpRuns) -> tuple[Path, Path]:
+    """The demo's hardened and vulnerable run folders (shared with test_emulator_verdicts)."""
+    assert pump_runs.demo.returncode == 0, pump_runs.demo.stdout[-3000:]
+    return pump_runs.folder("hardened"), pump_runs.folder("vulnerable")
 
 
 def test_every_planted_weakness_is_a_regression(demo: tuple[Path, Path], tmp_path: Path) -> None:
