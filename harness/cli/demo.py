@@ -25,7 +25,7 @@ from harness.sim.weaknesses import PLANTED, WEAKNESSES, expected_failures, toler
 RUN_TIMEOUT_S = 600.0
 
 
-def run(out: Path | None, *, isolate: bool) -> int:
+def run(out: Path | None, *, isolate: bool, lanes: int | None = None) -> int:
     """Start both pumps, run every suite against each, compare with the planted weaknesses."""
     console = Console(soft_wrap=True)
     why_not = netns.enter_private_network() if isolate else "--no-isolate given"
@@ -62,6 +62,7 @@ def run(out: Path | None, *, isolate: bool) -> int:
                     str(base / e.variant / "run"),
                     "--allow-destructive",
                     "--quiet",
+                    *(["--lanes", str(lanes)] if lanes is not None else []),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=open(base / e.variant / "run.log", "w"),  # noqa: SIM115
