@@ -1,0 +1,58 @@
+"""`medsec demo`'s process handling: what it preloads before forking the two runs, and
+each pump told to stop as soon as its own run has ended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from rich.console import Console
+
+from harness.cli import demo
+from harness.plugin import suites
+
+
+def test_the_preloaded_modules_are_the_suites_imports_but_not_the_suites() -> None:
+    names = demo._suite_imports(suites.testsuites_dir())
+    assert "pytest" in names
+    assert any(n.startswith("harness.probes.") for n in names)
+    assert not [n for n in names if n.split(".")[0] == "testsuites"]
+
+
+def test_packages_pytest_rewrites_are_imported_afresh_in_a_forked_run() -> None:
+    assert {"harness", "testsuites"} <= demo._rewritten_packages()
+
+
+@dataclass
+class _FakeRun:
+    polls_until_done: int
+    killed: bool = False
+
+    def poll(self) -> int | None:
+        self.polls_until_done -= 1
+        return 0 if self.polls_until_done <= 0 else None
+
+    def kill(self) -> None:
+        self.killed = True
+
+    def wait(self) -> int | None:
+        return 0
+
+
+@dataclass
+class _FakePump:
+    log: list[str]
+    variant: str
+    stopped: list[str] = field(default_factory=list)
+
+    def signal_stop(self) -> None:
+        self.log.append(self.variant)
+
+
+def test_a_pump_is_told_to_stop_when_its_own_run_ends() -> None:
+    order: list[str] = []
+    runs = {"hardened": _FakeRun(2), "vulnerable": _FakeRun(5)}
+    pumps = {v: _FakePump(order, v) for v in runs}
+    demo._wait_for_runs(Console(quiet=True), cast(Any, runs), cast(Any, pumps))
+    assert order == ["hardened", "vulnerable"]
+    assert not any(r.killed for r in runs.values())
