@@ -151,6 +151,10 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    # The pump's other listeners' backlog (listener.py); socketserver's default of 5 let a
+    # burst of connects (ROBUST-005's 40) overflow it, and a dropped SYN is retried 1 s
+    # and 3 s later: the flood then took seconds to be accepted.
+    request_queue_size = 64
 
     def __init__(self, service: ApiService, address: tuple[str, int]) -> None:
         self.service = service
