@@ -241,6 +241,8 @@ def _judge(console: Console, hardened: RunResults, vulnerable: RunResults) -> bo
     expected = expected_failures(set(PLANTED))
     failed = {c.id for c in vulnerable.checks if c.outcome is Outcome.FAILED}
     failed -= tolerated_failures(set(PLANTED))
+    runs = {"hardened": hardened, "vulnerable": vulnerable}
+    unfinished = {name: run for name, run in runs.items() if run.status != "complete"}
     not_ok_hardened = [c for c in hardened.checks if not c.outcome.ok]
     errors = [c for c in vulnerable.checks if c.outcome is Outcome.ERROR]
     table = Table(title="planted weaknesses")
@@ -267,11 +269,16 @@ def _judge(console: Console, hardened: RunResults, vulnerable: RunResults) -> bo
             f"[red]vulnerable pump: {check.id} errored: {markup_safe(check.reason)}[/]",
             highlight=False,
         )
+    for name, run in unfinished.items():
+        console.print(
+            f"[red]{name} pump: the run did not complete ({run.status}; "
+            f"{len(run.not_run)} checks not run)[/]"
+        )
     if failed - expected:
         console.print(f"[red]failed without a planted weakness: {sorted(failed - expected)}[/]")
     if expected - failed:
         console.print(f"[red]planted weakness not caught: {sorted(expected - failed)}[/]")
-    return not not_ok_hardened and not errors and failed == expected
+    return not unfinished and not not_ok_hardened and not errors and failed == expected
 
 
 def _outcome_of(results: RunResults, check_id: str) -> str:

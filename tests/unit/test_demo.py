@@ -10,6 +10,8 @@ from rich.console import Console
 
 from harness.cli import demo
 from harness.plugin import suites
+from harness.reporting.results import Outcome
+from harness.sim.weaknesses import PLANTED, expected_failures
 
 
 def test_the_preloaded_modules_are_the_suites_imports_but_not_the_suites() -> None:
@@ -56,3 +58,30 @@ def test_a_pump_is_told_to_stop_when_its_own_run_ends() -> None:
     demo._wait_for_runs(Console(quiet=True), cast(Any, runs), cast(Any, pumps))
     assert order == ["hardened", "vulnerable"]
     assert not any(r.killed for r in runs.values())
+
+
+@dataclass
+class _Check:
+    id: str
+    outcome: Outcome
+    target: str = "t"
+    reason: str = ""
+
+
+@dataclass
+class _Results:
+    status: str
+    checks: list[_Check]
+    not_run: list[str] = field(default_factory=list)
+
+
+def test_a_run_that_did_not_complete_fails_the_demo() -> None:
+    caught = [_Check(c, Outcome.FAILED) for c in sorted(expected_failures(set(PLANTED)))]
+    hardened = _Results("complete", [_Check(c.id, Outcome.PASSED) for c in caught])
+
+    def judged(status: str) -> bool:
+        vulnerable = _Results(status, caught, [] if status == "complete" else ["t.py::t"])
+        return demo._judge(Console(quiet=True), cast(Any, hardened), cast(Any, vulnerable))
+
+    assert judged("complete")
+    assert not judged("interrupted")
