@@ -239,9 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--lanes",
         type=int,
-        default=None,
         metavar="N",
-        help="passed to each `medsec run` (default: run's own default, one after the other)",
+        help="each run's --lanes (default 5: checks of independent interfaces at once; "
+        "1: one after the other)",
     )
     init = commands.add_parser("init", help="probe a device once and write a draft profile")
     init.add_argument("host", help="the device: loopback, or inside an --allow network")
