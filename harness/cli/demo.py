@@ -6,20 +6,11 @@ vulnerable pump fails exactly the checks that catch its planted weaknesses.
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
-import importlib
-import importlib.metadata
-import multiprocessing
-import multiprocessing.process
-import os
-import runpy
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Protocol
 
 from rich.console import Console
 from rich.table import Table
@@ -37,8 +28,6 @@ RUN_POLL_S = 0.05
 # Lanes by default: 10 demos in a row with --lanes 5 gave no wrong verdict (2026-11-30,
 # five of them while the machine ran the harness's whole test suite); --lanes 1 opts out.
 DEMO_LANES = 5
-# What `medsec run` imports besides the suites' own imports (see _preload_run_modules).
-RUN_MODULES = ("pytest", "harness.cli.run", "harness.cli.progress", "harness.plugin")
 
 
 def run(out: Path | None, *, isolate: bool, lanes: int | None = None) -> int:
@@ -64,7 +53,6 @@ def run(out: Path | None, *, isolate: bool, lanes: int | None = None) -> int:
         EmulatorProcess("vulnerable", "127.77.0.3", base / "vulnerable", "vulnerable").start(),
     ]
     try:
-        preloaded = _preload_run_modules()  # while the pumps start
         for emulator in emulators:
             emulator.wait_ready()
         console.print(
@@ -84,7 +72,6 @@ def run(out: Path | None, *, isolate: bool, lanes: int | None = None) -> int:
                     str(lanes),
                 ],
                 base / e.variant / "run.log",
-                fork=preloaded,
             )
             for e in emulators
         }
@@ -123,109 +110,17 @@ def run(out: Path | None, *, isolate: bool, lanes: int | None = None) -> int:
     return 0 if ok else 1
 
 
-class _Run(Protocol):
-    """A `medsec run` in a child process: a subprocess, or a fork of this one."""
-
-    def poll(self) -> int | None: ...
-
-    def kill(self) -> None: ...
-
-    def wait(self) -> int | None: ...
-
-
-def _preload_run_modules() -> bool:
-    """Import here what every `medsec run` imports (pytest, the plugin, each module the
-    suites import), so that a run forked from this process starts with them loaded: the
-    two runs skip about 1 s of imports each, done here while the pumps start (the
-    packages pytest rewrites are imported again in the child: `_run_in_child`). False
-    where a fork is not safe (no fork, or a thread running) or an import fails: the runs
-    are then started as new processes, as before."""
-    if not hasattr(os, "fork") or threading.active_count() > 1:
-        return False
-    from harness.plugin.suites import testsuites_dir
-
-    try:
-        for name in (*RUN_MODULES, *_suite_imports(testsuites_dir())):
-            importlib.import_module(name)
-    except ImportError:
-        return False
-    return threading.active_count() == 1
-
-
-def _suite_imports(folder: Path) -> list[str]:
-    """The absolute imports of the suites' modules (not the suites themselves: pytest
-    imports those, rewriting their asserts)."""
-    names: set[str] = set()
-    for path in sorted(folder.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module)
-            elif isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-    return sorted(n for n in names if n.split(".")[0] != folder.name)
-
-
-def _start_run(argv: list[str], log: Path, *, fork: bool) -> _Run:
-    """`medsec ARGV` with its stderr in `log`: forked from this process (its modules
-    loaded) with `fork`, else as a new process."""
-    if fork:
-        child = multiprocessing.get_context("fork").Process(
-            target=_run_in_child, args=(argv, str(log)), name=f"medsec {' '.join(argv[:2])}"
-        )
-        child.start()
-        return _ForkedRun(child)
+def _start_run(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """`python -m harness ARGV` as a new process, its stderr in `log`."""
     with open(log, "wb") as stderr:
         return subprocess.Popen(
             [sys.executable, "-m", "harness", *argv], stdout=subprocess.DEVNULL, stderr=stderr
         )
 
 
-def _run_in_child(argv: list[str], log: str) -> None:
-    """The forked child: stdout discarded, stderr to `log`, then what `python -m harness
-    ARGV` runs (results.json records the same command line as for that process)."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(target, sys.stderr.fileno())
-    os.close(target)
-    sys.argv = [sys.argv[0], *argv]  # run_module puts the module's path first
-    # pytest rewrites the asserts of its plugins' packages (ours among them) as it
-    # imports them: those are imported afresh, as in a new process; the rest (pytest,
-    # scapy, paramiko, cryptography, ...) stays loaded.
-    rewritten = _rewritten_packages()
-    for name in [n for n in sys.modules if n.partition(".")[0] in rewritten]:
-        del sys.modules[name]
-    runpy.run_module("harness", run_name="__main__", alter_sys=True)  # `python -m harness`
-
-
-def _rewritten_packages() -> set[str]:
-    """The top-level packages of the pytest plugins installed (pytest rewrites their
-    asserts on import), and the suites'."""
-    plugins = importlib.metadata.entry_points(group="pytest11")
-    return {ep.value.partition(":")[0].partition(".")[0] for ep in plugins} | {"testsuites"}
-
-
-class _ForkedRun:
-    """A forked run, seen as a subprocess is (poll, kill, wait)."""
-
-    def __init__(self, process: multiprocessing.process.BaseProcess) -> None:
-        self._process = process
-
-    def poll(self) -> int | None:
-        return None if self._process.is_alive() else self._process.exitcode
-
-    def kill(self) -> None:
-        self._process.kill()
-
-    def wait(self) -> int | None:
-        self._process.join()
-        return self._process.exitcode
-
-
 def _wait_for_runs(
     console: Console,
-    runs: dict[str, _Run],
+    runs: dict[str, subprocess.Popen[bytes]],
     emulators: dict[str, EmulatorProcess],
 ) -> None:
     """Wait for every run (each at most RUN_TIMEOUT_S); a pump whose run has ended is told

@@ -1,5 +1,5 @@
-"""`medsec demo`'s process handling: what it preloads before forking the two runs, and
-each pump told to stop as soon as its own run has ended."""
+"""`medsec demo`: each pump told to stop as soon as its own run has ended, and a run that
+did not complete fails the demo."""
 
 from __future__ import annotations
 
@@ -9,20 +9,8 @@ from typing import Any, cast
 from rich.console import Console
 
 from harness.cli import demo
-from harness.plugin import suites
 from harness.reporting.results import Outcome
 from harness.sim.weaknesses import PLANTED, expected_failures
-
-
-def test_the_preloaded_modules_are_the_suites_imports_but_not_the_suites() -> None:
-    names = demo._suite_imports(suites.testsuites_dir())
-    assert "pytest" in names
-    assert any(n.startswith("harness.probes.") for n in names)
-    assert not [n for n in names if n.split(".")[0] == "testsuites"]
-
-
-def test_packages_pytest_rewrites_are_imported_afresh_in_a_forked_run() -> None:
-    assert {"harness", "testsuites"} <= demo._rewritten_packages()
 
 
 @dataclass
