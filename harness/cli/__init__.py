@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from harness.cli import demo
 
-            return demo.run(args.out, isolate=not args.no_isolate)
+            return demo.run(args.out, isolate=not args.no_isolate, lanes=args.lanes)
     except KeyboardInterrupt:
         print("medsec: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -236,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--no-isolate", action="store_true", help="stay in the host's network namespace"
     )
+    demo.add_argument(
+        "--lanes",
+        type=int,
+        metavar="N",
+        help="each run's --lanes (default 5: checks of independent interfaces at once; "
+        "1: one after the other)",
+    )
     init = commands.add_parser("init", help="probe a device once and write a draft profile")
     init.add_argument("host", help="the device: loopback, or inside an --allow network")
     init.add_argument("--out", type=Path, help="where the draft goes (default: stdout)")

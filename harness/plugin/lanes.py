@@ -9,7 +9,8 @@ gets a placement:
   collection order, so every check sharing an interface's lockout budget (the run's
   `LoginLedger` counts failures per interface) stays in the order it has without lanes;
 - what it **holds**: the serial console (one line, one user), and AUTH-009's lockout
-  account (two interfaces naming the same account never lock it at once);
+  account (two interfaces naming the same account never lock it at once); a check that
+  holds the console runs in the `serial` lane, whatever else it touches;
 - whether it runs **alone**: a check that resets the device (AUTH-006, SURFACE-008), may
   take a service down by design (ROBUST-*) or delivers an image (UPDATE-*) runs with
   nothing else running, at its place in collection order: every check before it has
@@ -78,6 +79,9 @@ def place(check: catalogue.CheckSpec, params: Mapping[str, object], profile: Pro
     holds: set[str] = set()
     if "serial" in interfaces and profile.serial is not None:
         holds.add(CONSOLE)
+        # It waits for the console's other checks anyway; in their lane it leaves its
+        # own free (SURFACE-004 listens 2 s on the console while the UDP sweep runs).
+        lane = "serial"
     if check.id == "AUTH-009" and isinstance(interface, str):
         account = getattr(profile.auth.lockout_account, interface, None)
         if account is not None:

@@ -48,6 +48,7 @@ CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 HARDENED_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0"
 _TLS12 = 0x0303
+HANDSHAKE_RECORD = 0x16  # a TLS record's content type: handshake
 
 
 def hardened_context(cert: Path, key: Path) -> ssl.SSLContext:
@@ -79,7 +80,7 @@ def client_max_version(hello: bytes) -> int | None:
     legacy version field; only the first record is looked at.
     """
     try:
-        if hello[0] != 0x16:
+        if hello[0] != HANDSHAKE_RECORD:
             return None
         record = hello[5 : 5 + int.from_bytes(hello[3:5], "big")]
         if record[0] != 0x01:
@@ -115,12 +116,16 @@ def peek_client_hello(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> bytes:
     """The first TLS record the client sent, without consuming it (may be partial: a
-    client that closed its side sends no more, however long the record says it is)."""
+    client that closed its side sends no more, however long the record says it is).
+
+    Bytes that do not open a handshake record (a cleartext request, a debugger's packet)
+    are returned at once: no ClientHello follows them, and a TLS stack refuses them as
+    soon as it reads their first byte, as OpenSSL does."""
     deadline = time.monotonic() + deadline_s
     data = b""
     while time.monotonic() < deadline and not cancelled():
         data = sock.recv(5 + 16384, socket.MSG_PEEK)
-        if not data:
+        if not data or data[0] != HANDSHAKE_RECORD:
             return data
         if len(data) >= 5 and len(data) >= 5 + int.from_bytes(data[3:5], "big"):
             return data
@@ -146,6 +151,10 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    # The pump's other listeners' backlog (listener.py); socketserver's default of 5 let a
+    # burst of connects (ROBUST-005's 40) overflow it, and a dropped SYN is retried 1 s
+    # and 3 s later: the flood then took seconds to be accepted.
+    request_queue_size = 64
 
     def __init__(self, service: ApiService, address: tuple[str, int]) -> None:
         self.service = service

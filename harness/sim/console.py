@@ -37,7 +37,7 @@ from harness.sim.lockout import FailedLogins
 
 LOGIN_PROMPT = b"IP-100 login: "
 PASSWORD_PROMPT = b"Password: "
-FAILED_LOGIN_DELAY_S = 0.25  # login(1) waits ~3 s; shorter keeps CI fast
+FAILED_LOGIN_DELAY_S = 0.05  # login(1) waits ~3 s; shorter keeps CI and the demo fast
 WRITE_WAIT_S = 0.5
 POLL_S = 0.1
 AUTOBOOT = b"Hit any key to stop autoboot:  0\r\n"

@@ -219,7 +219,7 @@ def _lab_profile(**auth: Any) -> Profile:
         ("SURFACE-005", {}, "tls", set(), False),  # asks the scan, may be first to
         ("CRYPTO-012", {}, "tls", set(), False),  # a listener a concurrent scan would see
         ("AUTH-004", {}, "tls", set(), False),  # telnet logins beside no scan of the port
-        ("SURFACE-004", {}, "network", {CONSOLE}, False),  # reads the console's banner too
+        ("SURFACE-004", {}, "serial", {CONSOLE}, False),  # reads the console's banner too
         ("AUTH-006", {}, "serial", {CONSOLE}, True),  # resets the device
         ("ROBUST-002", {}, "ssh", set(), True),
         ("UPDATE-003", {}, "network", set(), True),

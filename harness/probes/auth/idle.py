@@ -15,6 +15,8 @@ from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
 
 READ_POLL_S = 0.1
+PROMPT_WAIT_S = 1.0  # the longest the shell's banner and prompt are read for
+PROMPT_QUIET_S = 0.3  # the prompt has been read once the shell has said nothing this long
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,13 @@ def idle_ssh(target: SshTarget, idle_s: float, transcript: Transcript) -> IdleFi
     """Open a shell, read its prompt, idle `idle_s`, send `id`: did the device end the session?"""
     with target.login(transcript) as session:
         channel = session.open_shell()
-        _read_for(channel, 1.0, transcript)
-        transcript.event(f"idle for {idle_s:.1f}s")
-        pause(idle_s)
+        opened = time.monotonic()  # our last input: the shell request
+        _, _, spoke = _read_for(channel, PROMPT_WAIT_S, transcript, quiet_s=PROMPT_QUIET_S)
+        # Idle counts from the later of our last input and the device's last output (a
+        # shell's timer may start when it prints its prompt), not from the end of the read.
+        since = max(opened, spoke or opened)
+        transcript.event(f"idle for {idle_s:.1f}s (from the shell's prompt on)")
+        pause(idle_s - (time.monotonic() - since))
         if channel.closed or channel.exit_status_ready() or not session.active:
             transcript.event("the device closed the session while idle")
             return IdleFinding(True, "")
@@ -40,32 +46,42 @@ def idle_ssh(target: SshTarget, idle_s: float, transcript: Transcript) -> IdleFi
             transcript.sent(b"id\r", "command after the idle time")
         except (OSError, EOFError, paramiko.SSHException):
             return IdleFinding(True, "")
-        answer, eof = _read_for(channel, min(target.timeout, 3.0), transcript)
+        answer, eof, _ = _read_for(channel, min(target.timeout, 3.0), transcript)
         closed = eof or channel.closed or not session.active
         return IdleFinding(closed and "uid=" not in answer, answer)
 
 
 def _read_for(
-    channel: paramiko.Channel, seconds: float, transcript: Transcript
-) -> tuple[str, bool]:
-    """What the channel sends within `seconds`; (text, whether it reached end of file)."""
+    channel: paramiko.Channel,
+    seconds: float,
+    transcript: Transcript,
+    *,
+    quiet_s: float | None = None,
+) -> tuple[str, bool, float | None]:
+    """What the channel sends within `seconds` (with `quiet_s`: until it has sent something
+    and then nothing for that long); (text, whether it reached end of file, when its last
+    byte arrived or None)."""
     end = time.monotonic() + seconds
     data = b""
-    channel.settimeout(READ_POLL_S)
+    last: float | None = None
+    channel.settimeout(READ_POLL_S if quiet_s is None else min(READ_POLL_S, quiet_s))
     while time.monotonic() < end and len(data) < 65536:
+        if quiet_s is not None and last is not None and time.monotonic() - last >= quiet_s:
+            break
         try:
             chunk = channel.recv(4096)
         except TimeoutError:
             continue
         except (OSError, EOFError, paramiko.SSHException):
-            return data.decode("utf-8", "replace"), True
+            return data.decode("utf-8", "replace"), True, last
         if not chunk:
             transcript.received(data, "end of file")
-            return data.decode("utf-8", "replace"), True
+            return data.decode("utf-8", "replace"), True, last
         data += chunk
+        last = time.monotonic()
     if data:
         transcript.received(data)
-    return data.decode("utf-8", "replace"), False
+    return data.decode("utf-8", "replace"), False, last
 
 
 def idle_console(
