@@ -1,6 +1,6 @@
 """A fleet of emulated pumps, every suite: wall time and peak memory of the whole thing.
 
-    python -m tests.bench fleet [--pumps 50] [--jobs N]
+    python -m tests.bench fleet [--pumps 50] [--jobs N] [--lanes N]
 
 Inside a private network namespace: `medsec sim --fleet K` (hardened and single-weakness
 pumps, cycling), then `medsec fleet FLEET.yaml -j N --allow-destructive` on every suite.
@@ -103,7 +103,7 @@ def _judge(results: dict[str, object]) -> list[str]:
     return wrong
 
 
-def main(pumps: int, jobs: int) -> int:
+def main(pumps: int, jobs: int, lanes: int | None = None) -> int:
     why_not = netns.enter_private_network()
     if why_not is not None:
         print(f"cannot isolate the benchmark ({why_not})", file=sys.stderr)
@@ -127,6 +127,7 @@ def main(pumps: int, jobs: int) -> int:
             ready_s = time.monotonic() - started
             began = time.monotonic()
             fleet_command = [*MEDSEC, "fleet", str(base / "fleet.yaml"), "-j", str(jobs)]
+            fleet_command += ["--lanes", str(lanes)] if lanes else []
             fleet = subprocess.run(
                 [*fleet_command, "--allow-destructive", "--out", str(base / "out")],
                 capture_output=True,
@@ -143,7 +144,8 @@ def main(pumps: int, jobs: int) -> int:
         cpu = os.times()
         wrong = _judge(results)
     print(f"pumps ready in {ready_s:.1f} s; load average before {load_before[0]:.1f}")
-    print(f"medsec fleet -j {jobs}: exit {fleet.returncode}, verdicts {results['verdicts']}")
+    shown = f" --lanes {lanes}" if lanes else ""
+    print(f"medsec fleet -j {jobs}{shown}: exit {fleet.returncode}, verdicts {results['verdicts']}")
     print("| pumps | jobs | wall time | peak memory (sum of RSS) | processes at peak | CPU |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     print(

@@ -82,6 +82,7 @@ def _command(args: argparse.Namespace, profile: Path, folder: Path) -> tuple[str
         "--quiet",
         *(["--allow-destructive"] if args.allow_destructive else []),
         *(["--signing-key", str(args.signing_key)] if args.signing_key else []),
+        *(["--lanes", str(args.lanes)] if args.lanes else []),
     )
 
 
@@ -107,8 +108,8 @@ def cmd_fleet(args: argparse.Namespace) -> int:
             f"unknown suite in {markup_safe(args.suite)}; choose from {', '.join(SUITES)}"
         )
         return EXIT_USAGE
-    if args.jobs < 1:
-        console.print("-j: at least 1")
+    if args.jobs < 1 or (args.lanes is not None and args.lanes < 1):
+        console.print("-j and --lanes: at least 1")
         return EXIT_USAGE
     try:
         key = load_signing_key(args.signing_key) if args.signing_key else None

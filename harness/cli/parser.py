@@ -181,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--signing-key", type=Path, help="Ed25519 PEM that signs every run and the fleet"
     )
     fleet.add_argument(
+        "--lanes",
+        type=int,
+        metavar="N",
+        help="each device run's --lanes (default: the run's own, one check after the other)",
+    )
+    fleet.add_argument(
         "--device-timeout",
         type=float,
         default=3600.0,

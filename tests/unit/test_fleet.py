@@ -126,6 +126,24 @@ def test_medsec_fleet_exits_2_for_a_bad_fleet_file_and_leaves_nothing(
     assert not (tmp_path / "out").exists()
 
 
+def test_each_device_run_gets_the_fleet_s_lanes_and_zero_lanes_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+    from harness.cli.fleet import _command
+    from harness.cli.parser import build_parser
+
+    args = build_parser().parse_args(["fleet", "f.yaml", "--lanes", "5"])
+    command = _command(args, tmp_path / "p.yaml", tmp_path / "run")
+    assert command[command.index("--lanes") + 1] == "5"
+    plain = build_parser().parse_args(["fleet", "f.yaml"])
+    assert "--lanes" not in _command(plain, tmp_path / "p.yaml", tmp_path / "run")
+    path = _fleet(tmp_path, "schema: medsec/fleet/v1\ndevices: []\n")
+    assert main(["fleet", str(path), "--lanes", "0", "--out", str(tmp_path / "out")]) == 2
+    assert "--lanes: at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 # Templates
 
 
