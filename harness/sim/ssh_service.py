@@ -40,6 +40,8 @@ POLL_S = 0.2
 # How often a connection waiting for a channel looks whether its client has gone: its slot
 # under MAX_CONNECTIONS stays taken until then, and probes open one after another.
 JOB_POLL_S = 0.02
+CLIENT_CLOSE_WAIT_S = 1.0
+CLOSE_POLL_S = 0.005
 VENDOR_DEFAULT_PASSWORD = "service"  # noqa: S105 - the planted W-17 default
 ALLOWED_AUTHS = "publickey,password"
 MAX_IDENTIFICATION = 255  # RFC 4253 4.2, CR LF included
@@ -143,6 +145,20 @@ class _AlreadyIdentified:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._sock, name)
+
+
+def _wait_for_client_close(channel: paramiko.Channel, listener: TcpListener) -> None:
+    """Let the client close an answered exec channel first (bounded by CLIENT_CLOSE_WAIT_S).
+
+    paramiko's transport thread sends the reply to the exec request only after
+    `check_channel_exec_request` has returned; a command this fast could otherwise close
+    the channel before that reply, and a paramiko client then fails with "Channel closed"
+    although it was answered (seen under load in CI). A client closes once it has the
+    exit status; one that does not is closed on when the wait ends.
+    """
+    deadline = time.monotonic() + CLIENT_CLOSE_WAIT_S
+    while not channel.closed and not listener.stopping and time.monotonic() < deadline:
+        time.sleep(CLOSE_POLL_S)
 
 
 def random_password(length: int = 20) -> str:
@@ -362,6 +378,7 @@ class SshService(ListenerService):
                 channel.sendall((text + "\n").encode())
             channel.send_exit_status(result.status)
             channel.shutdown_write()
+            _wait_for_client_close(channel, self._listener)
         except (OSError, EOFError, paramiko.SSHException):
             pass
         finally:

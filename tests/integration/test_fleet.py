@@ -119,12 +119,19 @@ def test_ctrl_c_stops_every_device_run_and_still_writes_the_fleet(
     assert results["status"] == "interrupted"
     verdicts = {d["key"]: (d["verdict"], d["exit_code"]) for d in results["devices"]}
     logs = {log.name: log.read_text(errors="replace")[-1500:] for log in out.glob("logs/*.log")}
-    assert verdicts == {
+    # A run ends with 130 or, like any Python program whose Ctrl-C lands where Python
+    # cannot raise it, dies of the signal (-2); both are "interrupted", and the checks
+    # below show its folder complete either way (test_runs' Ctrl-C test allows the same).
+    died = {
+        key: (verdict, 130 if code == -signal.SIGINT else code)
+        for key, (verdict, code) in verdicts.items()
+    }
+    assert died == {
         "pump-001-hardened": ("interrupted", 130),
         "pump-002-W-05": ("interrupted", 130),
         "pump-003-W-07": ("interrupted", None),
         "pump-004-W-12": ("interrupted", None),
-    }, logs  # a run that died of the signal instead of ending shows why
+    }, logs
     for key in PUMPS[:2]:  # each partial report stays readable and sealed
         run = json.loads((out / "devices" / key / "results.json").read_text())
         assert run["status"] == "interrupted"
