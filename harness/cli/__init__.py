@@ -30,9 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.pytest_args = [*getattr(args, "pytest_args", []), *extra]
     try:
         if args.command == "run":
+            from harness.core import interrupt_hold
+
+            interrupt_hold.hold()  # until the plugin takes Ctrl-C over (imports first)
             from harness.cli.run import cmd_run
 
-            return cmd_run(args)
+            code = cmd_run(args)
+            return EXIT_INTERRUPTED if interrupt_hold.held() else code
         if args.command == "sim" and args.fleet is not None:
             from harness.sim import fleet
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from harness.core import interrupt_hold
 from harness.plugin.state import medsec_session
 
 _WATCHED = (signal.SIGINT, signal.SIGTERM)
@@ -24,6 +25,7 @@ _PREVIOUS = pytest.StashKey[dict[int, Any]]()
 def pytest_configure(config: pytest.Config) -> None:
     medsec = medsec_session(config)
     if medsec is None or threading.current_thread() is not threading.main_thread():
+        interrupt_hold.release()
         return
 
     def interrupted(signum: int, frame: FrameType | None) -> None:
@@ -32,6 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     previous: dict[int, Any] = {s: signal.signal(s, interrupted) for s in _WATCHED}
     config.stash[_PREVIOUS] = previous
+    interrupt_hold.release()  # a Ctrl-C held while `medsec run` started is raised now
 
 
 @pytest.hookimpl(tryfirst=True)
