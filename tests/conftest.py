@@ -58,8 +58,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     def module_of(item: pytest.Item) -> str:
         return item.nodeid.split("::", 1)[0].removeprefix("tests/")
 
-    order = {id(item): index for index, item in enumerate(items)}
-    items.sort(key=lambda item: (rank.get(module_of(item), len(rank)), order[id(item)]))
+    items.sort(key=lambda item: rank.get(module_of(item), len(rank)))  # stable: keeps order
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which may be absent

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-_WATCHED = (signal.SIGINT, signal.SIGTERM)
 _DEFAULTS: dict[int, Callable[[int, FrameType | None], Any] | int] = {
     signal.SIGINT: signal.default_int_handler,
     signal.SIGTERM: signal.SIG_DFL,
@@ -34,7 +33,7 @@ def hold() -> None:
     global _holding
     if threading.current_thread() is not threading.main_thread():
         return
-    for signum in _WATCHED:
+    for signum in _DEFAULTS:
         signal.signal(signum, _record)
     _holding = True
 

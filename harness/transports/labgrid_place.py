@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from harness.core.errors import MedsecError, OutOfScope
-from harness.core.scope import Scope
+from harness.core.scope import IPAddress, Scope
 from harness.transports.power import PowerPort, power_port
 
 INSTALL = "pip install 'medsec-harness[labgrid]'"
@@ -132,14 +132,7 @@ def place_from_resources(
     host, port = str(params.get("host", "")), params.get("port")
     if not host or not isinstance(port, int):
         raise PlaceUnavailable(f"{path}: no host and port in {dict(params)}")
-    try:
-        address = scope.resolve(host)
-    except OutOfScope as exc:
-        raise OutOfScope(
-            f"{exc.address} (the serial port of labgrid place {place!r})", scope.describe()
-        ) from None
-    except ValueError as exc:
-        raise PlaceUnavailable(f"{path}: {exc}") from None
+    address = _resolve(scope, host, f"the serial port of labgrid place {place!r}", path)
     power, note = _power(place, resources, scope)
     return PlaceInfo(
         place=place,
@@ -152,6 +145,17 @@ def place_from_resources(
         power=power,
         power_note=note,
     )
+
+
+def _resolve(scope: Scope, host: str, what: str, resource: str) -> IPAddress:
+    """`host`'s address, refused (naming `what`) outside the scope; `resource` names a
+    host that does not resolve."""
+    try:
+        return scope.resolve(host)
+    except OutOfScope as exc:
+        raise OutOfScope(f"{exc.address} ({what})", scope.describe()) from None
+    except ValueError as exc:
+        raise PlaceUnavailable(f"{resource}: {exc}") from None
 
 
 def _power(
@@ -169,14 +173,7 @@ def _power(
     )  # fmt: skip
     if isinstance(found, str):
         return None, f"{found}: a reset types serial.reset_command"
-    try:
-        scope.resolve(found.host())
-    except OutOfScope as exc:
-        raise OutOfScope(
-            f"{exc.address} (the power switch of labgrid place {place!r})", scope.describe()
-        ) from None
-    except ValueError as exc:
-        raise PlaceUnavailable(f"{ports[0]}: {exc}") from None
+    _resolve(scope, found.host(), f"the power switch of labgrid place {place!r}", ports[0])
     return found, f"a reset power-cycles {found.described}"
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from harness.sim.process import stop_process
 from tests.integration import daemons
 
 CLIENT_TIMEOUT_S = 20
@@ -79,15 +80,6 @@ def _start(command: list[str], folder: Path, log: str) -> subprocess.Popen[bytes
         return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=folder)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
 @contextlib.contextmanager
 def coordinator(bin_dir: Path, host: str, folder: Path) -> Iterator[Lab]:
     """labgrid-coordinator listening on HOST (its places live in `folder`)."""
@@ -100,7 +92,7 @@ def coordinator(bin_dir: Path, host: str, folder: Path) -> Iterator[Lab]:
         daemons.wait_listening(host, port, process, timeout=20)
         yield Lab(bin_dir, f"{host}:{port}", folder)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @contextlib.contextmanager
@@ -117,7 +109,7 @@ def exporter(lab: Lab, name: str, host: str, resources: str) -> Iterator[None]:
         lab.wait_for_resources(name)
         yield
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @dataclass

@@ -94,12 +94,11 @@ def pump_runs(private_network: None, tmp_path_factory: pytest.TempPathFactory) -
     finally:
         stops = {label: emulator.stop() for label, emulator in emulators.items()}
     assert all(code == 0 for code in stops.values()), f"emulators stopped with {stops}"
-    runs = {
-        label: PumpRun(code, load(e.folder / "run" / "results.json"), e.folder / "run", wall_s)
-        for (label, e), (code, wall_s) in zip(
-            emulators.items(), (codes[label] for label in emulators), strict=True
-        )
-    }
+    runs: dict[str, PumpRun] = {}
+    for label, emulator in emulators.items():
+        code, wall_s = codes[label]
+        folder = emulator.folder / "run"
+        runs[label] = PumpRun(code, load(folder / "results.json"), folder, wall_s)
     for variant in ("hardened", "vulnerable"):
         folder = base / "demo" / variant / "run"
         results = folder / "results.json"
