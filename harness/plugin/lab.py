@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from harness.core.errors import MedsecError
+from harness.core.terminal import clean
 from harness.plugin.session import MedsecSession
 from harness.plugin.state import medsec_session
 from harness.transports import labgrid_place
@@ -36,7 +37,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             lab.place, lab.coordinator, medsec.profile.scope.scope(), timeout=lab.timeout_s
         )
     except MedsecError as exc:
-        raise pytest.UsageError(f"labgrid: {exc}") from None
+        # the coordinator's own words can be in it: no terminal control sequences
+        raise pytest.UsageError(f"labgrid: {clean(str(exc))}") from None
     medsec.use_place(lease)
 
 
