@@ -23,6 +23,7 @@ from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable, P
 from harness.core.redact import Secret, reveal
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
+from harness.transports import tls_context
 from harness.transports.deadline_guard import EXCHANGE_FACTOR, ExchangeDeadline
 
 MAX_BODY = 4 * 1024 * 1024
@@ -91,14 +92,11 @@ class TlsTrust:
         """The context for the next connection to `target`, its treatment noted."""
         if self.required or (self.ca_file is not None and self.failure(target) is None):
             cafile = str(self.ca_file) if self.ca_file is not None else None
-            context = ssl.create_default_context(cafile=cafile)
-            context.check_hostname = False  # names are CRYPTO-006's to judge; the chain is checked
+            context = tls_context.verifying(cafile)  # names are CRYPTO-006's to judge
             how = "required" if self.required else "checked"
             transcript.event(f"TLS: server chain {how} against {self.anchors}")
             return context
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        context = tls_context.unverified()
         failure = self.failure(target)
         transcript.event(
             "TLS: server certificate not verified "

@@ -20,6 +20,7 @@ from harness.core.deadline import Deadline
 from harness.core.errors import DeviceTimeout, DeviceUnreachable
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
+from harness.transports import tls_context
 
 RECV_CHUNK = 65536
 
@@ -248,9 +249,7 @@ def start_tls(conn: TcpConnection, server_name: str | None) -> str | None:
     """Run a TLS handshake on `conn` (in place) without verifying the server: the callers
     ask what the server does once connected, its certificate is judged elsewhere. The
     transcript then shows plaintext. Returns the TLS version agreed."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = tls_context.unverified()
     conn.transcript.event(f"TLS handshake (SNI {server_name or 'none'})")
     conn._sock.settimeout(conn.timeout)
     try:
