@@ -14,6 +14,7 @@ from harness.core.errors import not_applicable
 from harness.core.redact import Redactor
 from harness.evidence.manifest import write_manifest
 from harness.evidence.recorder import EvidenceRecorder
+from harness.plugin import run_order
 from harness.plugin.applicability import not_applicable_reason
 from harness.plugin.outcomes import classify
 from harness.plugin.session import MedsecSession, utc_now
@@ -36,9 +37,7 @@ def pytest_collection_modifyitems(
             raise pytest.UsageError(f"{item.nodeid}: check id {found!r} is not in the catalogue")
         if medsec is not None:
             medsec.selected.add(found)
-    # Checks that deliver images run after every other suite, so that no other check runs
-    # on a firmware an update check installed (the order within each family is kept).
-    items.sort(key=lambda item: (check_id(item) or "").startswith("UPDATE-"))
+    items.sort(key=lambda item: run_order.rank(check_id(item)))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -13,9 +13,10 @@ gets a placement:
   holds the console runs in the `serial` lane, whatever else it touches;
 - whether it runs **alone**: a check that resets the device (AUTH-006, SURFACE-008), may
   take a service down by design (ROBUST-*) or delivers an image (UPDATE-*) runs with
-  nothing else running, at its place in collection order: every check before it has
-  ended, none after it has started. The device's history as each check sees it is then
-  the same as without lanes, which keeps the verdicts the same.
+  nothing else running, at its place in the run's order (`run_order`: the resets first,
+  ROBUST and UPDATE last): every check before it has ended, none after it has started.
+  The device's history as each check sees it is then the same as without lanes, which
+  keeps the verdicts the same.
 
 The TLS and SSH audits (CRYPTO-002...009), CRYPTO-010 and SURFACE-003 each keep
 `policy.max_connections` connections open, and the run's TCP scan (made by whichever of
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 
 from harness.config import catalogue
 from harness.config.profile import Profile
+from harness.plugin.run_order import RESETS_DEVICE
 
 LANES = ("tls", "network", "ssh", "http", "serial")  # tls: the connection-cap group below
 CONSOLE = "console"
@@ -44,8 +46,6 @@ CONNECTION_CAP = frozenset(
     {f"CRYPTO-{n:03d}" for n in range(2, 11)}
     | {"SURFACE-001", "SURFACE-003", "SURFACE-005", "SURFACE-009", "CRYPTO-012", "AUTH-004"}
 )  # fmt: skip
-# Each resets the device through `serial.reset_command` and waits for it to boot again.
-RESETS_DEVICE = frozenset({"AUTH-006", "SURFACE-008"})
 # Every ROBUST check may take a service down (that is what it looks for), and confirms
 # the liveness of every service and the console around each case.
 DISTURBS_DEVICE = (catalogue.Family.ROBUST, catalogue.Family.UPDATE)

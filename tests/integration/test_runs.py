@@ -364,6 +364,9 @@ def test_a_clean_run_exits_0_and_copies_junit(
     logged = (tmp_path / "run" / "checks.jsonl").read_text().splitlines()
     assert len(logged) == len(document["checks"])
     ordered = [c["id"] for c in document["checks"]]
+    assert sorted(ordered[:2]) == ["AUTH-006", "SURFACE-008"]  # the resets first
+    first_robust = next(i for i, c in enumerate(ordered) if c.startswith("ROBUST-"))
+    assert {c.split("-")[0] for c in ordered[first_robust:]} == {"ROBUST", "UPDATE"}
     first_update = next(i for i, c in enumerate(ordered) if c.startswith("UPDATE-"))
     assert all(c.startswith("UPDATE-") for c in ordered[first_update:])  # image checks last
     firmware = {c["id"]: c["firmware"] for c in document["checks"]}

@@ -46,6 +46,11 @@ from harness.core.deadline import pause
 STEP_S = 0.4
 
 
+@pytest.mark.check("UPDATE-002")
+def test_an_image_first_in_the_file():
+    pause(0.1)
+
+
 @pytest.mark.check("AUTH-001")
 def test_ssh_defaults():
     pause(STEP_S)
@@ -80,6 +85,11 @@ def test_cleartext():
 
 @pytest.mark.check("ROBUST-006")
 def test_alone(evidence):
+    pause(0.1)
+
+
+@pytest.mark.check("AUTH-006")
+def test_a_reset_last_in_the_file():
     pause(0.1)
 """
 
@@ -129,6 +139,18 @@ def test_the_same_records_in_collection_order_with_or_without_lanes(
     ]
     assert lanes["status"] == one["status"] == "complete"
     assert (one["options"].get("lanes"), lanes["options"]["lanes"]) == (None, 5)
+
+
+def test_resets_run_first_then_the_rest_then_robust_then_update(
+    both: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    for results in both:
+        ids = [c["id"] for c in results["checks"]]
+        assert ids[0] == "AUTH-006"
+        assert ids[1:-2] == ["AUTH-001", "AUTH-002", "AUTH-003", "AUTH-008"] + ["AUTH-009"] * 3 + [
+            "CRYPTO-010"
+        ]
+        assert ids[-2:] == ["ROBUST-006", "UPDATE-002"]
 
 
 def test_lanes_overlap_but_never_what_shares_a_budget_or_the_console(
