@@ -44,6 +44,7 @@ TCP_CLOSE_WAIT = 8  # tcpi_state once the peer's FIN arrived (linux/tcp_states.h
 UPDATE_USER = "update"
 SERVER_HEADER = "pumpd"
 DISCLOSED_TLS_LIBRARY = "OpenSSL/1.1.1k"  # W-13's claim (see harness/sim/sbom.py)
+SHUTDOWN_POLL_S = 0.25  # how soon serve_forever sees a stop; each look is a wake-up when idle
 CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 HARDENED_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0"
@@ -505,7 +506,7 @@ class ApiService:
         self._server = _Server(self, (host, 0))
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": SHUTDOWN_POLL_S},
             name="sim-https",
             daemon=True,
         )

@@ -39,7 +39,11 @@ LOGIN_PROMPT = b"IP-100 login: "
 PASSWORD_PROMPT = b"Password: "
 FAILED_LOGIN_DELAY_S = 0.05  # login(1) waits ~3 s; shorter keeps CI and the demo fast
 WRITE_WAIT_S = 0.5
-POLL_S = 0.1
+POLL_S = 0.1  # after an error reading the pty
+# The reader sleeps until input, a wake-up (power, stop) or the next timer is due, and at
+# most this long: an idle pump then wakes once a second, not ten times.
+IDLE_TICK_S = 1.0
+TIMER_SLACK_S = 0.001  # a timer is looked at just after it is due, not just before
 AUTOBOOT = b"Hit any key to stop autoboot:  0\r\n"
 BOOT_WINDOW_S = 0.5  # after a reboot: typed keys are read and ignored (no bootloader shell)
 IDLE_LOGOUT = b"\r\ntimed out waiting for input: auto-logout\r\n"
@@ -115,11 +119,18 @@ class SerialConsole:
         self._closed = False
         self._booted = False
         self._power_switch: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
 
     def power(self, on: bool) -> None:
-        """Switch the pump's power (any thread): applied by the console's reader at its
-        next tick, within POLL_S."""
+        """Switch the pump's power (any thread): applied by the console's reader at once."""
         self._power_switch.put(on)
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # full (a wake-up is pending anyway) or closed
+            os.write(self._wake_write, b"!")
 
     def start(self) -> None:
         self._thread.start()
@@ -127,20 +138,25 @@ class SerialConsole:
     def stop(self) -> None:
         """Stop the reader and close both pty ends; safe to call twice."""
         self._stopping.set()
+        self._wake()
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
         if not self._closed:
             self._closed = True
-            for fd in (self._master, self._slave):
+            for fd in (self._master, self._slave, self._wake_read, self._wake_write):
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
     def _read_loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                ready, _, _ = select.select([self._master], [], [], POLL_S)
+                ready, _, _ = select.select(
+                    [self._master, self._wake_read], [], [], self._until_next_timer()
+                )
+                if self._wake_read in ready:
+                    os.read(self._wake_read, 64)
                 self._on_tick()
-                if not ready:
+                if self._master not in ready:
                     continue
                 packet = os.read(self._master, 1 + shell.LINE_LIMIT)
             except BlockingIOError:
@@ -161,6 +177,18 @@ class SerialConsole:
             for byte in packet[1:]:
                 if not self._on_byte(byte):
                     break  # a failed login discards what was typed meanwhile
+
+    def _until_next_timer(self) -> float:
+        """How long the reader may wait for input before one of `_on_tick`'s timers is due."""
+        now = time.monotonic()
+        due = [IDLE_TICK_S]
+        if self._state is _State.CRASHED:
+            due.append(self._crashed_until - now)
+        if self._state is _State.BOOTING:
+            due.append(self._boot_until - now)
+        if self._state is _State.SHELL and self._idle_timeout_s is not None:
+            due.append(self._last_input + self._idle_timeout_s - now)
+        return max(0.0, min(due)) + TIMER_SLACK_S
 
     def _on_tick(self) -> None:
         """Timers: the end of the boot window, and the shell's idle logout."""

@@ -11,7 +11,10 @@ import time
 from collections.abc import Callable
 
 Handler = Callable[[socket.socket, str], None]
-ACCEPT_POLL_S = 0.2
+ACCEPT_POLL_S = 0.2  # after accept() failed for want of descriptors: do not spin
+# stop() and crash() shut the socket down, which wakes a blocked accept() at once on Linux;
+# the timeout is only a safety net, and an idle pump's listener wakes once a second.
+ACCEPT_TIMEOUT_S = 1.0
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -91,7 +94,7 @@ class TcpListener:
         return self._stopping.is_set()
 
     def start(self) -> None:
-        self._sock.settimeout(ACCEPT_POLL_S)
+        self._sock.settimeout(ACCEPT_TIMEOUT_S)
         self._thread.start()
 
     def crash(self, down_s: float) -> None:

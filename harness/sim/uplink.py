@@ -4,7 +4,9 @@ Every `interval` it connects to the configured address (on the emulator: its own
 a port reserved at start, where the harness listens during CRYPTO-012), verifies the
 server's chain against the cloud test CA and the name `cloud.ip100.example`, and only
 then sends one JSON report. A refused connection (nobody listening) is the normal case
-and is not logged.
+and is not logged; after refusals it tries less often, down to once every
+`IDLE_INTERVAL_S`, and goes back to `interval` once a connection is accepted (a pump
+waiting for its run, or one of fifty in a fleet, then costs less CPU).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from harness.sim.listener import bind
 
 INTERVAL_S = 0.25
+IDLE_INTERVAL_S = 1.0
 TIMEOUT_S = 3.0
 
 
@@ -62,14 +65,19 @@ class Uplink:
             self._thread.join(timeout=TIMEOUT_S + 1)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._report_once()
+        wait = self._interval
+        while not self._stop.wait(wait):
+            if self._report_once():
+                wait = self._interval
+            else:
+                wait = min(wait * 2, max(self._interval, IDLE_INTERVAL_S))
 
-    def _report_once(self) -> None:
+    def _report_once(self) -> bool:
+        """One connection and report; False if nobody accepted the connection."""
         try:
             raw = socket.create_connection(self.address, timeout=TIMEOUT_S)
         except OSError:
-            return  # nobody listens: the cloud is away
+            return False  # nobody listens: the cloud is away
         with raw:
             try:
                 with self._context.wrap_socket(raw, server_hostname=self._server_name) as tls:
@@ -80,3 +88,4 @@ class Uplink:
                 self._log.info("uplink refused the server at %s:%d: %s", *self.address, exc)
             except OSError as exc:
                 self._log.info("uplink to %s:%d failed: %s", *self.address, exc)
+        return True
