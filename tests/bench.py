@@ -2,7 +2,8 @@
 
     python -m tests.bench [all|scan|udp|tls|ssh-auth|crypto|fuzz] [--rounds N]
     python -m tests.bench report [--sizes 500,1000,5000]   (see tests/bench_report.py)
-    python -m tests.bench fleet [--pumps 50] [--jobs 8] [--lanes N]   (see tests/bench_fleet.py)
+    python -m tests.bench fleet [--pumps 50] [--jobs 8] [--lanes N] [--keep DIR]
+        (see tests/bench_fleet.py)
 
 Runs inside a private network namespace against the vulnerable emulated pump (so the
 peer tools have something to find), in one run: our TCP scan vs nmap, our UDP sweep vs
@@ -582,11 +583,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pumps", type=int, default=50, help="fleet: emulated pumps")
     parser.add_argument("--jobs", type=int, default=8, help="fleet: device runs at once")
     parser.add_argument("--lanes", type=int, help="fleet: each device run's --lanes")
+    parser.add_argument("--keep", type=Path, help="fleet: keep every folder in this new one")
     args = parser.parse_args(argv)
     if args.family == "fleet":
         from tests import bench_fleet
 
-        return bench_fleet.main(args.pumps, args.jobs, args.lanes)
+        return bench_fleet.main(args.pumps, args.jobs, args.lanes, args.keep)
     if args.family == "report":
         from tests import bench_report
 

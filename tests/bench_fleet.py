@@ -103,46 +103,53 @@ def _judge(results: dict[str, object]) -> list[str]:
     return wrong
 
 
-def main(pumps: int, jobs: int, lanes: int | None = None) -> int:
+def main(pumps: int, jobs: int, lanes: int | None = None, keep: Path | None = None) -> int:
+    """Run the benchmark; with `keep`, its folders (fleet file, pumps, device runs) stay there."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=False)
+        return _measure(pumps, jobs, lanes, keep.resolve())
+    with tempfile.TemporaryDirectory(prefix="medsec-bench-fleet-") as workdir:
+        return _measure(pumps, jobs, lanes, Path(workdir))
+
+
+def _measure(pumps: int, jobs: int, lanes: int | None, base: Path) -> int:
     why_not = netns.enter_private_network()
     if why_not is not None:
         print(f"cannot isolate the benchmark ({why_not})", file=sys.stderr)
         return 2
     peak, stop = Peak(), threading.Event()
     sampler = threading.Thread(target=_sample, args=(stop, peak), daemon=True)
-    with tempfile.TemporaryDirectory(prefix="medsec-bench-fleet-") as workdir:
-        base = Path(workdir)
-        load_before = os.getloadavg()
-        started = time.monotonic()
-        with open(base / "sim.stderr", "wb") as stderr:
-            sim = subprocess.Popen(
-                [*MEDSEC, "sim", "--fleet", str(pumps), "--write-fleet", str(base / "fleet.yaml")],
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                cwd=REPO,
-            )
-        sampler.start()
-        try:
-            read_ready_line(sim, "medsec sim --fleet", base / "sim.stderr", timeout=300)
-            ready_s = time.monotonic() - started
-            began = time.monotonic()
-            fleet_command = [*MEDSEC, "fleet", str(base / "fleet.yaml"), "-j", str(jobs)]
-            fleet_command += ["--lanes", str(lanes)] if lanes else []
-            fleet = subprocess.run(
-                [*fleet_command, "--allow-destructive", "--out", str(base / "out")],
-                capture_output=True,
-                text=True,
-                cwd=REPO,
-                timeout=3600,
-            )
-            wall = time.monotonic() - began
-        finally:
-            stop_process(sim, timeout=30)
-            stop.set()
-            sampler.join(timeout=5)
-        results = json.loads((base / "out" / "fleet.json").read_text())
-        cpu = os.times()
-        wrong = _judge(results)
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    with open(base / "sim.stderr", "wb") as stderr:
+        sim = subprocess.Popen(
+            [*MEDSEC, "sim", "--fleet", str(pumps), "--write-fleet", str(base / "fleet.yaml")],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=REPO,
+        )
+    sampler.start()
+    try:
+        read_ready_line(sim, "medsec sim --fleet", base / "sim.stderr", timeout=300)
+        ready_s = time.monotonic() - started
+        began = time.monotonic()
+        fleet_command = [*MEDSEC, "fleet", str(base / "fleet.yaml"), "-j", str(jobs)]
+        fleet_command += ["--lanes", str(lanes)] if lanes else []
+        fleet = subprocess.run(
+            [*fleet_command, "--allow-destructive", "--out", str(base / "out")],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=3600,
+        )
+        wall = time.monotonic() - began
+    finally:
+        stop_process(sim, timeout=30)
+        stop.set()
+        sampler.join(timeout=5)
+    results = json.loads((base / "out" / "fleet.json").read_text())
+    cpu = os.times()
+    wrong = _judge(results)
     print(f"pumps ready in {ready_s:.1f} s; load average before {load_before[0]:.1f}")
     shown = f" --lanes {lanes}" if lanes else ""
     print(f"medsec fleet -j {jobs}{shown}: exit {fleet.returncode}, verdicts {results['verdicts']}")
@@ -152,6 +159,9 @@ def main(pumps: int, jobs: int, lanes: int | None = None) -> int:
         f"| {pumps} | {jobs} | {wall:.0f} s ({wall / 60:.1f} min) | {peak.bytes / 2**30:.2f} GiB "
         f"| {peak.processes} | {cpu.children_user + cpu.children_system:.0f} s |"
     )
+    for device in results["devices"]:
+        if device["verdict"] == "error":  # right failures, but some check could not decide
+            print(f"error: {device['key']}: {device['reason']} ({device['folder']})")
     for line in wrong:
         print(f"unexpected verdict: {line}")
     return 0 if not wrong else 1
