@@ -23,7 +23,8 @@ _LATE_FAMILIES = {catalogue.Family.ROBUST: 2, catalogue.Family.UPDATE: 3}
 
 
 def rank(check_id: str | None) -> int:
-    """The group (above) of a check; an item that is not a check of ours goes with 2."""
+    """The rank of a check's group: 0 to 3 in the order above. An item that is not a
+    check of ours ranks with the checks of group 2."""
     if check_id is None or check_id not in catalogue.CATALOGUE:
         return 1
     if check_id in RESETS_DEVICE:
