@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core import netns
+from harness.core.terminal import clean
 from harness.sim.process import read_ready_line, stop_process
 from harness.sim.weaknesses import expected_failures, tolerated_failures
 
@@ -161,7 +162,7 @@ def _measure(pumps: int, jobs: int, lanes: int | None, base: Path) -> int:
     )
     for device in results["devices"]:
         if device["verdict"] == "error":  # right failures, but some check could not decide
-            print(f"error: {device['key']}: {device['reason']} ({device['folder']})")
+            print(clean(f"error: {device['key']}: {device['reason']} ({device['folder']})"))
     for line in wrong:
-        print(f"unexpected verdict: {line}")
+        print(clean(f"unexpected verdict: {line}"))  # reasons can quote the device
     return 0 if not wrong else 1
