@@ -7,10 +7,11 @@ Secrets never enter a transcript: a transport that types a password records
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 Direction = Literal["send", "recv", "event"]
@@ -66,31 +67,74 @@ class Transcript:
         with self._lock:
             return tuple(self._items)
 
-    def to_text(self, scrub: Callable[[bytes], bytes] = bytes) -> str:
+    def scrubbed(self, scrub: Callable[[bytes], bytes]) -> Transcript:
+        """A copy whose bytes went through `scrub`, each direction as one stream.
+
+        A device may echo a secret a few bytes per read (a console, a slow socket); no
+        read alone holds it, their concatenation does. `scrub` must keep lengths (as
+        `Redactor.bytes` does) for the stream to be cut back into its steps; one that
+        does not is applied step by step.
+        """
+        copy = Transcript(self.label)
+        copy.started_utc, copy._dropped = self.started_utc, self._dropped
+        steps = list(self.items)
+        for direction in ("send", "recv"):
+            indices = [n for n, step in enumerate(steps) if step.direction == direction]
+            stream = b"".join(steps[n].data for n in indices)
+            clean = scrub(stream)
+            if len(clean) != len(stream):
+                clean = b"".join(scrub(steps[n].data) for n in indices)
+                cut = [len(scrub(steps[n].data)) for n in indices]
+            else:
+                cut = [len(steps[n].data) for n in indices]
+            if clean == stream:
+                continue
+            offset = 0
+            for n, length in zip(indices, cut, strict=True):
+                steps[n] = replace(steps[n], data=clean[offset : offset + length])
+                offset += length
+        copy._items = steps
+        return copy
+
+    def to_text(self, scrub: Callable[[bytes], bytes] | None = None) -> str:
         """One line per step: `+0.012s > 'text'`, bytes shown as Python-escaped text.
 
-        `scrub` masks secrets in the raw bytes first, so no encoding of a secret survives.
+        `scrub` masks secrets in the raw bytes first (see `scrubbed`), so no encoding of
+        a secret survives.
         """
+        if scrub is not None:
+            return self.scrubbed(scrub).to_text()
         marks = {"send": ">", "recv": "<", "event": "#"}
         lines = [f"# {self.label}, started {self.started_utc.isoformat(timespec='milliseconds')}"]
         for item in self.items:
-            body = _printable(scrub(item.data)) if item.data else ""
+            body = _printable(item.data) if item.data else ""
             note = f"  ({item.note})" if item.note and item.data else item.note
             lines.append(f"+{item.t:8.3f}s {marks[item.direction]} {body}{note}".rstrip())
         if self._dropped:
             lines.append(f"# {self._dropped} bytes beyond the {MAX_BYTES}-byte limit were dropped")
         return "\n".join(lines) + "\n"
 
-    def to_json(self, scrub: Callable[[bytes], bytes] = bytes) -> dict[str, Any]:
-        """The steps with their bytes in hex (after `scrub`), for tools."""
+    def to_json(self, scrub: Callable[[bytes], bytes] | None = None) -> dict[str, Any]:
+        """The steps with their bytes in hex (after `scrub`, see `scrubbed`), for tools."""
+        if scrub is not None:
+            return self.scrubbed(scrub).to_json()
         return {
             "label": self.label,
             "started": self.started_utc.isoformat(),
             "steps": [
-                {"t": round(i.t, 6), "dir": i.direction, "hex": scrub(i.data).hex(), "note": i.note}
+                {"t": round(i.t, 6), "dir": i.direction, "hex": i.data.hex(), "note": i.note}
                 for i in self.items
             ],
         }
+
+    def json_text(self) -> str:
+        """`to_json` as a JSON document with one step per line: json's C encoder writes
+        each line (an indented document is written by its pure-Python one, 10x slower)."""
+        document = self.to_json()
+        steps = document.pop("steps")
+        head = json.dumps(document, sort_keys=True)[:-1]
+        lines = ",\n".join("  " + json.dumps(step, sort_keys=True) for step in steps)
+        return f'{head}, "steps": [\n{lines}\n]}}\n' if steps else f'{head}, "steps": []}}\n'
 
 
 class _Escapes(dict[int, str]):

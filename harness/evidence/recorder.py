@@ -108,10 +108,11 @@ class EvidenceRecorder:
     ) -> None:
         """A transcript as readable text (shown inline) and as JSON with hex bytes, its
         raw bytes scrubbed of secrets before either rendering."""
-        label, scrub = transcript.label, self.redactor.bytes
-        self.text(f"{name}.txt", transcript.to_text(scrub), f"transcript: {label}", show)
+        label, clean = transcript.label, transcript.scrubbed(self.redactor.bytes)
+        self.text(f"{name}.txt", clean.to_text(), f"transcript: {label}", show)
         if json:
-            self.json(f"{name}.json", transcript.to_json(scrub), f"transcript (JSON): {label}")
+            document = self.redactor.text(clean.json_text())
+            self._write(f"{name}.json", document.encode(), f"transcript (JSON): {label}", None)
 
     def note(self, line: str) -> None:
         """A line of the readable summary shown at the top of the check's evidence."""

@@ -251,6 +251,31 @@ def test_hex_stays_hex_and_bytes_keep_their_length() -> None:
     assert redactor.bytes(blob) == b"\x01\x02" + b"*" * len(SECRET) + b"\x03"
 
 
+def test_a_secret_echoed_across_several_reads_is_masked_in_every_part(tmp_path: Path) -> None:
+    """A device echoes a password a few bytes per read (a console, a slow socket): each
+    read alone holds no secret, so each direction is scrubbed as one stream."""
+    recorder = EvidenceRecorder(tmp_path, "AUTH-002", "serial", Redactor([SECRET]))
+    transcript = recorder.new_transcript("console", "serial console")
+    raw = SECRET.encode()
+    transcript.sent(b"login: ")
+    for start in range(0, len(raw), 3):
+        transcript.received(raw[start : start + 3])
+        transcript.sent(b"\x00")  # the other direction, between the pieces
+    hexed = raw.hex().encode()
+    transcript.received(b"hex " + hexed[:7])
+    transcript.received(hexed[7:] + b" end")
+    recorder.flush_transcripts()
+    text = (recorder.folder / "console.txt").read_text()
+    steps = json.loads((recorder.folder / "console.json").read_text())["steps"]
+    received = b"".join(bytes.fromhex(s["hex"]) for s in steps if s["dir"] == "recv")
+    stars = b"*" * len(raw)
+    assert received == stars + b"hex " + stars.hex().encode() + b" end"
+    assert "'***'" in text
+    assert f"'hex {stars.hex()[:7]}'" in text
+    for piece in (raw[start : start + 3] for start in range(0, len(raw), 3)):
+        assert f"'{piece.decode()}'" not in text
+
+
 def test_text_without_secrets_is_left_alone() -> None:
     redactor = Redactor([SECRET])
     text = "ordinary words, base64 aGVsbG8gd29ybGQ= and hex 48656c6c6f"
