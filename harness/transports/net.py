@@ -515,8 +515,25 @@ class _Probe:
     ends: float
 
 
+@dataclass(frozen=True)
+class _QueuedError:
+    """One ICMP error from a socket's error queue, and the port of the datagram it answers."""
+
+    errno: int
+    icmp: IcmpError
+    port: int
+
+
 class _UdpSweep:
-    """The state of one `scan_udp` round: the probes in flight and what each port did."""
+    """The state of one `scan_udp` round: the probes in flight and what each port did.
+
+    A socket whose port was refused (a closed port: most of a sweep) asks the next port:
+    each ICMP error names the port of the datagram it answers, so one left over from the
+    socket's earlier port is told apart, and a datagram from a port the socket asked before
+    is not taken for the current port's answer. Any other ending closes the socket. In a
+    sweep of our own address, a port one of our sockets holds waits until that socket is
+    spare, which is then closed to free it.
+    """
 
     def __init__(
         self,
@@ -538,7 +555,10 @@ class _UdpSweep:
         self.unreachable: list[UdpPort] = []
         self.silent: list[int] = []
         self.pending: dict[socket.socket, _Probe] = {}
-        self.own_ports: set[int] = set()  # our probe sockets' ports: never an answer
+        self.spare: set[socket.socket] = set()  # refused, still open: they ask the next ports
+        self.local_port: dict[socket.socket, int] = {}  # every open probe socket's own port
+        self.asked_by: dict[socket.socket, set[int]] = {}  # ports each open socket asked before
+        self.holders: dict[int, socket.socket] = {}  # our address's ports our sockets hold
         self.collided: set[int] = set()  # ports a datagram of ours reached our own socket on
         self.asked_again: set[int] = set()
         self.started = time.monotonic()
@@ -552,47 +572,66 @@ class _UdpSweep:
         host: str,
     ) -> None:
         todo = collections.deque(ports)
-        self._launch(todo, selector, concurrency)
-        while self.pending:
-            if deadline.expired:
-                for left in list(self.pending):
-                    self._finish(left, selector)
-                raise DeviceTimeout(f"{host} udp scan", f"budget spent after {self.scanned} ports")
-            for key, _ in selector.select(timeout=min(0.05, self.wait)):
-                assert isinstance(key.fileobj, socket.socket)
-                self._read(key.fileobj, selector)
-            now = time.monotonic()
-            for sock, probe in list(self.pending.items()):
-                if now >= probe.ends:
-                    if probe.port in self.collided and probe.port not in self.asked_again:
-                        self.asked_again.add(probe.port)  # our own datagram took its place
-                        todo.append(probe.port)
-                    elif probe.port not in self.answered:
-                        self.silent.append(probe.port)
-                    self.collided.discard(probe.port)
-                    self._finish(sock, selector)
+        try:
             self._launch(todo, selector, concurrency)
+            while self.pending:
+                if deadline.expired:
+                    raise DeviceTimeout(
+                        f"{host} udp scan", f"budget spent after {self.scanned} ports"
+                    )
+                for key, _ in selector.select(timeout=min(0.05, self.wait)):
+                    assert isinstance(key.fileobj, socket.socket)
+                    self._read(key.fileobj, selector)
+                now = time.monotonic()
+                for sock, probe in list(self.pending.items()):
+                    if now >= probe.ends:
+                        if probe.port in self.collided and probe.port not in self.asked_again:
+                            self.asked_again.add(probe.port)  # our own datagram took its place
+                            todo.append(probe.port)
+                        elif probe.port not in self.answered:
+                            self.silent.append(probe.port)
+                        self.collided.discard(probe.port)
+                        self._close(sock, selector)
+                self._launch(todo, selector, concurrency)
+        finally:
+            for sock in [*self.pending, *self.spare]:
+                self._close(sock, selector)
 
     def _launch(
         self, todo: collections.deque[int], selector: selectors.BaseSelector, concurrency: int
     ) -> None:
-        while len(self.pending) < concurrency and todo:
+        put_back = 0
+        while len(self.pending) < concurrency and put_back < len(todo):
             port = todo.popleft()
+            holder = self.holders.get(port)
+            if holder in self.spare:
+                self._close(holder, selector)
+            elif holder is not None:  # asking another port: this one waits
+                todo.append(port)
+                put_back += 1
+                continue
             self.scanned += port not in self.asked_again
-            sock = self._probe_socket()
+            sock = self.spare.pop() if self.spare else self._probe_socket(selector)
             for payload in self.payloads(port):
                 if payload:
                     self.transcript.sent(payload, f"to {port}/udp")
                 else:
                     self.empty_sent += 1
-                with contextlib.suppress(OSError):
-                    sock.sendto(payload, (self.destination, port))
-            local_port = sock.getsockname()[1] if self.own_address else 0
-            self.own_ports.add(local_port)
-            self.pending[sock] = _Probe(port, local_port, time.monotonic() + self.wait)
-            selector.register(sock, selectors.EVENT_READ)
+                self._send(sock, payload, port)
+            self.pending[sock] = _Probe(port, self.local_port[sock], time.monotonic() + self.wait)
 
-    def _probe_socket(self) -> socket.socket:
+    def _send(self, sock: socket.socket, payload: bytes, port: int) -> None:
+        # Linux fails a send with the error an earlier datagram drew (its ICMP already
+        # queued, a multi-datagram port refusing the first) and sends nothing: send again.
+        for _ in range(2):
+            try:
+                sock.sendto(payload, (self.destination, port))
+                return
+            except OSError as exc:
+                if exc.errno not in ICMP_ERRNOS:
+                    return
+
+    def _probe_socket(self, selector: selectors.BaseSelector) -> socket.socket:
         sock = socket.socket(self.family, socket.SOCK_DGRAM | SOCK_NONBLOCK)
         sock.setblocking(False)  # a no-op where SOCK_NONBLOCK already made it so
         if self.icmp_readable:
@@ -606,59 +645,90 @@ class _UdpSweep:
             except OSError:
                 self.icmp_readable = False
         sock.bind((self.source, 0))
+        local_port = sock.getsockname()[1] if self.own_address else 0
+        self.local_port[sock], self.asked_by[sock] = local_port, set()
+        if local_port:
+            self.holders[local_port] = sock
+        selector.register(sock, selectors.EVENT_READ)
         return sock
 
     def _read(self, sock: socket.socket, selector: selectors.BaseSelector) -> None:
-        probe = self.pending[sock]
-        reported = self._drain(sock, probe)
+        probe = self.pending.get(sock)
+        if probe is None:  # a spare socket: what it read belonged to its earlier ports
+            self._errors(sock, None)
+            self._drain(sock, None)
+            return
+        mine = self._errors(sock, probe.port)
+        refused = mine is not None and mine.errno == errno.ECONNREFUSED
+        if not refused or self.own_address:  # where a datagram of ours may wait too
+            self._drain(sock, probe)
         if probe.port in self.answered:  # wait a little for the rest of the answer, no longer
-            if reported is not None:
-                _icmp_error(sock)  # a stray error queued: read it, or it wakes us until then
             probe.ends = min(probe.ends, time.monotonic() + UDP_ANSWER_GRACE_S)
-        elif reported == errno.ECONNREFUSED:  # the kernel's word for ICMP port unreachable
+        elif refused:  # the kernel's word for ICMP port unreachable
             self.refused += 1
-            self._finish(sock, selector)
-        elif reported is not None:
-            kind, code, sender = _icmp_error(sock) or (-1, -1, b"")
-            icmp = IcmpError(kind, code, _sockaddr_host(self.family, sender))
+            self._recycle(sock)
+        elif mine is not None:
+            icmp = mine.icmp
             self.unreachable.append(UdpPort(probe.port, icmp=icmp))
             if len(self.unreachable) <= UDP_NOTED_ICMP:
                 self.transcript.event(f"{probe.port}/udp: {icmp.describe()}")
-            self._finish(sock, selector)
+            self._close(sock, selector)
 
-    def _drain(self, sock: socket.socket, probe: _Probe) -> int | None:
-        """Read what waits on `sock`: datagrams from the target are kept as answers (one
-        from a probe socket of ours, in a sweep of our own address, only notes a collision);
-        an ICMP error the kernel reports is returned as its errno."""
-        reported = None
+    def _errors(self, sock: socket.socket, port: int | None) -> _QueuedError | None:
+        """The first ICMP error queued on `sock` for a datagram to `port`, those before it
+        (left from the socket's earlier ports) read and dropped. Reading one also clears
+        the error a plain receive would report, which names no port; what stays queued
+        wakes the selector again."""
+        for _ in range(UDP_READS_PER_WAKE):
+            error = _queued_error(sock, self.family)
+            if error is None or error.port == port:
+                return error
+        return None
+
+    def _drain(self, sock: socket.socket, probe: _Probe | None) -> None:
+        """Read the datagrams waiting on `sock`: those from the target are kept as answers
+        to `probe` (one from a probe socket of ours, in a sweep of our own address, only
+        notes a collision; one from a port this socket asked before is a late answer to
+        that port, noted only)."""
+        asked_before = self.asked_by[sock]
         for _ in range(UDP_READS_PER_WAKE):  # a flood cannot keep us on one socket
             try:
                 data, peer = sock.recvfrom(RECV_CHUNK)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
-                if exc.errno not in ICMP_ERRNOS:
-                    self.transcript.event(f"{probe.port}/udp: receive failed: {exc}")
-                    break
-                reported = exc.errno  # reading it cleared it
-                if self.own_address:
-                    continue  # a datagram of ours may wait behind it (a collision)
+                if exc.errno in ICMP_ERRNOS:
+                    continue  # its error queue says which port (see `_errors`)
+                self.transcript.event(f"{_port_of(probe)}/udp: receive failed: {exc}")
                 break
             if ipaddress.ip_address(peer[0].split("%", 1)[0]) != self.peer:
                 continue
-            if peer[1] in self.own_ports:
-                self.collided.add(probe.local_port)
+            if peer[1] in self.holders:
+                self.collided.add(self.local_port[sock])
+                continue
+            if probe is None or peer[1] in asked_before:
+                self.transcript.event(f"{peer[1]}/udp: a datagram after its port was refused")
                 continue
             self.transcript.received(data[:UDP_KEPT_BYTES], f"from {peer[1]}/udp")
             kept = self.answered.setdefault(probe.port, [])
             if len(kept) < UDP_KEPT_DATAGRAMS and len(self.answered) <= UDP_KEPT_PORTS:
                 kept.append(UdpDatagram(peer[1], data[:UDP_KEPT_BYTES], len(data)))
-        return reported
 
-    def _finish(self, sock: socket.socket, selector: selectors.BaseSelector) -> None:
-        self.own_ports.discard(self.pending.pop(sock).local_port)
+    def _recycle(self, sock: socket.socket) -> None:
+        self.asked_by[sock].add(self.pending.pop(sock).port)
+        self.spare.add(sock)
+
+    def _close(self, sock: socket.socket, selector: selectors.BaseSelector) -> None:
+        self.pending.pop(sock, None)
+        self.spare.discard(sock)
+        self.holders.pop(self.local_port.pop(sock), None)
+        del self.asked_by[sock]
         selector.unregister(sock)
         sock.close()
+
+
+def _port_of(probe: _Probe | None) -> str:
+    return "?" if probe is None else str(probe.port)
 
 
 def _route_source(family: int, address: str) -> str:
@@ -672,18 +742,22 @@ def _route_source(family: int, address: str) -> str:
         return str(sock.getsockname()[0])
 
 
-def _icmp_error(sock: socket.socket) -> tuple[int, int, bytes] | None:
-    """The ICMP type, code and sender (a raw sockaddr) of the error queued on `sock`."""
-    try:
-        _, ancillary, _, _ = sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
-    except OSError:  # nothing queued (BlockingIOError) or no error queue
-        return None
-    for _, _, data in ancillary:
-        if len(data) < _EXTENDED_ERR.size:
-            continue
-        _, origin, kind, code, _, _, _ = _EXTENDED_ERR.unpack_from(data)
-        if origin in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6):
-            return kind, code, data[_EXTENDED_ERR.size :]
+def _queued_error(sock: socket.socket, family: int) -> _QueuedError | None:
+    """The next ICMP error queued on `sock`: its errno, type, code and sender, and the
+    destination port of the datagram that drew it (the error queue's address)."""
+    for _ in range(UDP_READS_PER_WAKE):  # skip what is not ICMP (timestamps, local errors)
+        try:
+            _, ancillary, _, destination = sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
+        except OSError:  # nothing queued (BlockingIOError) or no error queue
+            return None
+        for _, _, data in ancillary:
+            if len(data) < _EXTENDED_ERR.size:
+                continue
+            number, origin, kind, code, _, _, _ = _EXTENDED_ERR.unpack_from(data)
+            if origin in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6):
+                sender = _sockaddr_host(family, data[_EXTENDED_ERR.size :])
+                port = destination[1] if isinstance(destination, tuple) else -1
+                return _QueuedError(number, IcmpError(kind, code, sender), port)
     return None
 
 

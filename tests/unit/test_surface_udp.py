@@ -189,6 +189,52 @@ def test_the_sweep_asks_silent_ports_again_with_every_request(udp_device) -> Non
     assert len(sent_to_silent) == every  # the empty datagram of the first round is not shown
 
 
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_closed_ports_asked_with_several_datagrams_are_refused(concurrency: int) -> None:
+    """Linux fails the send after a refused datagram (the error is still pending) and
+    sends nothing: each datagram goes out anyway, and each refusal is matched to its port
+    through the error queue, also on a socket that asked a refused port before."""
+    closed = []
+    for _ in range(6):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+            gone.bind(("127.0.0.1", 0))
+            closed.append(gone.getsockname()[1])
+    transcript = Transcript("sweep")
+    result = net.scan_udp(
+        LOOPBACK, "127.0.0.1", closed, lambda port: (b"one", b"two"),
+        concurrency=concurrency, wait=2.0, deadline=Deadline(10), transcript=transcript,
+    )  # fmt: skip
+    assert (result.refused, result.silent, result.answered) == (len(set(closed)), (), ())
+    assert result.duration_s < 1.0  # decided by the errors, not by the wait
+
+
+def _bound_udp_ports() -> set[int]:
+    """The UDP ports a socket holds on 127.0.0.1 or every address, now (Linux)."""
+    ports = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                local = row.split()[1]
+                ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
+@pytest.mark.skipif(not Path("/proc/net/udp").exists(), reason="reads Linux's socket table")
+def test_a_sweep_of_our_own_address_also_asks_the_ports_its_sockets_hold() -> None:
+    """The sweep's own probe sockets hold ports of the address it sweeps (the harness and
+    the device share 127.0.0.1): each is asked once its socket is gone, not reported
+    silent or answering because our own datagram reached it."""
+    result = net.scan_udp(
+        LOOPBACK, "127.0.0.1", range(1, 65536), lambda port: (b"",),
+        concurrency=64, wait=0.5, deadline=Deadline(60), transcript=Transcript("sweep"),
+    )  # fmt: skip
+    others = _bound_udp_ports()  # sockets of other programs: silent or answering, rightly
+    assert set(result.silent) <= others
+    assert {u.port for u in result.answered} <= others
+    assert result.refused >= 65535 - len(others)
+    assert result.ports_scanned == 65535
+
+
 # --- IPv6-only ports ---------------------------------------------------------------------------
 
 
