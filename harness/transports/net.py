@@ -187,9 +187,13 @@ def scan_tcp(
                 if port is None:
                     return
                 scanned += 1
-                sock = socket.socket(family, socket.SOCK_STREAM)
-                sock.setblocking(False)
+                sock = socket.socket(family, socket.SOCK_STREAM | SOCK_NONBLOCK)
+                sock.setblocking(False)  # a no-op where SOCK_NONBLOCK already made it so
                 code = sock.connect_ex((address, port))
+                if code == errno.EINPROGRESS:
+                    # Refused already (loopback, a host next door: the RST came back within
+                    # the call): closed, and never handed to the selector.
+                    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or code
                 if code in (0, errno.EINPROGRESS):
                     pending[sock] = (port, time.monotonic())
                     selector.register(sock, selectors.EVENT_WRITE)
