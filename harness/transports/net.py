@@ -554,6 +554,7 @@ class _UdpSweep:
         # Only a sweep of our own address can reach our own probe sockets (bound to `source`).
         self.own_address = self.source in ("", str(self.peer))
         self.icmp_readable = True  # until a socket refuses IP_RECVERR (not Linux)
+        self.reuse = True  # until an ICMP error comes without its datagram's port
         self.scanned = self.empty_sent = self.refused = 0
         self.answered: dict[int, list[UdpDatagram]] = {}
         self.unreachable: list[UdpPort] = []
@@ -670,7 +671,10 @@ class _UdpSweep:
             probe.ends = min(probe.ends, time.monotonic() + UDP_ANSWER_GRACE_S)
         elif refused:  # the kernel's word for ICMP port unreachable
             self.refused += 1
-            self._recycle(sock)
+            if self.reuse:
+                self._recycle(sock)
+            else:
+                self._close(sock, selector)
         elif mine is not None:
             icmp = mine.icmp
             self.unreachable.append(UdpPort(probe.port, icmp=icmp))
@@ -685,6 +689,9 @@ class _UdpSweep:
         wakes the selector again."""
         for _ in range(UDP_READS_PER_WAKE):
             error = _queued_error(sock, self.family)
+            if error is not None and error.port < 0:  # the kernel named no port: trust the
+                self.reuse = False  # socket's own port alone, one port per socket from now on
+                return error if port is not None else None
             if error is None or error.port == port:
                 return error
         return None

@@ -3,6 +3,7 @@ loopback, the rules that judge them, each protocol's first exchange, and the pro
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import struct
 import threading
@@ -206,6 +207,30 @@ def test_closed_ports_asked_with_several_datagrams_are_refused(concurrency: int)
     )  # fmt: skip
     assert (result.refused, result.silent, result.answered) == (len(set(closed)), (), ())
     assert result.duration_s < 1.0  # decided by the errors, not by the wait
+
+
+def test_an_icmp_error_without_its_port_is_the_sockets_own_and_stops_reuse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A kernel whose error queue names no port: each error is taken for the socket's own
+    port, which is only sound while a socket asks one port, so none is reused."""
+    real = net._queued_error
+
+    def portless(sock: socket.socket, family: int) -> net._QueuedError | None:
+        error = real(sock, family)
+        return None if error is None else dataclasses.replace(error, port=-1)
+
+    monkeypatch.setattr(net, "_queued_error", portless)
+    closed = []
+    for _ in range(5):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+            gone.bind(("127.0.0.1", 0))
+            closed.append(gone.getsockname()[1])
+    result = net.scan_udp(
+        LOOPBACK, "127.0.0.1", closed, lambda port: (b"x",),
+        concurrency=1, wait=2.0, deadline=Deadline(10), transcript=Transcript("sweep"),
+    )  # fmt: skip
+    assert (result.refused, result.silent) == (len(set(closed)), ())
 
 
 def _bound_udp_ports() -> set[int]:
