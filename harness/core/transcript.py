@@ -82,28 +82,23 @@ class Transcript:
             indices = [n for n, step in enumerate(steps) if step.direction == direction]
             stream = b"".join(steps[n].data for n in indices)
             clean = scrub(stream)
-            if len(clean) != len(stream):
-                clean = b"".join(scrub(steps[n].data) for n in indices)
-                cut = [len(scrub(steps[n].data)) for n in indices]
-            else:
-                cut = [len(steps[n].data) for n in indices]
             if clean == stream:
                 continue
+            if len(clean) != len(stream):
+                for n in indices:
+                    steps[n] = replace(steps[n], data=scrub(steps[n].data))
+                continue
             offset = 0
-            for n, length in zip(indices, cut, strict=True):
+            for n in indices:
+                length = len(steps[n].data)
                 steps[n] = replace(steps[n], data=clean[offset : offset + length])
                 offset += length
         copy._items = steps
         return copy
 
-    def to_text(self, scrub: Callable[[bytes], bytes] | None = None) -> str:
-        """One line per step: `+0.012s > 'text'`, bytes shown as Python-escaped text.
-
-        `scrub` masks secrets in the raw bytes first (see `scrubbed`), so no encoding of
-        a secret survives.
-        """
-        if scrub is not None:
-            return self.scrubbed(scrub).to_text()
+    def to_text(self) -> str:
+        """One line per step: `+0.012s > 'text'`, bytes shown as Python-escaped text
+        (as recorded: evidence renders the `scrubbed` copy)."""
         marks = {"send": ">", "recv": "<", "event": "#"}
         lines = [f"# {self.label}, started {self.started_utc.isoformat(timespec='milliseconds')}"]
         for item in self.items:
@@ -114,10 +109,8 @@ class Transcript:
             lines.append(f"# {self._dropped} bytes beyond the {MAX_BYTES}-byte limit were dropped")
         return "\n".join(lines) + "\n"
 
-    def to_json(self, scrub: Callable[[bytes], bytes] | None = None) -> dict[str, Any]:
-        """The steps with their bytes in hex (after `scrub`, see `scrubbed`), for tools."""
-        if scrub is not None:
-            return self.scrubbed(scrub).to_json()
+    def to_json(self) -> dict[str, Any]:
+        """The steps with their bytes in hex, for tools."""
         return {
             "label": self.label,
             "started": self.started_utc.isoformat(),
@@ -134,7 +127,7 @@ class Transcript:
         steps = document.pop("steps")
         head = json.dumps(document, sort_keys=True)[:-1]
         lines = ",\n".join("  " + json.dumps(step, sort_keys=True) for step in steps)
-        return f'{head}, "steps": [\n{lines}\n]}}\n' if steps else f'{head}, "steps": []}}\n'
+        return f'{head}, "steps": [\n{lines}\n]}}\n'
 
 
 class _Escapes(dict[int, str]):

@@ -23,6 +23,7 @@ from harness.core.transcript import Transcript
 from harness.transports import tls_context
 
 RECV_CHUNK = 65536
+SOCK_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)  # one system call less per probe (Linux)
 
 
 class TcpConnection:
@@ -414,7 +415,6 @@ PORT_UNREACHABLE = {socket.AF_INET: (3, 3), socket.AF_INET6: (1, 4)}  # ICMP typ
 ICMP_ERRNOS = frozenset(
     {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM}
 )
-SOCK_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)  # one system call less per probe (Linux)
 _EXTENDED_ERR = struct.Struct("=IBBBBII")  # sock_extended_err, then the offender's sockaddr
 UDP_KEPT_DATAGRAMS = 4  # per port
 UDP_KEPT_BYTES = 8192  # per datagram; a longer one is kept cut, its length recorded
@@ -512,10 +512,9 @@ def scan_udp(
 
 @dataclass
 class _Probe:
-    """One port in flight: its socket's own port, and when its wait ends."""
+    """One port in flight, and when its wait ends."""
 
     port: int
-    local_port: int
     ends: float
 
 
@@ -623,7 +622,7 @@ class _UdpSweep:
                 else:
                     self.empty_sent += 1
                 self._send(sock, payload, port)
-            self.pending[sock] = _Probe(port, self.local_port[sock], time.monotonic() + self.wait)
+            self.pending[sock] = _Probe(port, time.monotonic() + self.wait)
 
     def _send(self, sock: socket.socket, payload: bytes, port: int) -> None:
         # Linux fails a send with the error an earlier datagram drew (its ICMP already

@@ -190,16 +190,22 @@ def test_the_sweep_asks_silent_ports_again_with_every_request(udp_device) -> Non
     assert len(sent_to_silent) == every  # the empty datagram of the first round is not shown
 
 
+def _closed_ports(count: int) -> list[int]:
+    """Ports a UDP socket held on 127.0.0.1 a moment ago: closed now."""
+    ports = []
+    for _ in range(count):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+            gone.bind(("127.0.0.1", 0))
+            ports.append(gone.getsockname()[1])
+    return ports
+
+
 @pytest.mark.parametrize("concurrency", [1, 8])
 def test_closed_ports_asked_with_several_datagrams_are_refused(concurrency: int) -> None:
     """Linux fails the send after a refused datagram (the error is still pending) and
     sends nothing: each datagram goes out anyway, and each refusal is matched to its port
     through the error queue, also on a socket that asked a refused port before."""
-    closed = []
-    for _ in range(6):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
-            gone.bind(("127.0.0.1", 0))
-            closed.append(gone.getsockname()[1])
+    closed = _closed_ports(6)
     transcript = Transcript("sweep")
     result = net.scan_udp(
         LOOPBACK, "127.0.0.1", closed, lambda port: (b"one", b"two"),
@@ -221,11 +227,7 @@ def test_an_icmp_error_without_its_port_is_the_sockets_own_and_stops_reuse(
         return None if error is None else dataclasses.replace(error, port=-1)
 
     monkeypatch.setattr(net, "_queued_error", portless)
-    closed = []
-    for _ in range(5):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
-            gone.bind(("127.0.0.1", 0))
-            closed.append(gone.getsockname()[1])
+    closed = _closed_ports(5)
     result = net.scan_udp(
         LOOPBACK, "127.0.0.1", closed, lambda port: (b"x",),
         concurrency=1, wait=2.0, deadline=Deadline(10), transcript=Transcript("sweep"),
