@@ -526,4 +526,10 @@ def test_privileged_commands_need_elevation(
     problems = [f"{ssh_target.username!r} is uid 0"] if finding.root else []
     problems += [f"{r.command!r} ran (exit 0)" for r in finding.runs if r.executed]
     assert not problems, "; ".join(problems)
+    if not finding.uid.isdigit():  # the positive control: an ordinary command must run
+        inconclusive(
+            str(ssh_target),
+            f"`id -u` printed no uid ({finding.uid[:120]!r}): the account runs no commands "
+            "over SSH, so the privileged ones failing says nothing about elevation",
+        )
     evidence.reason = f"uid {finding.uid}; {len(finding.runs)} privileged command(s) refused"

@@ -12,7 +12,8 @@ import datetime as dt
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import paramiko
@@ -63,6 +64,7 @@ class SshSession:
         self.timeout = timeout
         self.transcript = transcript
         self._transport = open_transport(scope, host, port, timeout=timeout, transcript=transcript)
+        self._offered: dict[str, tuple[str, ...]] = {}  # per user: methods `none` was told
         start_client(self._transport, self.target, timeout=timeout)
         self.server_version = str(self._transport.remote_version)
         try:  # paramiko may return from a failed handshake and only say so here
@@ -80,20 +82,71 @@ class SshSession:
         return bool(self._transport.is_active())
 
     def try_password(self, username: str, password: Secret, shown: str) -> AuthResult:
-        """One password (or keyboard-interactive) attempt; `shown` is the redacted password."""
+        """One password attempt; `shown` is the redacted password.
+
+        The connection's first attempt for a user asks method `none` first: the answer
+        lists the methods the server offers (neither OpenSSH nor dropbear counts it as a
+        failure), and an account that needs no password at all (dropbear -B with a blank
+        password, PermitEmptyPasswords) is let in by it, reported as accepted by `none`.
+        Where the server offers keyboard-interactive but not password, the password
+        answers its prompt: paramiko's fallback would first send a `password` request,
+        which OpenSSH counts against MaxAuthTries and may hang up on before the real
+        attempt is made. A server that hangs up without answering raises
+        `ConnectionClosed`: the password was not judged.
+        """
+        if username not in self._offered:
+            let_in = self._ask_methods(username)
+            if let_in is not None:
+                return let_in
+        offered = self._offered[username]
         self.transcript.send_secret(f"password auth {username!r} / {shown}")
         started = time.monotonic()
+        method = "password"
         try:
-            self._transport.auth_password(username, reveal(password), fallback=True)
+            if offered and "password" not in offered:
+                if "keyboard-interactive" not in offered:
+                    return self._refused(username, started, offered, "method not offered")
+                method = "keyboard-interactive"
+                more = self._transport.auth_interactive(username, _answers(reveal(password)))
+            else:
+                more = self._transport.auth_password(
+                    username, reveal(password), fallback=not offered
+                )
         except paramiko.BadAuthenticationType as exc:
             return self._refused(username, started, tuple(exc.allowed_types), "method not offered")
         except paramiko.AuthenticationException as exc:
-            return self._refused(username, started, (), str(exc) or "refused")
+            self._raise_if_hung_up(f"{method} authentication", exc)
+            return self._refused(username, started, (), str(exc) or "refused", method)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise _convert(self.target, exc, "password authentication") from None
         latency = time.monotonic() - started
-        self.transcript.event(f"{username!r} authenticated after {latency:.3f}s")
-        return AuthResult(username, "password", True, latency)
+        if more:  # partial success: the password was right, and the server wants more
+            detail = f"password right, but the server also asks for: {', '.join(more)}"
+            return self._refused(username, started, tuple(more), detail, method)
+        self.transcript.event(f"{username!r} authenticated ({method}) after {latency:.3f}s")
+        return AuthResult(username, method, True, latency)
+
+    def _ask_methods(self, username: str) -> AuthResult | None:
+        """Method `none` for `username`, once per connection: None, after noting the
+        methods offered, or the accepted result of a server that asks no password."""
+        result = self.try_none(username)
+        self._offered[username] = result.allowed_methods
+        if not result.accepted:
+            return None
+        return replace(result, detail="logged in without a password (method none)")
+
+    def _raise_if_hung_up(self, during: str, exc: paramiko.AuthenticationException) -> None:
+        """`ConnectionClosed` if the server closed the connection without answering the
+        attempt (paramiko sets the attempt's event on a success or failure message only)."""
+        handler = getattr(self._transport, "auth_handler", None)
+        event = getattr(handler, "auth_event", None)
+        answered = event is not None and event.is_set()
+        if not answered and not self._transport.is_active():
+            raise ConnectionClosed(
+                self.target,
+                f"{during}: the server hung up without answering ({exc}), so the attempt "
+                "was not judged",
+            )
 
     def try_none(self, username: str) -> AuthResult:
         """The `none` method: the server's refusal lists the methods it offers."""
@@ -105,6 +158,7 @@ class SshSession:
             allowed = tuple(exc.allowed_types)
             return self._refused(username, started, allowed, "none refused", "none")
         except paramiko.AuthenticationException as exc:
+            self._raise_if_hung_up("none authentication", exc)
             return self._refused(username, started, (), str(exc) or "refused", "none")
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise _convert(self.target, exc, "none authentication") from None
@@ -356,6 +410,23 @@ def start_client(
     except (paramiko.SSHException, EOFError, OSError) as exc:
         transport.close()
         raise _convert(target, exc, during) from None
+
+
+def _answers(password: str) -> Callable[[str, str, list[tuple[str, bool]]], list[str]]:
+    """A keyboard-interactive handler that types `password` at the server's prompt.
+
+    Several prompts at once (a password and a one-time code): the password goes to the
+    one that asks for a password (else the first), the others get nothing, so a password
+    alone never passes for a full login.
+    """
+
+    def answer(title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
+        if not prompts:
+            return []
+        wanted = next((i for i, (text, _) in enumerate(prompts) if "pass" in text.lower()), 0)
+        return [password if i == wanted else "" for i in range(len(prompts))]
+
+    return answer
 
 
 def _convert(target: str, exc: BaseException, during: str) -> DeviceError:

@@ -38,7 +38,8 @@ def addresses(loopback_address: str, count: int) -> list[str]:
 
 @dataclass(frozen=True)
 class Account:
-    """A login of the fake device; `password` None is a locked account (`*` in shadow)."""
+    """A login of the fake device; `password` None is a locked account (`*` in shadow),
+    "" one with no password at all (an empty shadow field)."""
 
     name: str
     password: str | None
@@ -101,7 +102,12 @@ def private_etc(
         home.mkdir(mode=0o755)
         subprocess.run(["chown", f"{account.uid}:{account.uid}", str(home)], check=True)
         passwd.append(f"{account.name}:x:{account.uid}:{account.uid}::{home}:/bin/sh")
-        hashed = "*" if account.password is None else sha512_crypt(account.password)
+        if account.password is None:
+            hashed = "*"
+        elif account.password:
+            hashed = sha512_crypt(account.password)
+        else:
+            hashed = ""  # no password at all
         shadow.append(f"{account.name}:{hashed}:19000:0:99999:7:::")
         if account.uid != 0:
             group.append(f"{account.name}:x:{account.uid}:")

@@ -20,7 +20,7 @@ import functools
 import itertools
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError, DeviceTimeout, not_applicable
@@ -300,6 +300,8 @@ def try_ssh(
                     result = connection.try_password(
                         pair.username, pair.password, shown(pair.password)
                     )
+                    if result.method == "none":  # in without a password: that is the finding
+                        pair = replace(pair, password="")
                     detail = result.detail
                     if result.allowed_methods:
                         detail += f" (server offers: {', '.join(result.allowed_methods)})"
@@ -309,6 +311,8 @@ def try_ssh(
                     )
                     if result.accepted:
                         hits.append(pair)
+                    if result.method == "none":
+                        break  # the user's other passwords would only say the same
     except DeviceError as exc:
         return Trial(tuple(attempts), exc, banner, tuple(hits))
     return Trial(tuple(attempts), None, banner, tuple(hits))

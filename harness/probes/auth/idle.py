@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import paramiko
 
 from harness.core.deadline import Deadline, pause
+from harness.core.errors import inconclusive
 from harness.core.transcript import Transcript
 from harness.probes import console as console_probe
 from harness.probes.console import ConsolePrompts, ConsoleState
@@ -32,7 +33,15 @@ def idle_ssh(target: SshTarget, idle_s: float, transcript: Transcript) -> IdleFi
     with target.login(transcript) as session:
         channel = session.open_shell()
         opened = time.monotonic()  # our last input: the shell request
-        _, _, spoke = _read_for(channel, PROMPT_WAIT_S, transcript, quiet_s=PROMPT_QUIET_S)
+        banner, ended, spoke = _read_for(channel, PROMPT_WAIT_S, transcript, quiet_s=PROMPT_QUIET_S)
+        if ended or channel.closed or channel.exit_status_ready():
+            # nologin, /bin/false, a ForceCommand that refuses shells: the session ends
+            # before any idle time, which says nothing about an idle timeout.
+            inconclusive(
+                f"{target.host}:{target.port}",
+                "the shell ended before the idle time began, so there was no idle "
+                f"session to time out; it said: {banner.strip()[-200:]!r}",
+            )
         # Idle counts from the later of our last input and the device's last output (a
         # shell's timer may start when it prints its prompt), not from the end of the read.
         since = max(opened, spoke or opened)

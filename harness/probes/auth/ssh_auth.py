@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import paramiko
 
@@ -22,7 +22,7 @@ from harness.core.transcript import Transcript
 from harness.probes.auth.credentials import Attempt, NewTranscript, Pair, Trial
 from harness.probes.auth.lockout import LoginTry
 from harness.probes.auth.ssh_passwords import PasswordConnection
-from harness.transports.ssh import SshSession, SshTarget
+from harness.transports.ssh import AuthResult, ConnectionClosed, SshSession, SshTarget
 
 
 @dataclass(frozen=True)
@@ -112,28 +112,46 @@ def try_root(
     session: SshSession | None = None
     started = time.monotonic()
     connections = itertools.count(1)
+
+    def reconnect() -> SshSession:
+        if session is not None:
+            session.close()
+        label = f"SSH {target}, connection {next(connections)} (user root)"
+        return target.connect(new_transcript(label))
+
+    def attempt(on: SshSession, secret: paramiko.PKey | Pair) -> AuthResult:
+        if isinstance(secret, Pair):
+            return on.try_password("root", secret.password, shown(secret.password))
+        return on.try_key("root", secret, "the profiled key")
+
     try:
         for source, secret in steps:
             if deadline.expired:
                 raise DeviceTimeout(f"{target.host}:{target.port}", "budget spent")
-            if session is None or not session.active:
-                if session is not None:
-                    session.close()
-                label = f"SSH {target}, connection {next(connections)} (user root)"
-                session = target.connect(new_transcript(label))
-            if isinstance(secret, Pair):
-                result = session.try_password("root", secret.password, shown(secret.password))
-                secret_shown = shown(secret.password)
-            else:
-                result = session.try_key("root", secret, "the profiled key")
-                secret_shown = f"key {secret.fingerprint}"
+            fresh = session is None or not session.active
+            if fresh:
+                session = reconnect()
+            assert session is not None
+            try:
+                result = attempt(session, secret)
+            except ConnectionClosed:  # hung up unanswered (MaxAuthTries): once more, anew
+                if fresh:
+                    raise
+                session = reconnect()
+                result = attempt(session, secret)
+            if result.method == "none" and isinstance(secret, Pair):
+                secret = replace(secret, password="")  # in without a password: the finding
+            secret_shown = (
+                shown(secret.password) if isinstance(secret, Pair) else f"key {secret.fingerprint}"
+            )
             detail = result.detail or result.method
             if result.accepted:
                 if isinstance(secret, Pair):
                     hits.append(secret)
                 _, out = session.run("id -u")
                 uid = out.strip()
-                detail = f"session opened; id -u: {uid or '(nothing)'}"
+                how = result.detail or result.method
+                detail = f"session opened ({how}); id -u: {uid or '(nothing)'}"
                 session.close()
                 session = None
             attempts.append(
@@ -148,6 +166,8 @@ def try_root(
                     time.monotonic() - started,
                 )
             )
+            if result.method == "none":
+                break  # root needs no password: the other passwords would say the same
     except DeviceError as exc:
         return RootTrial(Trial(tuple(attempts), exc, hits=tuple(hits)), uid)
     finally:
