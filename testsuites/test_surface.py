@@ -174,7 +174,7 @@ def test_services_speak_their_profiled_protocol(
     assert not wrong, f"services not speaking their profiled protocol: {'; '.join(wrong)}"
     undecided = [s.summary() for s in spoken if s.spoke is Spoke.UNDECIDED]
     if undecided:
-        inconclusive(network.host, f"no answer in time: {'; '.join(undecided)}")
+        inconclusive(network.host, f"could not decide: {'; '.join(undecided)}")
     evidence.reason = f"every service ({len(spoken)}) completed its profiled protocol"
 
 

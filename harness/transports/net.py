@@ -35,6 +35,11 @@ class TcpConnection:
         self.timeout = timeout
         self.transcript = transcript
 
+    @property
+    def tls(self) -> bool:
+        """Whether a TLS session runs on the connection (`start_tls`)."""
+        return isinstance(self._sock, ssl.SSLSocket)
+
     def send(self, data: bytes, note: str = "") -> None:
         self.transcript.sent(data, note)
         self._sock.settimeout(self.timeout)
@@ -66,6 +71,9 @@ class TcpConnection:
         except ConnectionResetError:
             self.transcript.event("connection reset by peer")
             return b""
+        except ssl.SSLError as exc:  # TLS 1.3: a refused client certificate comes only now
+            failure = TlsRefused if spoke_tls(exc) else DeviceUnreachable
+            raise failure(self.target, f"receive failed: {exc}") from None
         except OSError as exc:
             raise DeviceUnreachable(self.target, f"receive failed: {exc}") from None
         if data:
@@ -250,6 +258,30 @@ def parse_port_ranges(spec: str) -> list[int]:
     return ports
 
 
+class TlsRefused(DeviceUnreachable):
+    """The peer speaks TLS, but the handshake did not finish: it sent an alert (it wants a
+    client certificate, no version or suite in common), or its hello offered what our
+    client refuses (a 1024-bit DH group)."""
+
+
+# OpenSSL's reasons for a failure after the peer's hello, which only a TLS peer sends.
+# Alerts are recognised by name; a cleartext peer gives WRONG_VERSION_NUMBER and the like.
+_REFUSED_HELLO = frozenset(
+    {
+        "DH_KEY_TOO_SMALL", "EE_KEY_TOO_SMALL", "CA_KEY_TOO_SMALL", "CA_MD_TOO_WEAK",
+        "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE", "WRONG_SIGNATURE_TYPE",
+        "WRONG_CURVE", "BAD_ECPOINT", "UNSAFE_LEGACY_RENEGOTIATION_DISABLED",
+        "LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED", "NO_SUITABLE_SIGNATURE_ALGORITHM",
+    }
+)  # fmt: skip
+
+
+def spoke_tls(error: ssl.SSLError) -> bool:
+    """Whether a failed handshake's error shows the peer speaking TLS."""
+    reason = error.reason or ""
+    return "ALERT" in reason or reason in _REFUSED_HELLO
+
+
 def start_tls(conn: TcpConnection, server_name: str | None) -> str | None:
     """Run a TLS handshake on `conn` (in place) without verifying the server: the callers
     ask what the server does once connected, its certificate is judged elsewhere. The
@@ -262,7 +294,8 @@ def start_tls(conn: TcpConnection, server_name: str | None) -> str | None:
     except TimeoutError:
         raise DeviceTimeout(conn.target, "TLS handshake timed out") from None
     except ssl.SSLError as exc:
-        raise DeviceUnreachable(conn.target, f"TLS handshake failed: {exc.reason or exc}") from None
+        failure = TlsRefused if spoke_tls(exc) else DeviceUnreachable
+        raise failure(conn.target, f"TLS handshake failed: {exc.reason or exc}") from None
     except OSError as exc:
         raise DeviceUnreachable(conn.target, f"TLS handshake failed: {exc}") from None
     version = conn._sock.version() if isinstance(conn._sock, ssl.SSLSocket) else None

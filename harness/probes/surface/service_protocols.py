@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from harness.config.profile import Service
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceError, DeviceTimeout, ProtocolViolation
+from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable, ProtocolViolation
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.probes.crypto import cleartext
@@ -42,7 +42,7 @@ class Spoke(str, enum.Enum):
     COMPLETED = "completed"
     OTHER = "other"  # it answered, but not in that protocol
     CLOSED = "closed"  # the connection was refused
-    UNDECIDED = "undecided"  # no answer in time: could not tell
+    UNDECIDED = "undecided"  # no answer in time, or TLS not finished: could not tell
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,12 @@ def speak(
             detail = _exchange(conn, scope, host, service, server_name, timeout, transcript)
     except DeviceTimeout as exc:
         return said(Spoke.UNDECIDED, str(exc))
+    except net.TlsRefused as exc:
+        return said(
+            Spoke.UNDECIDED,
+            f"{exc}; it speaks TLS, but the harness's client could not finish, so what it "
+            f"speaks inside ({service.protocol}) was not asked",
+        )
     except DeviceError as exc:
         instead = cleartext.identify(
             scope, host, service.port, timeout=timeout, new_transcript=lambda _: transcript
@@ -131,9 +137,31 @@ def _exchange(
         conn.close()
         with SshSession(scope, host, service.port, timeout=timeout, transcript=transcript) as ssh:
             return f"SSH key exchange with {ssh.server_version}"
+    if not service.tls:
+        return _inside(conn, host, service, timeout) or _NOTHING_MORE
+    handshake = f"TLS handshake, {net.start_tls(conn, server_name)}"
+    try:
+        inside = _inside(conn, host, service, timeout)
+    except (DeviceTimeout, ProtocolViolation):
+        raise
+    except DeviceError as exc:
+        failed = str(exc).removeprefix(f"{exc.target}: ")
+        raise net.TlsRefused(
+            conn.target,
+            f"{failed}; the TLS session ended before any answer (a TLS 1.3 server that "
+            "wants a client certificate ends it so, after the handshake)",
+        ) from None
+    return f"{handshake}; {inside}" if inside else handshake
+
+
+_NOTHING_MORE = "TCP connection (protocol 'other': nothing more to complete)"
+
+
+def _inside(conn: net.TcpConnection, host: str, service: Service, timeout: float) -> str:
+    """The exchange of the protocol itself, in the clear or inside TLS: what completed
+    ("" for `tls` and `other`, which complete with the connection or the handshake)."""
+    protocol = service.protocol
     done = []
-    if service.tls:
-        done.append(f"TLS handshake, {net.start_tls(conn, server_name)}")
     if protocol in ("http", "https"):
         conn.send(cleartext.HTTP_REQUEST % _host_header(host), "HTTP GET /")
         status_line = _answer(conn, service.port, timeout, lambda d: b"\r\n" in d)
@@ -148,14 +176,17 @@ def _exchange(
     elif protocol == "dicom-tls":
         conn.send(associate_request(b"ANY-SCP", b"MEDSEC"), "DICOM A-ASSOCIATE-RQ (Verification)")
         done.append(_association(conn, timeout))
-    return "; ".join(done) or "TCP connection (protocol 'other': nothing more to complete)"
+    return "; ".join(done)
 
 
 def _answer(
     conn: net.TcpConnection, port: int, timeout: float, enough: Callable[[bytes], bool]
 ) -> cleartext.PortFinding:
-    """The first answer (until `enough`, or the peer closes), named."""
+    """The first answer (until `enough`, or the peer closes), named; inside TLS, a session
+    ended before any answer is a `DeviceUnreachable` (see `_exchange`)."""
     answer = conn.recv_until(lambda d: enough(d) or b"\n" in d, Deadline(timeout), ANSWER_LIMIT)
+    if not answer and conn.tls:
+        raise DeviceUnreachable(conn.target, "closed without answering")
     return cleartext.PortFinding.of(port, answer)
 
 
