@@ -25,7 +25,7 @@ from harness.evidence.manifest import verify_run
 from harness.reporting.results import Outcome, RunResults, load
 from harness.sim.pump import EmulatedPump, SimConfig
 from tests import junit_rules
-from tests.integration import fakes
+from tests.integration import daemons, fakes
 from tests.integration.cli import medsec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -234,6 +234,29 @@ def test_hanging_garbage_and_dead_services_become_errors_and_the_run_goes_on(
     assert longest.duration_s < 20, longest
     assert elapsed < 90
     _assert_escaped((tmp_path / "run" / "report.html").read_text())
+
+
+def test_an_update_channel_that_never_answers_is_an_error_not_a_missing_login(
+    pump: EmulatedPump, tmp_path: Path, loopback_address: str, private_network: None
+) -> None:
+    """UPDATE-008 asks whether an upload without or with wrong credentials is refused
+    before the image is taken. With the update URL on a closed port nothing answers at
+    all: that decides nothing (it was a `failed`, "took an image without valid
+    credentials")."""
+    document = pump.profile()
+    closed = daemons.free_port(loopback_address)  # nothing listens there
+    document["update"]["url"] = f"https://{loopback_address}:{closed}/update"
+    profile = write_profile(tmp_path / "closed-update.yaml", document)
+    done = medsec(
+        "run", str(profile), "--suite", "update", "--out", str(tmp_path / "run"),
+        "--allow-destructive", "--", "-k", "channel_requires_authentication",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    (check,) = load(tmp_path / "run" / "results.json").checks
+    assert check.id == "UPDATE-008"
+    assert check.outcome is Outcome.ERROR, check.reason
+    assert "no answer to the upload" in check.reason, check.reason
+    assert "refused" in check.reason, check.reason  # the connection's own words are kept
 
 
 def _assert_escaped(html: str) -> None:
