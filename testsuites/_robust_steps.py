@@ -137,15 +137,18 @@ class RobustSteps:
             self._reproducers[key] = path.name
         return f"{len(case.payload)} bytes in {self._reproducers[key]}"
 
-    def judge(self, trial: Trial, passed: str) -> None:
+    def judge(self, trial: Trial, passed: str, *, undecided: Sequence[str] = ()) -> None:
         """Failed: a case after which the device did not answer, or a reaction the family's
-        rule forbids; error: a case not delivered or not run; else passed."""
+        rule forbids; error: a case not delivered or not run, or a reaction the family
+        could not judge (`undecided`); else passed."""
         failures = [self._killed(r) for r in trial.killers]
         failures += [
             f"{r.case.target} {r.case.name} ({self.reproducer(r)}): {r.problem}"
             for r in trial.misbehaved
         ]
         assert not failures, "; ".join(failures)
+        if undecided:
+            inconclusive(self._device, "; ".join(undecided))
         if trial.undelivered:
             shown = "; ".join(f"{r.case.name}: {r.reply.detail}" for r in trial.undelivered)
             inconclusive(self._device, f"cases not delivered: {shown}")

@@ -29,7 +29,7 @@ from harness.probes.auth import (
 from harness.probes.auth.bootloader import BootOutcome
 from harness.probes.auth.credentials import LoginLedger
 from harness.probes.auth.http_auth import HttpApi
-from harness.probes.console import ConsolePrompts, DeviceReset
+from harness.probes.console import ConsolePrompts, DeviceReset, boot_marks
 from harness.transports.serial import Console
 from harness.transports.ssh import SshTarget
 from testsuites._auth_steps import (
@@ -465,6 +465,7 @@ def test_idle_session_timeout(
             (serial.username, serial.password),
             idle_s,
             Deadline(idle_s + policy.timeout_s * 8),
+            reboot=boot_marks(serial),
         )
     evidence.note(f"{interface}: idle {idle_s:.1f}s, then `id`: {finding.answer.strip()[-200:]!r}")
     assert finding.closed, (

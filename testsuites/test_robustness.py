@@ -15,6 +15,7 @@ import pytest
 
 from harness.config.profile import Profile, Service
 from harness.core.errors import inconclusive, not_applicable
+from harness.probes import console as console_probe
 from harness.probes.auth.http_auth import HttpApi
 from harness.probes.console import ConsolePrompts
 from harness.probes.robust import (
@@ -128,10 +129,10 @@ def test_serial_garbage_survived(
 ) -> None:
     serial = profile.serial
     assert serial is not None
-    reboot = serial_input.boot_marks(serial)
+    reboot = console_probe.boot_marks(serial)
     transcript = robust.evidence.new_transcript("console", f"serial console {serial.console_url}")
 
-    def send(case: Case) -> Reply:
+    def typed(case: Case) -> serial_input.ConsoleReply:
         with Console(
             robust.scope, serial.console_url, baudrate=serial.baudrate, timeout=robust.timeout,
             transcript=transcript,
@@ -142,12 +143,23 @@ def test_serial_garbage_survived(
                 deadline=robust.deadline,
             )  # fmt: skip
 
+    def send(case: Case) -> Reply:
+        reply = typed(case)
+        if not reply.rebooted:
+            return reply
+        return serial_input.attributed(reply, typed(serial_input.CONTROL), typed(case))
+
     cases = serial_input.garbage(GARBAGE_SEED)
     trial = robust.run(plan(cases, send, serial_input.problem))
     robust.judge(
         trial,
         f"after each of {len(trial.results)} kinds of garbage the first Enter brought a prompt, "
         "with no boot log, and every interface answered",
+        undecided=[
+            f"{r.case.name}: {r.reply.unattributed}"
+            for r in trial.results
+            if isinstance(r.reply, serial_input.ConsoleReply) and r.reply.unattributed
+        ],
     )
 
 

@@ -11,6 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from harness.config import bootloaders
 from harness.config.profile import Serial
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceTimeout, DeviceUnreachable
@@ -27,6 +28,18 @@ PROBE_USER = "medsec-probe"  # a user name no device has, to reach the password 
 # line starts with "echo"). No `$` or `#` in it, which could pass for a shell prompt.
 CANARY_COMMAND = b"echo medsec42x\r"
 CANARY_OUTPUT = re.compile(rb"(?:^|\n)medsec42x\r?\n")
+
+
+KERNEL_BOOT = r"Booting Linux|Starting kernel|Linux version \d"
+
+
+def boot_marks(serial: Serial) -> re.Pattern[bytes]:
+    """What only a booting device prints: its bootloader's banner, or any known one, or the
+    kernel's first lines."""
+    banner = serial.bootloader.traits.banner if serial.bootloader else None
+    if banner is None:
+        banner = bootloaders.generic("any", "").banner
+    return re.compile(f"{banner}|{KERNEL_BOOT}".encode())
 
 
 class LoginOutcome(str, enum.Enum):

@@ -55,6 +55,8 @@ class Faults:
     flood: bool = False
     silent: bool = False
     refuse_before_password: bool = False  # "Login incorrect" right after the user name
+    reboots_every_s: float = 0.0  # reboots on its own (a watchdog, a crash loop)
+    reboots_when_idle_s: float = 0.0  # a shell left idle this long crashes the device
 
 
 class FakeConsole:
@@ -74,6 +76,9 @@ class FakeConsole:
         self._user = b""
         self._boot_until = 0.0
         self._going_down_at = 0.0
+        every = faults.reboots_every_s
+        self._next_own_reboot = time.monotonic() + every if every else 0.0
+        self._last_key = time.monotonic()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self) -> FakeConsole:
@@ -107,6 +112,7 @@ class FakeConsole:
                 self._key(bytes((byte,)))
 
     def _key(self, key: bytes) -> None:
+        self._last_key = time.monotonic()
         if self.faults.silent or self.faults.flood or self._state == "hung":
             return
         if self._state == "booting":
@@ -184,7 +190,17 @@ class FakeConsole:
 
     def _tick(self) -> None:
         """Called every 50 ms: a reboot that was due, the end of the autoboot window."""
-        if self._going_down_at and time.monotonic() >= self._going_down_at:
+        now = time.monotonic()
+        if self._next_own_reboot and now >= self._next_own_reboot:
+            self._next_own_reboot = now + self.faults.reboots_every_s
+            self._reboot()
+        elif (
+            self.faults.reboots_when_idle_s
+            and self._state == "shell"
+            and now - self._last_key >= self.faults.reboots_when_idle_s
+        ):
+            self._reboot()
+        elif self._going_down_at and now >= self._going_down_at:
             self._going_down_at = 0.0
             self._reboot()
         elif self._state == "booting" and time.monotonic() >= self._boot_until:

@@ -462,6 +462,61 @@ def test_a_flooding_or_silent_console_is_an_error_on_time(
     assert elapsed < 60
 
 
+def test_a_reboot_proves_neither_an_idle_timeout_nor_a_crash_by_garbage(
+    tmp_path: Path, loopback_address: str
+) -> None:
+    """A console whose idle shell crashes the device ends the session, with a boot log:
+    no evidence of an idle timeout (AUTH-011 was `passed`). A console that reboots every
+    0.6 s on its own reboots after ROBUST-006's garbage, and just as well with nothing
+    typed (ROBUST-006 was `failed`). Both are `error`; the same console without the fault
+    fails AUTH-011 (it has no idle timeout) and passes ROBUST-006."""
+    faults = {
+        "idle-crash": consoles.Faults(reboots_when_idle_s=1.0),
+        "crash-loop": consoles.Faults(reboots_every_s=0.6),
+        "plain": consoles.Faults(),
+    }
+    with ExitStack() as stack:
+        fake = {
+            name: stack.enter_context(consoles.FakeConsole(daemons.random_password(), f))
+            for name, f in faults.items()
+        }
+        results = concurrently(
+            **{
+                name: (
+                    lambda name=name, console=console: run(
+                        tmp_path,
+                        loopback_address,
+                        f"reboots-{name}",
+                        "--suite",
+                        "auth,robust",
+                        "--",
+                        "-k",
+                        "(idle and serial) or serial_garbage",
+                        serial={
+                            "url": console.path,
+                            "login_prompt": "login:",
+                            "username": "tester",
+                            "password": console.password,
+                        },
+                        policy={"timeout_s": 2, "session_idle_timeout_s": 1.5},
+                    )
+                )
+                for name, console in fake.items()
+            }
+        )
+    expected = {
+        "idle-crash": {"AUTH-011[serial]": Outcome.ERROR, "ROBUST-006[serial]": Outcome.PASSED},
+        "crash-loop": {"AUTH-011[serial]": Outcome.ERROR, "ROBUST-006[serial]": Outcome.ERROR},
+        "plain": {"AUTH-011[serial]": Outcome.FAILED, "ROBUST-006[serial]": Outcome.PASSED},
+    }
+    for name, outcome in expected.items():
+        assert outcomes(results[name]) == outcome, f"{name}:\n{reasons(results[name])}"
+    idle = results["idle-crash"]["checks"]["AUTH-011[serial]"].reason
+    assert "boot log" in idle, idle
+    garbage = results["crash-loop"]["checks"]["ROBUST-006[serial]"].reason
+    assert "also rebooted with nothing typed" in garbage, garbage
+
+
 def test_a_console_that_never_asks_a_password_is_judged_at_its_own_pace(
     tmp_path: Path, loopback_address: str
 ) -> None:

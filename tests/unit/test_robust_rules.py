@@ -22,6 +22,7 @@ from harness.core.redact import Redactor
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.evidence.recorder import EvidenceRecorder
+from harness.probes import console as console_probe
 from harness.probes import liveness
 from harness.probes.console import ConsoleState
 from harness.probes.robust import flood, http_input, oversized, serial_input, ssh_input, tls_input
@@ -73,7 +74,7 @@ def test_a_boot_log_is_recognised_with_or_without_a_profiled_bootloader(
     lab_profile: Profile,
 ) -> None:
     assert lab_profile.serial is not None
-    marks = serial_input.boot_marks(lab_profile.serial)
+    marks = console_probe.boot_marks(lab_profile.serial)
     assert marks.search(b"\r\nU-Boot SPL 2023.04 (Jan 01 2024)\r\n")
     assert marks.search(b"[    0.000000] Booting Linux on physical CPU 0x0")
     assert not marks.search(b"IP-100 login: ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -99,8 +100,11 @@ def idle_console(
     account: console_probe.Account,
     idle_s: float,
     deadline: Deadline,
+    *,
+    reboot: re.Pattern[bytes],
 ) -> IdleFinding:
-    """Log in, idle `idle_s`, type `id`: does a shell still run it?"""
+    """Log in, idle `idle_s`, type `id`: does a shell still run it? A boot log (`reboot`)
+    on the way means the session ended with a reboot, which proves no idle timeout."""
     console_probe.login_profiled(console, prompts, account, deadline)
     console.forget()
     console.transcript.event(f"idle for {idle_s:.1f}s")
@@ -108,6 +112,12 @@ def idle_console(
     console.write(b"id\r", "command after the idle time")
     state, seen = console_probe.classify(console, prompts, deadline, min(console.timeout, 3.0))
     text = seen.decode("utf-8", "replace")
+    if reboot.search(seen):
+        inconclusive(
+            console.target,
+            "the console printed a boot log while idle or in answer to `id`: the session "
+            "ended with a reboot, which says nothing about an idle timeout",
+        )
     closed = state in (ConsoleState.LOGIN, ConsoleState.PASSWORD) or (
         state is ConsoleState.NOTHING and "uid=" not in text
     )

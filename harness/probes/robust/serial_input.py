@@ -16,10 +16,8 @@ from __future__ import annotations
 import random
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from harness.config import bootloaders
-from harness.config.profile import Serial
 from harness.core.deadline import Deadline
 from harness.probes.console import ConsolePrompts, ConsoleState, back_to_login, classify
 from harness.probes.robust.cases import Case, Reaction, Reply
@@ -29,12 +27,12 @@ RANDOM_BYTES = 1024
 MAX_OUTPUT = 4096  # of the console's output after a case, kept with the reply
 LONG_LINE = 8 * 1024
 BREAK_S = 0.25
+BREAK = "break"  # the case that sends a BREAK instead of bytes
 SETTLE_S = 0.2  # how long the console's own reaction to a case is read before Enter
 RETRY_S = 1.0  # between Enter presses at a console that shows no prompt
 # The tty's signal keys (Ctrl-C, Ctrl-\ and Ctrl-Z: intr, quit, susp), Ctrl-D, line ends, XON/XOFF:
 # garbage must not be mistaken for a user who asks to stop the login.
 LEFT_OUT = frozenset({0x03, 0x1C, 0x1A, 0x04, 0x0A, 0x0D, 0x11, 0x13})
-KERNEL_BOOT = r"Booting Linux|Starting kernel|Linux version \d"
 
 
 def garbage(seed: int) -> list[Case]:
@@ -56,17 +54,13 @@ def garbage(seed: int) -> list[Case]:
             b"A" * LONG_LINE,
             "console",
         ),
-        Case("break", f"a serial BREAK of {BREAK_S}s", b"", "console"),
+        Case(BREAK, f"a serial BREAK of {BREAK_S}s", b"", "console"),
     ]
 
 
-def boot_marks(serial: Serial) -> re.Pattern[bytes]:
-    """What only a booting device prints: its bootloader's banner, or any known one, or the
-    kernel's first lines."""
-    banner = serial.bootloader.traits.banner if serial.bootloader else None
-    if banner is None:
-        banner = bootloaders.generic("any", "").banner
-    return re.compile(f"{banner}|{KERNEL_BOOT}".encode())
+# Typed nothing, watched CONTROL_WATCH_S, then Enter: does the console reboot anyway?
+CONTROL = Case("control", "nothing typed (a control: does the console reboot anyway?)", b"")
+CONTROL_WATCH_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +71,7 @@ class ConsoleReply(Reply):
     state: ConsoleState = ConsoleState.NOTHING
     presses: int = 0
     rebooted: bool = False
+    unattributed: str = ""  # a reboot seen, but not the case's doing (see `attributed`)
 
 
 def type_case(
@@ -98,12 +93,12 @@ def type_case(
 
     back_to_login(console, prompts, within(timeout * 4))
     console.forget()
-    if case.payload:
-        console.write(case.payload, case.name)
-    else:
+    if case.name == BREAK:
         console.send_break(BREAK_S)
+    elif case.payload:
+        console.write(case.payload, case.name)
     typed = time.monotonic()
-    output = console.read_for(SETTLE_S)
+    output = console.read_for(CONTROL_WATCH_S if case is CONTROL else SETTLE_S)
     console.forget()  # an echoed `#` or `$` at the end of the garbage is no shell prompt
     wait = within(wait_s)
     settle, presses = timeout, 0
@@ -134,15 +129,40 @@ def type_case(
     )
 
 
+def attributed(first: ConsoleReply, control: ConsoleReply, again: ConsoleReply) -> ConsoleReply:
+    """A reboot after a case, checked: the case typed again must reboot the console again,
+    and the control (nothing typed) must not. Otherwise the reply says the reboot is not
+    the case's doing (`unattributed`), which decides nothing."""
+    if again.rebooted and not control.rebooted:
+        return replace(
+            first, detail=first.detail + "; it rebooted again when the case was typed again, "
+            "and not when nothing was typed",
+        )  # fmt: skip
+    why = (
+        "it also rebooted with nothing typed"
+        if control.rebooted
+        else "typed again, the case did not reboot it"
+    )
+    return replace(
+        first,
+        rebooted=False,
+        unattributed=f"the console rebooted after the case, but {why}: a reboot the case "
+        "may not have caused",
+    )
+
+
 def problem(case: Case, reply: Reply) -> str | None:
     """ROBUST-006: the first Enter brings a prompt; no shell without a login; no reboot."""
     assert isinstance(reply, ConsoleReply)
+    if reply.unattributed:
+        return None  # undecided: the check says so (`RobustSteps.judge`)
     came = f"{reply.elapsed_s:.1f}s after the case"
     if reply.state is ConsoleState.NOTHING:
         return f"Enter brought no prompt ({reply.presses} presses, up to {came})"
     if reply.rebooted:
         return (
-            f"the console rebooted: it printed a boot log, and its {reply.state.value} came {came}"
+            f"the console rebooted: it printed a boot log, and its {reply.state.value} came "
+            f"{came} (typed again, the case rebooted it again; nothing typed did not)"
         )
     if reply.presses > 1:
         return (
