@@ -177,6 +177,7 @@ class SshSession:
             allowed = tuple(exc.allowed_types)
             return self._refused(username, started, allowed, "method not offered", "publickey")
         except paramiko.AuthenticationException as exc:
+            self._raise_if_hung_up("public-key authentication", exc)
             return self._refused(username, started, (), str(exc) or "refused", "publickey")
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise _convert(self.target, exc, "public-key authentication") from None
