@@ -102,7 +102,7 @@ def load(
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(exc, path) from None
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
-        raise _issue(path, None, f"invalid YAML: {exc}") from None
+        raise _unmarked_error(exc, path) from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
@@ -121,10 +121,73 @@ def _issue(path: Path, line: int | None, message: str) -> ProfileError:
     return ProfileError([ProfileIssue(str(path), line, "", message)])
 
 
+# PyYAML's problems that quote the document (an alias name, a tag, a character of a
+# value: a password's, perhaps), found by its problem or context, and what is said instead.
+_YAML_KINDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), kind)
+    for pattern, kind in (
+        ("could not find expected ':'", "a key without ':' after it"),
+        ("undefined alias", "an undefined alias (a value starting with *: quote it)"),
+        ("duplicate anchor", "an anchor defined twice (a value starting with &: quote it)"),
+        (
+            "an? (anchor|alias)$",
+            "an invalid anchor or alias (a value starting with & or *: quote it)",
+        ),
+        (
+            "constructor for the tag|tag handle|a tag$",
+            "an unknown tag (a value starting with !: quote it)",
+        ),
+        (
+            "cannot start any token",
+            "a character that cannot start a value (a value starting with @, ` or %: quote it; "
+            "indent with spaces, not tabs)",
+        ),
+        ("escape", "an invalid escape in a double-quoted value (write \\\\ for a backslash)"),
+        (
+            "block scalar$",
+            "an invalid block scalar header (a value starting with | or >: quote it)",
+        ),
+        ("directive$", "an invalid directive (a line starting with %: quote it)"),
+        ("base64", "invalid base64 after !!binary"),
+    )
+)
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
+_TOKEN = re.compile(r"'(?:<[a-z ]+>|[-,?:\[\]{}])'")  # a parser's token, not the document's
+
+
 def _yaml_error(exc: yaml.MarkedYAMLError, path: Path) -> ProfileError:
+    """The file, line and column, and what kind of problem: never the text found there,
+    which may be a value (a password that starts with `*` reads as an alias name)."""
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark is not None else None
-    return _issue(path, line, f"invalid YAML: {exc.problem or exc.context}")
+    where = f" at column {mark.column + 1}" if mark is not None else ""
+    return _issue(path, line, f"invalid YAML{where}: {_yaml_kind(exc)}")
+
+
+def _yaml_kind(exc: yaml.MarkedYAMLError) -> str:
+    said = [text for text in (exc.problem, exc.context) if text]
+    for pattern, kind in _YAML_KINDS:
+        if any(pattern.search(text) for text in said):
+            return kind
+    if not said:
+        return "a syntax error"
+    # Otherwise only a parser's tokens (`expected <block end>, but found '<scalar>'`) stay.
+    keep = _TOKEN if isinstance(exc, yaml.parser.ParserError) else None
+    text = _QUOTED.sub(lambda m: m[0] if keep and keep.fullmatch(m[0]) else "(…)", said[0])
+    unquoted = _QUOTED.sub("", text)
+    if "'" in unquoted or '"' in unquoted:
+        return "a syntax error (PyYAML's description quotes the file: not shown)"
+    return text
+
+
+def _unmarked_error(exc: BaseException, path: Path) -> ProfileError:
+    """A problem PyYAML did not locate: its words, too, may quote a value."""
+    if isinstance(exc, RecursionError):
+        return _issue(path, None, "invalid YAML: nested too deeply")
+    if isinstance(exc, ValueError):
+        kind = "a value that reads as a date or a number but is not one (quote it)"
+        return _issue(path, None, f"invalid YAML: {kind}")
+    return _issue(path, None, "invalid YAML")
 
 
 def _read_bounded(path: Path) -> bytes:
@@ -213,7 +276,7 @@ def _check_structure(text: str, path: Path) -> None:
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(exc, path) from None
     except yaml.YAMLError as exc:
-        raise _issue(path, None, f"invalid YAML: {exc}") from None
+        raise _unmarked_error(exc, path) from None
     finally:
         loader.dispose()
 

@@ -120,3 +120,84 @@ def test_cli_validate_exits_2_with_one_located_line(tmp_path: Path, content: str
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert f"{path}:" in done.stderr
+
+
+SECRET = "Zq7Xw9Vb2Nm4Kp8J"  # a password, mistyped unquoted into the profile below
+
+
+def _leaks(message: str) -> bool:
+    """Does `message` hold any 4 characters of SECRET, or quote anything at all?"""
+    pieces = (SECRET[i : i + 4] for i in range(len(SECRET) - 3))
+    return any(p in message for p in pieces) or "'" in message or '"' in message
+
+
+@pytest.mark.parametrize(
+    ("value", "column", "hint"),
+    [
+        (f"*{SECRET}", 13, "an undefined alias (a value starting with *: quote it)"),
+        (f"!{SECRET[:6]}@{SECRET[6:]}", 13, "an unknown tag (a value starting with !: quote it)"),
+        (f"!tag{SECRET} x", 13, "an unknown tag (a value starting with !: quote it)"),
+        (f"!{SECRET}!x y", 13, "an unknown tag"),
+        (f"!<{SECRET} x", 31, "an unknown tag"),
+        (f"!%ff{SECRET} x", 14, "an unknown tag"),
+        (f"@{SECRET}", 13, "a character that cannot start a value (a value starting with @"),
+        (f"%{SECRET}", 13, "a character that cannot start a value"),
+        (f'"{SECRET}\\Q"', 31, "an invalid escape in a double-quoted value"),
+        (f'"{SECRET}\\xQQ"', 32, "an invalid escape in a double-quoted value"),
+        (f"&{SECRET[:8]}$ x", 22, "an invalid anchor or alias (a value starting with & or *"),
+        (f"|{SECRET}", 14, "an invalid block scalar header (a value starting with | or >"),
+        (f"!!binary {SECRET}Ä", 13, "invalid base64 after !!binary"),
+    ],
+    ids=[
+        "alias", "tag", "tag-space", "tag-handle", "verbatim-tag", "tag-escape", "at",
+        "percent", "escape", "hex-escape", "anchor", "block-scalar", "base64",
+    ],
+)  # fmt: skip
+def test_a_yaml_error_names_line_column_and_fix_never_the_value(
+    tmp_path: Path, value: str, column: int, hint: str
+) -> None:
+    path = tmp_path / "mistyped.yaml"
+    path.write_text(f"schema: medsec/profile/v1\nssh:\n  password: {value}\n  port: 22\n")
+    message = _rejected(path)
+    assert message.startswith(f"{path}:3: (document): invalid YAML at column {column}: ")
+    assert hint in message
+    assert not _leaks(message), message
+
+
+def test_other_yaml_errors_keep_only_the_parsers_own_words(tmp_path: Path) -> None:
+    path = tmp_path / "open.yaml"
+    path.write_text(f"ssh:\n  password: [{SECRET}\n  port: 22\n")
+    assert _rejected(path) == (
+        f"{path}:3: (document): invalid YAML at column 7: expected ',' or ']', but got ':'"
+    )
+    path.write_text(f"ssh:\n  password: x\n{SECRET}\n  port: 22\n")
+    assert (
+        _rejected(path)
+        == f"{path}:4: (document): invalid YAML at column 7: a key without ':' after it"
+    )
+
+
+def test_an_anchor_defined_twice_is_named_without_its_name(tmp_path: Path) -> None:
+    path = tmp_path / "anchors.yaml"
+    path.write_text(f"a: &{SECRET} 1\nb: &{SECRET} 2\n")
+    message = _rejected(path)
+    assert message == (
+        f"{path}:2: (document): invalid YAML at column 4: "
+        "an anchor defined twice (a value starting with &: quote it)"
+    )
+
+
+@pytest.mark.parametrize("value", [f"*{SECRET}", f"!{SECRET[:6]}@{SECRET[6:]}", f"!tag{SECRET} x"])
+def test_cli_validate_never_echoes_a_mistyped_password(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "pump.yaml"
+    path.write_text(f"schema: medsec/profile/v1\nserial:\n  url: /dev/null\n  password: {value}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"{path}:4: (document): invalid YAML at column 13: " in done.stderr
+    assert "quote it" in done.stderr
+    assert not _leaks(done.stdout + done.stderr), done.stderr
