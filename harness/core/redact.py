@@ -2,9 +2,13 @@
 
 A device can echo a password back in any encoding (a login body in hex, an Authorization
 header in base64, a URL-encoded form, a JSON string), so every known secret is scrubbed
-in each of those forms, wherever it sits in the text or bytes. In text, a profiled secret
-is replaced by its name, the profile key that holds it (`«ssh.password»`), so a reason
-that contained it still reads; a secret without a name shows as `ad***`.
+in each of those forms, wherever it sits in the text or bytes. Python and JSON escape it
+too, one escaping over another (a traceback with `--showlocals` shows the repr of a JSON
+body), so every such escaping is scrubbed as well. In text, a profiled secret is replaced by its
+name, the profile key that holds it (`«ssh.password»`), so a reason that contained it
+still reads; a secret without a name shows as `ad***`. A secret shorter than
+`MIN_SCRUB_LEN` is scrubbed only where it stands quoted (`'ab'`, `"ab"`): anywhere else it
+would blank out ordinary words and bytes.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
@@ -23,7 +27,8 @@ Secret = str | SecretStr
 `**********`, so no traceback, log or assertion prints it) until a transport writes it;
 default credentials, public knowledge, are plain `str`."""
 
-MIN_SCRUB_LEN = 4  # shorter values would blank out ordinary words
+MIN_SCRUB_LEN = 4  # shorter values would blank out ordinary words: scrubbed quoted only
+ESCAPE_DEPTH = 3  # escapings one over another that are scrubbed (a repr of a repr of JSON)
 MIN_BASE64_CORE = 6  # characters of a base64 run that depend on the secret alone
 
 
@@ -71,18 +76,77 @@ def _base64_cores(raw: bytes) -> set[bytes]:
     return cores
 
 
+Pieces = tuple[str, ...]  # a text cut where a replacement starts and ends
+
+
+def _inside(render: Callable[[str], str], pieces: Pieces) -> set[Pieces]:
+    """What `render` (repr, ascii, a bytes repr) writes for the pieces inside a longer string.
+
+    Python quotes a string that holds both quotes with `'` (escaping `'`), one that holds
+    only `'` with `"`: which depends on the whole string, so both are returned.
+    """
+    found = set()
+    for around in ("'\"", "'"):
+        if around == "'" and '"' in "".join(pieces):
+            continue  # the whole string would hold both quotes
+        skip = len(render(around)) - 1
+        found.add(tuple(render(around + piece)[skip:-1] for piece in pieces))
+    return found
+
+
+def _utf8_repr(text: str) -> str:
+    return repr(text.encode())
+
+
+def _json(pieces: Pieces) -> set[Pieces]:
+    return {
+        tuple(json.dumps(piece, ensure_ascii=ascii_only)[1:-1] for piece in pieces)
+        for ascii_only in (True, False)
+    }
+
+
+_ESCAPES: tuple[Callable[[Pieces], set[Pieces]], ...] = (
+    lambda pieces: _inside(repr, pieces),
+    lambda pieces: _inside(ascii, pieces),  # \xe4, \u20ac
+    lambda pieces: _inside(_utf8_repr, pieces),  # the bytes sent: \xc3\xa4
+    _json,
+)
+
+
+def _escaped(pieces: Pieces, depth: int = ESCAPE_DEPTH) -> set[Pieces]:
+    """The pieces themselves and as Python's and JSON's escaping write them, up to `depth`
+    times over (an exception's repr, holding the repr of a JSON body, in a local), each
+    piece escaped as it is inside the whole."""
+    found = layer = {pieces}
+    for _ in range(depth):
+        layer = {out for text in layer for escape in _ESCAPES for out in escape(text)} - found
+        found = found | layer
+    return found
+
+
+def _quoted_forms(secret: str, label: str) -> list[_Form]:
+    """A short secret where it stands quoted: `'ab'`, `"ab"`, JSON's `"\\u00e4"`, and each
+    of those escaped in turn (`\\'ab\\'`, `\\"ab\\"`). The quotes stay, only what they
+    hold is replaced."""
+    quoted = {(mark, body, mark) for (body,) in _escaped((secret,), 1) for mark in "'\""}
+    forms = []
+    for before, body, after in set().union(*(_escaped(q, ESCAPE_DEPTH - 1) for q in quoted)):
+        found = (before + body + after).encode()
+        replacement = (before + label + after).encode()
+        masked = (before + "*" * len(body.encode()) + after).encode()
+        forms.append(_Form(found, replacement, masked))
+    return forms
+
+
 def _forms(secret: str, label: str) -> list[_Form]:
+    if len(secret) < MIN_SCRUB_LEN:
+        return sorted(_quoted_forms(secret, label), key=lambda f: len(f.found), reverse=True)
     raw = secret.encode()
     masked = b"*" * len(raw)
     readable = label.encode()
-    forms = [_Form(raw, readable)]
+    forms = [_Form(body.encode(), readable) for (body,) in _escaped((secret,))]
     for encoded in {quote(secret, safe="").encode(), quote_plus(secret).encode()}:
         forms.append(_Form(encoded, readable))
-    for escaped in {
-        json.dumps(secret)[1:-1].encode(),
-        json.dumps(secret, ensure_ascii=False)[1:-1].encode(),
-    }:
-        forms.append(_Form(escaped, readable))
     hexed = binascii.hexlify(raw)
     forms.append(_Form(hexed, binascii.hexlify(masked), binascii.hexlify(masked)))
     forms.append(
@@ -109,7 +173,7 @@ class Redactor:
         names: Mapping[str, str | None] = (
             secrets if isinstance(secrets, Mapping) else dict.fromkeys(secrets)
         )
-        new = {s: n for s, n in names.items() if len(s) >= MIN_SCRUB_LEN and s not in self._names}
+        new = {s: n for s, n in names.items() if s and s not in self._names}
         if not new:
             return
         self._names |= new
@@ -122,7 +186,9 @@ class Redactor:
         if name is None:
             return shown(secret)
         label = f"«{name}»"
-        return shown(secret) if any(s in label for s in self._names) else label
+        # A short secret is scrubbed only quoted, and a label holds no quotes.
+        long = (s for s in self._names if len(s) >= MIN_SCRUB_LEN)
+        return shown(secret) if any(s in label for s in long) else label
 
     def bytes(self, value: bytes) -> bytes:
         """`value` with every form of every secret masked, its length kept."""

@@ -282,6 +282,78 @@ def test_text_without_secrets_is_left_alone() -> None:
     assert redactor.text(text) == text
 
 
+# A quote of each kind, a backslash, a tab and non-ASCII: each escaping writes it otherwise.
+AWKWARD = "it's-a-\\back\tslash-p\u00e4sswort\""
+BODY = json.dumps({"username": "admin", "password": AWKWARD})
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        repr(AWKWARD),
+        ascii(AWKWARD),
+        repr(AWKWARD.encode()),  # \xc3\xa4
+        json.dumps(AWKWARD),  # \u00e4, \\, \t, \"
+        json.dumps(AWKWARD, ensure_ascii=False),
+        repr({"password": AWKWARD}),
+        repr(BODY),  # a local holding the JSON body, shown by --showlocals
+        repr(BODY.encode()),
+        repr(json.dumps({"password": AWKWARD}, ensure_ascii=False).encode()),
+        json.dumps(BODY),  # JSON in JSON
+        repr(json.dumps(BODY)),
+        repr(repr(BODY)),  # an exception's repr that holds the repr of a body
+        json.dumps(repr(BODY.encode())),
+    ],
+    ids=[
+        "repr", "ascii", "bytes-repr", "json", "json-utf8", "dict-repr", "repr-of-json",
+        "bytes-repr-of-json", "bytes-repr-of-utf8-json", "json-of-json", "repr-of-json-of-json",
+        "repr-of-repr-of-json", "json-of-bytes-repr-of-json",
+    ],
+)  # fmt: skip
+def test_every_python_and_json_escaping_of_a_secret_is_scrubbed(form: str) -> None:
+    redactor = Redactor({AWKWARD: "http.account.password"})
+    scrubbed = redactor.text(f"body = {form} (end)")
+    assert "«http.account.password»" in scrubbed
+    for piece in ("it", "back", "slash", "sswort"):
+        assert piece not in scrubbed, scrubbed
+    masked = redactor.bytes(form.encode())
+    assert len(masked) == len(form.encode())
+    assert b"back" not in masked
+    assert b"sswort" not in masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        repr({"password": "ab"}),  # 'ab'
+        repr(json.dumps({"password": "ab"})),  # "ab"
+        repr(str({"u": 'x"', "password": "ab"})),  # \'ab\'
+        json.dumps(json.dumps({"password": "ab"})),  # \"ab\"
+        repr(json.dumps(json.dumps({"password": "ab"}))),  # \\"ab\\"
+    ],
+    ids=["repr", "repr-of-json", "escaped-single", "escaped-double", "doubled-backslashes"],
+)
+def test_a_short_secret_is_scrubbed_where_it_stands_quoted(text: str) -> None:
+    redactor = Redactor({"ab": "pw"})
+    assert redactor.text(text) == text.replace("ab", "«pw»")
+    assert redactor.bytes(text.encode()) == text.replace("ab", "**").encode()  # length kept
+
+
+def test_a_short_secret_escaped_inside_its_quotes_is_scrubbed() -> None:
+    redactor = Redactor({"\u00e4": "pw"})
+    for quoted in ("'\u00e4'", '"\\u00e4"', "'\\xe4'", "b'\\xc3\\xa4'", repr(json.dumps("\u00e4"))):
+        assert "«pw»" in redactor.text(f"x = {quoted}"), quoted
+
+
+def test_a_short_secret_unquoted_is_left_alone() -> None:
+    """`MIN_SCRUB_LEN` keeps ordinary words, hex, base64 and binary dumps readable."""
+    redactor = Redactor({"ab": "pw", "ss": "serial.password", "Hunter2!": "ssh.password"})
+    text = "about a tab: 6162 YWI= b'ab' ab"
+    assert redactor.text(text) == "about a tab: 6162 YWI= b'«pw»' ab"
+    assert redactor.bytes(b"\x00ab\x01abab") == b"\x00ab\x01abab"
+    assert redactor.text("Hunter2!") == "«ssh.password»"  # `ss` in the name does not matter
+
+
 def test_binary_evidence_is_scrubbed(tmp_path: Path) -> None:
     recorder = EvidenceRecorder(tmp_path, "AUTH-003", "http", Redactor([SECRET]))
     body = json.dumps({"echo": SECRET}).encode()
