@@ -30,6 +30,8 @@ default credentials, public knowledge, are plain `str`."""
 MIN_SCRUB_LEN = 4  # shorter values would blank out ordinary words: scrubbed quoted only
 ESCAPE_DEPTH = 3  # escapings one over another that are scrubbed (a repr of a repr of JSON)
 MIN_BASE64_CORE = 6  # characters of a base64 run that depend on the secret alone
+CUT = b"..."  # where pytest shortened a long repr to its head and tail
+MIN_CUT_PIECE = 2  # bytes of a secret's form beside a cut that are replaced (1 would be noise)
 
 
 def reveal(secret: Secret) -> str:
@@ -158,6 +160,21 @@ def _forms(secret: str, label: str) -> list[_Form]:
     return sorted(unique.values(), key=lambda f: len(f.found), reverse=True)
 
 
+def _cut_piece(part: bytes, forms: list[_Form], *, head: bool) -> bytes:
+    """`part` without the longest piece of a form that a cut left at its end (`head`: the
+    form's start) or at its start (the form's end)."""
+    best, replacement = 0, b""
+    for form in forms:
+        for size in range(len(form.found) - 1, max(MIN_CUT_PIECE, best + 1) - 1, -1):
+            piece = form.found[:size] if head else form.found[-size:]
+            if part.endswith(piece) if head else part.startswith(piece):
+                best, replacement = size, form.replacement
+                break
+    if not best:
+        return part
+    return part[:-best] + replacement if head else replacement + part[best:]
+
+
 class Redactor:
     """Replaces every known secret, in every form above, with a redacted form.
 
@@ -167,6 +184,7 @@ class Redactor:
     def __init__(self, secrets: Mapping[str, str] | Iterable[str] = ()) -> None:
         self._names: dict[str, str | None] = {}
         self._forms: list[_Form] = []
+        self._long_forms: list[_Form] = []  # of secrets scrubbed wherever they stand
         self.add(secrets)
 
     def add(self, secrets: Mapping[str, str] | Iterable[str]) -> None:
@@ -179,6 +197,10 @@ class Redactor:
         self._names |= new
         forms = {f.found: f for s in self._names for f in _forms(s, self._label(s))}
         self._forms = sorted(forms.values(), key=lambda f: len(f.found), reverse=True)
+        long = {s for s in self._names if len(s) >= MIN_SCRUB_LEN}
+        self._long_forms = [
+            f for s in long for f in _forms(s, self._label(s)) if len(f.found) > MIN_CUT_PIECE
+        ]
 
     def _label(self, secret: str) -> str:
         """`«ssh.password»`, unless the name would show a secret itself: then `ss***`."""
@@ -207,3 +229,18 @@ class Redactor:
             if form.found in scrubbed:
                 scrubbed = scrubbed.replace(form.found, form.replacement)
         return value if scrubbed is encoded else scrubbed.decode("utf-8", "surrogateescape")
+
+    def cut_text(self, value: str) -> str:
+        """`text`, and what is left of a secret where pytest cut a long repr to its head and
+        tail (`{'body': 'pass...word'}`): the start of a form before a `...`, its end after.
+        """
+        scrubbed = self.text(value)
+        if CUT not in scrubbed.encode("utf-8", "surrogateescape") or not self._long_forms:
+            return scrubbed
+        parts = scrubbed.encode("utf-8", "surrogateescape").split(CUT)
+        for n in range(len(parts)):
+            if n > 0:
+                parts[n] = _cut_piece(parts[n], self._long_forms, head=False)
+            if n < len(parts) - 1:
+                parts[n] = _cut_piece(parts[n], self._long_forms, head=True)
+        return CUT.join(parts).decode("utf-8", "surrogateescape")

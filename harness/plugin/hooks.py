@@ -104,12 +104,13 @@ def pytest_runtest_makereport(
 
 def _redact_report(report: pytest.TestReport, redactor: Redactor) -> None:
     """A traceback (with --showlocals, every frame's variables) and captured output reach
-    the terminal and report.html from here: only their redacted text does."""
+    the terminal and report.html from here: only their redacted text does. A traceback's
+    long reprs are cut to head and tail, perhaps inside a secret: `cut_text` sees to that."""
     if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
         path, line, reason = report.longrepr
         report.longrepr = (path, line, redactor.text(reason))
     elif report.longrepr is not None:
-        report.longrepr = redactor.text(report.longreprtext)
+        report.longrepr = redactor.cut_text(report.longreprtext)
     report.sections = [(title, redactor.text(text)) for title, text in report.sections]
 
 

@@ -491,3 +491,61 @@ def test_ctrl_c_at_any_moment_never_exits_0_or_leaves_a_running_run(
         results = load(out / "results.json")
         assert results.status == "interrupted"
         assert verify_run(out).ok
+
+
+def test_showlocals_tracebacks_print_no_escaped_or_short_secret(
+    tmp_path: Path, loopback_address: str
+) -> None:
+    """`pytest -l --tb=long` shows locals as reprs, a JSON login body among them: every
+    escaping of a password, and a 2-character one where it stands quoted, is scrubbed."""
+    host = loopback_address
+    awkward = "it's-a-\\back\tslash-p\u00e4sswort\""  # quotes, backslash, tab, non-ASCII
+    profile = write_profile(
+        tmp_path / "secrets.yaml",
+        minimal_profile(
+            host,
+            http={
+                "base_url": f"https://{host}:9",  # refused: the checks fail with a traceback
+                "login": {"path": "/api/login", "style": "json"},
+                "account": {"username": "admin", "password": awkward},
+            },
+            auth={
+                "password_change": {
+                    "path": "/api/account/password",
+                    "account": {"username": "operator", "password": "ab"},
+                }
+            },
+        ),
+    )
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", str(REPO / "testsuites"),
+            "--profile", str(profile), "--medsec-out", str(tmp_path / "run"),
+            "-p", "no:cacheprovider", "-l", "--tb=long",
+            "-k", "refused_by_http_api or weak_new_passwords",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-3000:]
+    assert "body       = " in output  # the locals were shown...
+    assert '"password": "«http.account.password»"' in output  # ...with the secret named
+    assert '"password": "«auth.password_change.account.password»"' in output
+    body = json.dumps({"username": "admin", "password": awkward})
+    forms = {
+        awkward,
+        repr(awkward)[1:-1],
+        repr(body),
+        repr(body.encode()),
+        repr(str({"p": awkward})),
+    }
+    for form in forms | {json.dumps(awkward), "sswort", "slash"}:
+        assert form not in output, form
+    for short in ("'ab'", '"ab"', "\\'ab\\'", '\\"ab\\"'):
+        assert short not in output, short
+    for path in (tmp_path / "run").rglob("*"):
+        if path.is_file():
+            assert b"sswort" not in path.read_bytes(), path

@@ -412,3 +412,20 @@ def test_transcript_lines_escape_what_is_not_printable() -> None:
     transcript.received("GET\r\n\t\x00\x7f é\u00ad\u2028\U0001f600".encode() + b"\xff\xc3")
     line = transcript.to_text().splitlines()[1]
     assert line.endswith("< 'GET\\r\\n\t\\x00\\x7f é\\xad\\u2028\U0001f600\\xff\\xc3'")
+
+
+def test_a_secret_cut_by_an_ellipsis_is_scrubbed_on_both_sides() -> None:
+    """pytest shortens a long repr to head `...` tail; the cut may fall inside a secret."""
+    redactor = Redactor({AWKWARD: "http.account.password"})
+    shown_form = repr(BODY)  # as --showlocals shows the body
+    start = shown_form.index("it\\'s")
+    end = shown_form.index('"}')
+    for cut in range(start + 2, end - 1):  # at least 2 characters of it on each side
+        for gap in (0, 7):
+            head, tail = shown_form[:cut], shown_form[cut + gap :]
+            scrubbed = redactor.cut_text(f"self = X(body={head}...{tail})")
+            before, after = scrubbed.split("...")
+            assert before.endswith("«http.account.password»"), scrubbed
+            if end - cut - gap >= 2:
+                assert after.startswith("«http.account.password»"), scrubbed
+    assert redactor.cut_text("ordinary... text") == "ordinary... text"
