@@ -298,10 +298,37 @@ def test_each_missing_header_is_named() -> None:
     assert problems == [
         "cookie 'sid' lacks Secure, HttpOnly, SameSite=Lax or Strict (has none)",
         "Strict-Transport-Security max-age 86400 is below 31536000",
-        "no CSP frame-ancestors (without *) and no X-Frame-Options DENY/SAMEORIGIN",
+        "no CSP frame-ancestors limited to 'none', 'self' or named hosts, and no "
+        "X-Frame-Options DENY/SAMEORIGIN",
         "no X-Content-Type-Options: nosniff",
         "no Cache-Control: no-store",
     ]
+
+
+@pytest.mark.parametrize(
+    ("ancestors", "denied"),
+    [
+        ("'none'", True),
+        ("'self'", True),
+        ("'self' https://console.vendor.example", True),
+        ("*.vendor.example:443", True),
+        ("", True),  # an empty source list is 'none'
+        ("*", False),
+        ("https:", False),  # every https origin
+        ("'self' https:", False),
+        ("https://*", False),
+        ("data: 'self'", False),
+    ],
+)
+def test_frame_ancestors_must_name_who_may_frame(ancestors: str, denied: bool) -> None:
+    headers = (
+        ("Content-Security-Policy", f"default-src 'self'; frame-ancestors {ancestors}"),
+        ("X-Frame-Options", "DENY"),  # ignored by browsers beside frame-ancestors
+    )
+    framing = any("frame-ancestors" in p for p in web_headers.HeaderRules().problems(
+        _page(headers), https=True
+    ))  # fmt: skip
+    assert framing is not denied
 
 
 def test_x_frame_options_alone_suffices_and_plain_http_cannot_have_hsts() -> None:

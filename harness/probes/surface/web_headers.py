@@ -17,6 +17,7 @@ from harness.probes.auth.http_auth import HttpApi, Session
 
 HSTS_MIN_AGE_S = 365 * 24 * 3600
 FRAME_OPTIONS = frozenset({"deny", "sameorigin"})
+SCHEME_ONLY = re.compile(r"[a-z][a-z0-9+.-]*:")  # a CSP scheme-source: `https:`, `data:`
 SAME_SITE = frozenset({"lax", "strict"})
 MAX_AGE = re.compile(r'(?:^|;)\s*max-age\s*=\s*"?(\d+)"?\s*(?:;|$)', re.IGNORECASE)
 
@@ -100,7 +101,8 @@ class HeaderRules:
         found += self._hsts(page, https=https)
         if not _framing_denied(page):
             found.append(
-                "no CSP frame-ancestors (without *) and no X-Frame-Options DENY/SAMEORIGIN"
+                "no CSP frame-ancestors limited to 'none', 'self' or named hosts, and no "
+                "X-Frame-Options DENY/SAMEORIGIN"
             )
         if "nosniff" not in [v.strip().lower() for v in page.values("X-Content-Type-Options")]:
             found.append("no X-Content-Type-Options: nosniff")
@@ -124,9 +126,32 @@ class HeaderRules:
 
 
 def _framing_denied(page: Page) -> bool:
-    for policy in page.values("Content-Security-Policy"):
-        for directive in policy.split(";"):
-            name, _, sources = directive.strip().partition(" ")
-            if name.lower() == "frame-ancestors" and "*" not in sources:
-                return True
+    """Only the page's own origin or named hosts may frame it.
+
+    Every enforced CSP applies, so one restrictive `frame-ancestors` is enough; a browser
+    that sees `frame-ancestors` at all ignores X-Frame-Options, so a permissive one is not
+    saved by X-Frame-Options DENY.
+    """
+    ancestors = [
+        sources.split()
+        for policy in page.values("Content-Security-Policy")
+        for directive in policy.split(";")
+        for name, _, sources in [directive.strip().partition(" ")]
+        if name.lower() == "frame-ancestors"
+    ]
+    if ancestors:
+        return any(all(_names_its_framers(s) for s in sources) for sources in ancestors)
     return any(v.strip().lower() in FRAME_OPTIONS for v in page.values("X-Frame-Options"))
+
+
+def _names_its_framers(source: str) -> bool:
+    """A `frame-ancestors` source that admits named origins only: 'none', 'self' or a host
+    (`*.vendor.example` included), not `*`, a scheme (`https:` admits every https origin)
+    or a host that is only a wildcard (`https://*`)."""
+    source = source.lower()
+    if source in ("'none'", "'self'"):
+        return True
+    if source.startswith("'") or SCHEME_ONLY.fullmatch(source):
+        return False
+    host = source.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    return host not in ("", "*")
