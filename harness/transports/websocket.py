@@ -8,6 +8,7 @@ every message (bounded) until it is closed.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -16,16 +17,46 @@ from pathlib import Path
 import websocket
 
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceUnreachable, ProtocolViolation
+from harness.core.errors import DeviceError, DeviceUnreachable, ProtocolViolation
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
+from harness.transports.deadline_guard import EXCHANGE_FACTOR, ExchangeDeadline
 from harness.transports.http_upload import open_connection
 
 MAX_MESSAGES = 4000
 MAX_FRAME = 1 << 20  # bytes a frame may announce; checked before its payload is read
 MAX_MESSAGE = 1 << 20  # bytes of one message, over all of its fragments
 MAX_KEPT = 8 << 20  # bytes of messages kept for the verdict
+MAX_UPGRADE_ANSWER = 64 * 1024  # bytes of the answer to the upgrade: status, headers, body
 POLL_S = 0.1
+
+
+class _UpgradeReader:
+    """The socket as websocket-client reads the upgrade answer through it, refusing more
+    than MAX_UPGRADE_ANSWER bytes.
+
+    The library reads the status and header lines without a limit on their length or
+    number (and a refusal's whole announced body), so the cap is kept here, in `recv`.
+    Everything else is the socket's own.
+    """
+
+    def __init__(self, sock: socket.socket, target: str) -> None:
+        self._sock = sock
+        self._target = target
+        self._read = 0
+
+    def recv(self, size: int) -> bytes:
+        data = self._sock.recv(min(size, MAX_UPGRADE_ANSWER + 1 - self._read))
+        self._read += len(data)
+        if self._read > MAX_UPGRADE_ANSWER:
+            raise ProtocolViolation(
+                self._target,
+                f"the answer to the websocket upgrade ran past {MAX_UPGRADE_ANSWER} bytes",
+            )
+        return data
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
 
 
 class _BoundedWebSocket(websocket.WebSocket):
@@ -88,32 +119,16 @@ class MessageSocket:
             k: ("<redacted>" if k == "Authorization" else v) for k, v in (headers or {}).items()
         }
         transcript.sent(f"GET {url} (websocket upgrade) {shown}".encode())
+        budget = timeout * EXCHANGE_FACTOR
         try:
-            self._ws.connect(  # type: ignore[no-untyped-call]
-                url,
-                socket=sock,
-                timeout=timeout,
-                header=[f"{k}: {v}" for k, v in (headers or {}).items()],
-                suppress_origin=True,
-                redirect_limit=0,  # a redirect is the device's answer, never followed
-            )
-        except websocket.WebSocketBadStatusException as exc:
+            # Each read has `timeout`; the whole answer has `budget` (a trickle ends too).
+            with ExchangeDeadline(budget, self.target, "the websocket upgrade") as guard:
+                guard.watch(sock)
+                self._upgrade(url, _UpgradeReader(sock, self.target), timeout, headers or {})
+        except DeviceError:
             sock.close()
-            raise ProtocolViolation(
-                self.target, f"websocket upgrade refused: HTTP {exc.status_code}"
-            ) from None
-        except (websocket.WebSocketException, OSError) as exc:
-            sock.close()
-            answer = self._ws.handshake_response
-            if answer is not None and answer.status != 101:
-                location = (answer.headers or {}).get("location", "")
-                transcript.received(f"HTTP {answer.status} Location: {location}".encode())
-                raise ProtocolViolation(
-                    self.target,
-                    f"websocket upgrade answered HTTP {answer.status} to {location!r}: "
-                    "a redirect, not followed",
-                ) from None
-            raise DeviceUnreachable(self.target, f"websocket upgrade failed: {exc}") from None
+            raise
+        self._ws.sock = sock  # frames are read from the socket itself, under their own caps
         transcript.event("websocket open")
         self._ws.settimeout(POLL_S)
         self._messages: list[str] = []
@@ -122,6 +137,35 @@ class MessageSocket:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name=f"ws-{self.target}", daemon=True)
         self._thread.start()
+
+    def _upgrade(
+        self, url: str, reader: _UpgradeReader, timeout: float, headers: dict[str, str]
+    ) -> None:
+        """The upgrade handshake through `reader`; a failure raised as a DeviceError."""
+        try:
+            self._ws.connect(  # type: ignore[no-untyped-call]
+                url,
+                socket=reader,
+                timeout=timeout,
+                header=[f"{k}: {v}" for k, v in headers.items()],
+                suppress_origin=True,
+                redirect_limit=0,  # a redirect is the device's answer, never followed
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            raise ProtocolViolation(
+                self.target, f"websocket upgrade refused: HTTP {exc.status_code}"
+            ) from None
+        except (websocket.WebSocketException, OSError) as exc:
+            answer = self._ws.handshake_response
+            if answer is not None and answer.status != 101:
+                location = (answer.headers or {}).get("location", "")
+                self.transcript.received(f"HTTP {answer.status} Location: {location}".encode())
+                raise ProtocolViolation(
+                    self.target,
+                    f"websocket upgrade answered HTTP {answer.status} to {location!r}: "
+                    "a redirect, not followed",
+                ) from None
+            raise DeviceUnreachable(self.target, f"websocket upgrade failed: {exc}") from None
 
     def _read(self) -> None:
         while not self._stop.is_set():

@@ -125,6 +125,22 @@ def trickles(data: bytes, every_s: float) -> Handler:
     return handler
 
 
+def answers_endlessly(head: bytes, filler: bytes, *, for_s: float = 8.0) -> Handler:
+    """Answer a request with `head`, then `filler` again and again as fast as the client
+    takes it (a status line or header block that never ends)."""
+
+    def handler(conn: socket.socket) -> None:
+        _read_request(conn)
+        end = time.monotonic() + for_s
+        with contextlib.suppress(OSError):
+            conn.sendall(head)
+            while time.monotonic() < end:
+                with contextlib.suppress(TimeoutError):
+                    conn.sendall(filler)
+
+    return handler
+
+
 def echoes_logins(username: str, password: str) -> Handler:
     """An HTTP API that answers every request with the request itself, in every encoding a
     device might echo a login body in (raw, hex, base64, URL-encoded, JSON-escaped); the

@@ -27,7 +27,7 @@ from harness.reporting.results import Outcome, load
 from harness.transports import http
 from harness.transports.deadline_guard import EXCHANGE_FACTOR
 from harness.transports.ssh import SshSession
-from harness.transports.websocket import MAX_FRAME, MessageSocket
+from harness.transports.websocket import MAX_FRAME, MAX_UPGRADE_ANSWER, MessageSocket
 from tests.integration import fakes, hostile
 from tests.integration.cli import medsec
 
@@ -101,6 +101,45 @@ def test_a_message_in_many_fragments_is_capped_too(loopback_address: str) -> Non
     ):
         ws.wait(lambda messages: False, Deadline(1.0))
     assert "a message grew past" in transcript.to_text()
+
+
+UPGRADED = b"HTTP/1.1 101 Switching Protocols"
+WS_ANSWERS = {
+    "a status line that never ends": hostile.answers_endlessly(UPGRADED, b"A" * 65536),
+    "header lines without end": hostile.answers_endlessly(
+        UPGRADED + b"\r\n", b"".join(b"X-%d: %s\r\n" % (i, b"v" * 200) for i in range(300))
+    ),
+    "one byte every 0.2 s": hostile.trickles(
+        UPGRADED + b"\r\nUpgrade: websocket\r\n" + b"X-Slow: 1\r\n" * 20, 0.2
+    ),
+}
+
+
+@pytest.mark.parametrize("answer", sorted(WS_ANSWERS))
+def test_a_websocket_upgrade_answer_is_bounded_in_size_and_time(
+    loopback_address: str, answer: str
+) -> None:
+    scope = Scope.of([f"{loopback_address}/32"])
+    timeout = 1.0
+    before = _peak_rss_mb()
+    with fakes.tcp_server(loopback_address, WS_ANSWERS[answer]) as port:
+        started = time.monotonic()
+        with pytest.raises(DeviceError) as raised:
+            MessageSocket(
+                scope, f"ws://{loopback_address}:{port}/ws", timeout=timeout,
+                transcript=Transcript("ws"),
+            )  # fmt: skip
+        elapsed = time.monotonic() - started
+    # Before: the harness read for as long as the device sent (minutes, gigabytes).
+    if answer.startswith("one byte"):
+        assert isinstance(raised.value, DeviceTimeout)
+        assert "the websocket upgrade did not finish within 3s" in str(raised.value)
+    else:
+        assert isinstance(raised.value, ProtocolViolation)
+        assert f"ran past {MAX_UPGRADE_ANSWER} bytes" in str(raised.value)
+    assert elapsed < timeout * EXCHANGE_FACTOR + 1.0
+    grown = _peak_rss_mb() - before
+    assert grown < 100, f"peak memory grew by {grown:.0f} MB"
 
 
 def test_a_trickled_http_answer_ends_within_the_exchange_budget(loopback_address: str) -> None:
