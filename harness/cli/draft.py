@@ -182,6 +182,7 @@ def _http(survey: DeviceSurvey) -> list[str]:
         return [
             f"# http: {comment(web.base_url)} answers, but with no login this profile can describe",
             f"#   ({comment(seen)}); TODO: describe it (README, profile reference: http.login)",
+            *(f"#   {comment(f'{p.path}: {p.note}')}" for p in web.pages if p.note),
         ]
     lines = [
         "http:",

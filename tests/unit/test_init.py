@@ -7,6 +7,7 @@ import datetime as dt
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -99,6 +100,27 @@ def test_a_form_with_a_password_field_is_read_with_its_fields() -> None:
     assert web_login.login_form("<form><input type=password name=p" + "<" * 10_000, BASE) is None
 
 
+# html.parser takes seconds to minutes on these (quadratic); each is MAX_PARSED long.
+QUADRATIC_PAGES = {
+    "<a repeated": "<a " * (web_login.MAX_PARSED // 3),
+    "<!-- repeated": "<!--" * (web_login.MAX_PARSED // 4),
+    "</ repeated": "</" * (web_login.MAX_PARSED // 2),
+}
+LOGIN = "<form method=post action=login><input name=u><input type=password name=p></form>"
+
+
+@pytest.mark.parametrize("junk", sorted(QUADRATIC_PAGES))
+def test_a_page_that_parses_in_quadratic_time_is_searched_within_its_budget(junk: str) -> None:
+    for page, found in ((QUADRATIC_PAGES[junk], False), (LOGIN + QUADRATIC_PAGES[junk], True)):
+        answer = _answer(200, {"Content-Type": "text/html"}, page.encode())
+        started = time.monotonic()
+        login = web_login.hint(BASE, "/", answer)
+        elapsed = time.monotonic() - started
+        # Before: 5 s to minutes each ("<a " repeated ran out a 60 s guard).
+        assert elapsed < web_login.PARSE_BUDGET_S + 0.5, f"{elapsed:.2f}s"
+        assert (login is not None) == found  # a form before the junk is still read
+
+
 @pytest.fixture
 def web_server(loopback_address: str) -> Iterator[str]:
     """`/` redirects to `/ui/`, which shows a login form."""
@@ -141,6 +163,44 @@ def test_the_front_follows_one_same_origin_redirect_to_the_form(web_server: str)
     assert (front.login.path, front.login.method, front.login.username_field) == (
         "/ui/login", "POST", "u",
     )  # fmt: skip
+
+
+def test_the_front_notes_a_page_it_could_not_search_and_the_draft_shows_it(
+    loopback_address: str,
+) -> None:
+    body = QUADRATIC_PAGES["<a repeated"].encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/" else 404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((loopback_address, 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://{loopback_address}:{server.server_address[1]}"
+    try:
+        started = time.monotonic()
+        front = web_login.web_front(
+            Scope.of([f"{loopback_address}/32"]), base, timeout=5, transcript=Transcript("t")
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert elapsed < 2 * (web_login.PARSE_BUDGET_S + 0.5)  # `/` and `/login`
+    assert front.login is None
+    assert "characters were parsed within" in front.pages[0].note
+    text = draft.render(
+        _survey(None, front.pages[0]), command="medsec init", addresses=[loopback_address],
+        scan_ports=None, when="2030-01-01T00:00:00+00:00",
+    )  # fmt: skip
+    assert "#   /: only the first" in text
 
 
 # --- TLS or not -------------------------------------------------------------------------
@@ -205,12 +265,11 @@ def _hello(version: TlsVersion, accepted: bool) -> HelloResult:
     return HelloResult(version, outcome, None, None, None, b"", b"", 0.0)
 
 
-def _survey(login: LoginHint | None) -> DeviceSurvey:
+def _survey(login: LoginHint | None, page: PageSeen | None = None) -> DeviceSurvey:
     banner = PortFinding(22, Speaks.SSH, HOSTILE, b"")
     tls = TlsIdentity((_hello(TlsVersion.TLS1_2, True), _hello(TlsVersion.TLS1_1, False)), _leaf())
-    front = WebFront(
-        "https://127.0.0.5:443", (PageSeen("/", 200, "text/html", HOSTILE, None),), login
-    )
+    page = page or PageSeen("/", 200, "text/html", HOSTILE, None)
+    front = WebFront("https://127.0.0.5:443", (page,), login)
     ssh = SshIdentity(f"SSH-2.0-{HOSTILE}", (), ("publickey",))
     ports = (
         PortSurvey(22, "ssh", banner, ssh=ssh),

@@ -8,7 +8,7 @@ that takes its credentials by POST, as JSON when it answers in JSON).
 
 from __future__ import annotations
 
-import contextlib
+import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Literal
@@ -22,6 +22,10 @@ from harness.transports.http import HttpResponse
 
 LOGIN_PATHS = ("/login", "/api/login")  # asked when `/` shows no login
 MAX_PARSED = 256 * 1024  # bytes of a page searched for a form
+# html.parser is quadratic on some input ("<a " repeated, "<!--" repeated): a page is fed
+# in chunks, and what is not parsed within the budget is not searched.
+PARSE_CHUNK = 4096  # characters fed at once
+PARSE_BUDGET_S = 0.5  # seconds of parsing per page; a real 256 KiB page takes ~0.05
 MAX_FORMS = 32
 MAX_INPUTS = 64  # per form
 METHOD_NOT_ALLOWED = 405
@@ -52,6 +56,7 @@ class PageSeen:
     content_type: str
     server: str
     location: str | None
+    note: str = ""  # why part of the page was not searched for a login form, if it was not
 
 
 @dataclass(frozen=True)
@@ -95,14 +100,40 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _forms(page: str) -> tuple[list[_Form], str]:
+    """The forms of `page`, and why part of it was not parsed ("" when all of it was)."""
+    parser = _Forms()
+    stop = time.monotonic() + PARSE_BUDGET_S
+    try:
+        for start in range(0, len(page), PARSE_CHUNK):
+            if time.monotonic() > stop:
+                return parser.forms, (
+                    f"only the first {start} of {len(page)} characters were parsed "
+                    f"within {PARSE_BUDGET_S}s"
+                )
+            parser.feed(page[start : start + PARSE_CHUNK])
+    except Exception as exc:  # a hostile page ends the search, not the probe
+        return parser.forms, f"parsing stopped: {type(exc).__name__}"
+    # No close(): it makes no start tag of the rest, and is quadratic on some rests.
+    if len(parser.rawdata) > PARSE_CHUNK:
+        rest = len(parser.rawdata)
+        return (
+            parser.forms,
+            f"the last {rest} characters were never parsed (an unfinished tag or comment?)",
+        )
+    return parser.forms, ""
+
+
 def login_form(page: str, page_url: str) -> LoginHint | None:
     """The first form of `page` (found at `page_url`) with a named password field, when
     it is posted to the same origin."""
-    parser = _Forms()
-    with contextlib.suppress(Exception):  # a hostile page ends the search, not the probe
-        parser.feed(page)
-        parser.close()
-    for form in parser.forms:
+    return _login_form(page, page_url)[0]
+
+
+def _login_form(page: str, page_url: str) -> tuple[LoginHint | None, str]:
+    """`login_form`, and why part of the page was not searched ("" when all of it was)."""
+    forms, note = _forms(page)
+    for form in forms:
         password = next((n for t, n in form.inputs if t == "password" and n), None)
         if password is None:
             continue
@@ -118,26 +149,33 @@ def login_form(page: str, page_url: str) -> LoginHint | None:
             f"a form at {urlsplit(page_url).path} with password field {password!r}",
             username,
             password,
-        )
-    return None
+        ), note
+    return None, note
 
 
 def hint(base_url: str, path: str, answer: HttpResponse) -> LoginHint | None:
     """What the answer to GET `path` says about the login, if anything."""
+    return _hint(base_url, path, answer)[0]
+
+
+def _hint(base_url: str, path: str, answer: HttpResponse) -> tuple[LoginHint | None, str]:
+    """`hint`, and why part of the page was not searched ("" when all of it was)."""
     challenge = answer.header("WWW-Authenticate") or ""
     scheme = challenge.split(" ", 1)[0].lower()
     if answer.status == UNAUTHORIZED and scheme in ("basic", "digest"):
         style: LoginStyle = "basic" if scheme == "basic" else "digest"
-        return LoginHint(style, path, "GET", f"401 at {path}: WWW-Authenticate: {challenge[:80]}")
+        return LoginHint(
+            style, path, "GET", f"401 at {path}: WWW-Authenticate: {challenge[:80]}"
+        ), ""
     content_type = (answer.header("Content-Type") or "").lower()
     if answer.status == METHOD_NOT_ALLOWED and path in LOGIN_PATHS:
         style = "json" if "json" in content_type else "form"
         allow = answer.header("Allow")
         seen = f"405 to GET {path}" + (f" (Allow: {allow[:40]})" if allow else "")
-        return LoginHint(style, path, "POST", seen)
+        return LoginHint(style, path, "POST", seen), ""
     if answer.status < 300 and "html" in content_type:
-        return login_form(answer.body[:MAX_PARSED].decode("utf-8", "replace"), base_url + path)
-    return None
+        return _login_form(answer.body[:MAX_PARSED].decode("utf-8", "replace"), base_url + path)
+    return None, ""
 
 
 def web_front(scope: Scope, base_url: str, *, timeout: float, transcript: Transcript) -> WebFront:
@@ -160,6 +198,9 @@ def web_front(scope: Scope, base_url: str, *, timeout: float, transcript: Transc
                 raise
             continue
         location = answer.header("Location") if answer.status in REDIRECTS else None
+        found, note = _hint(base_url, path, answer)
+        if note:
+            transcript.event(f"{path}: {note}; the rest was not searched for a login form")
         pages.append(
             PageSeen(
                 path,
@@ -167,9 +208,9 @@ def web_front(scope: Scope, base_url: str, *, timeout: float, transcript: Transc
                 answer.header("Content-Type") or "",
                 answer.header("Server") or "",
                 location,
+                note,
             )
         )
-        found = hint(base_url, path, answer)
         if found is not None:
             return WebFront(base_url, tuple(pages), found)
         if location and len(pages) == 1:
