@@ -17,6 +17,7 @@ from harness.probes.auth.ssh_auth import CommandRun, MethodsFinding, PrivilegeFi
 from harness.probes.auth.ssh_passwords import PasswordConnection
 from harness.probes.console import ConsoleState
 from harness.probes.crypto.cleartext import PortFinding, Speaks
+from harness.transports.http import HttpResponse
 from harness.transports.ssh import AuthResult
 
 ROOT_CANDIDATES = ["vendor", "root", "", "toor", "12345"]  # the profile's, then built-in order
@@ -259,6 +260,19 @@ def test_another_4xx_refuses_only_when_the_state_is_read_back_unchanged() -> Non
     assert finding.let_through == (changed,)
     assert finding.undecided == (unread,)
     assert not finding.control_failed
+
+
+NESTED = b"[" * 100_000  # json.loads raises RecursionError here, not ValueError
+
+
+def test_a_login_reply_nested_too_deep_for_json_issues_no_token() -> None:
+    body = b'{"token": ' + NESTED
+    reply = HttpResponse(200, "OK", (("Content-Type", "application/json"),), body, 0.01)
+    assert http_auth._token_session(reply, "token") is None  # as for a reply that is not JSON
+
+
+def test_a_state_nested_too_deep_for_json_is_compared_as_text() -> None:
+    assert http_auth._canonical(NESTED) == NESTED.decode()
 
 
 def test_forged_credentials_take_the_shape_of_the_control_session() -> None:

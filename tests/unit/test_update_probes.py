@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from harness.config.profile import Network, Profile, Service
-from harness.core.errors import Inconclusive
+from harness.core.errors import Inconclusive, ProtocolViolation
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.probes import liveness
 from harness.probes.update import cleartext
-from harness.probes.update.delivery import AuthMode, DeliveryReply
+from harness.probes.update.delivery import AuthMode, DeliveryReply, SwupdateEvent
 from harness.probes.update.trial import UpdateOutcome, send_image
+from harness.probes.update.version_readers import parse_version_reply
 from harness.transports.http import HttpResponse
 from harness.updates.attacks import UpdateImage
 from tests.integration import swupdate_agent
@@ -191,6 +192,20 @@ def test_verdict_messages_show_at_most_twelve() -> None:
     reply = DeliveryReply(None, None, "", messages=tuple(f"error {n}" for n in range(20)))
     assert reply.verdict_messages == tuple(f"error {n}" for n in range(12))
     assert DeliveryReply(None, None, "", messages=("all quiet",)).verdict_messages == ()
+
+
+NESTED = "[" * 100_000  # json.loads raises RecursionError here, not ValueError
+
+
+def test_a_version_reply_nested_too_deep_for_json_is_read_by_the_regex() -> None:
+    reply = '{"version": "2.1.0", "extra": ' + NESTED
+    assert parse_version_reply(reply, r'"version": "([^"]+)"', "dev") == "2.1.0"
+    with pytest.raises(ProtocolViolation, match="no version in the answer"):
+        parse_version_reply(NESTED, r"v(\d+)", "dev")
+
+
+def test_a_websocket_message_nested_too_deep_for_json_is_no_event() -> None:
+    assert SwupdateEvent.parse('{"type": "status", "status": ' + NESTED) is None
 
 
 # --- liveness, through the transports ------------------------------------------------------

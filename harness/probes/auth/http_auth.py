@@ -161,7 +161,7 @@ def _token_session(reply: HttpResponse, token_field: str) -> Session | None:
         return None
     try:
         document = json.loads(reply.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     token = document.get(token_field) if isinstance(document, dict) else None
     if isinstance(token, str) and token:
@@ -394,6 +394,6 @@ def _state(
 def _canonical(body: bytes) -> str:
     try:
         document: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         return body.decode("utf-8", "replace")
     return json.dumps(document, sort_keys=True)

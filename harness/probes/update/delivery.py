@@ -274,7 +274,7 @@ class SwupdateEvent:
     def parse(cls, text: str) -> SwupdateEvent | None:
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             return None
         if not isinstance(document, dict):
             return None

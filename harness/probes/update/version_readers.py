@@ -39,7 +39,7 @@ def parse_version_reply(text: str, regex: str, target: str) -> str:
     """A JSON object's `version` field if the reply is one, else the regex's first group."""
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         document = None
     if isinstance(document, dict) and isinstance(document.get("version"), str | int | float):
         return str(document["version"])
