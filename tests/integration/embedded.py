@@ -84,6 +84,13 @@ class Etc:
         ]  # fmt: skip
 
 
+def _copy_unless_gone(source: str, destination: str) -> None:
+    """A file of /etc, unless it went while /etc was copied: another test's useradd
+    (`daemons.local_account`) makes and removes passwd.lock, group.NNNN and the like."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.copy2(source, destination)
+
+
 @contextlib.contextmanager
 def private_etc(
     folder: Path, accounts: Sequence[Account], *, hosts: dict[str, str] | None = None
@@ -93,7 +100,7 @@ def private_etc(
     (name: address) when given."""
     daemons.require(os.geteuid() == 0, "daemons with own accounts need root (mount namespaces)")
     root = folder / "etc"
-    shutil.copytree("/etc", root, symlinks=True)
+    shutil.copytree("/etc", root, symlinks=True, copy_function=_copy_unless_gone)
     homes = Path(tempfile.mkdtemp(prefix="medsec-homes-"))
     homes.chmod(0o755)
     passwd, shadow, group = [], [], ["root:x:0:"]

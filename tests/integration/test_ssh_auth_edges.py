@@ -202,7 +202,7 @@ def test_an_sftp_only_account_has_no_idle_session_and_runs_no_command(
         "AUTH-011[ssh]": Outcome.ERROR,
         "AUTH-013[ssh]": Outcome.ERROR,
     }, reasons(sftp)
-    assert "ended before the idle time began" in sftp["checks"]["AUTH-011[ssh]"].reason
+    assert "ended before a shell prompt showed" in sftp["checks"]["AUTH-011[ssh]"].reason
     assert "printed no uid" in sftp["checks"]["AUTH-013[ssh]"].reason
     assert outcomes(timed) == {
         "AUTH-011[ssh]": Outcome.PASSED,

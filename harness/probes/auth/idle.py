@@ -19,6 +19,7 @@ from harness.transports.ssh import SshTarget
 READ_POLL_S = 0.1
 PROMPT_WAIT_S = 1.0  # the longest the shell's banner and prompt are read for
 PROMPT_QUIET_S = 0.3  # the prompt has been read once the shell has said nothing this long
+SHELL_PROMPT = re.compile(r"[$#>%] ?$")  # how a shell's output ends when it waits for input
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,17 @@ def idle_ssh(target: SshTarget, idle_s: float, transcript: Transcript) -> IdleFi
         opened = time.monotonic()  # our last input: the shell request
         banner, ended, spoke = _read_for(channel, PROMPT_WAIT_S, transcript, quiet_s=PROMPT_QUIET_S)
         if ended or channel.closed or channel.exit_status_ready():
-            # nologin, /bin/false, a ForceCommand that refuses shells: the session ends
-            # before any idle time, which says nothing about an idle timeout.
-            inconclusive(
-                f"{target.host}:{target.port}",
-                "the shell ended before the idle time began, so there was no idle "
-                f"session to time out; it said: {banner.strip()[-200:]!r}",
-            )
+            if not SHELL_PROMPT.search(banner):
+                # nologin, /bin/false, a ForceCommand that refuses shells: no shell ever
+                # ran, which says nothing about an idle timeout.
+                inconclusive(
+                    f"{target.host}:{target.port}",
+                    "the session ended before a shell prompt showed, so there was no idle "
+                    f"shell to time out; it said: {banner.strip()[-200:]!r}",
+                )
+            # A prompt, then the end while we read on: an idle time shorter than our read.
+            transcript.event("the device closed the session after its prompt, while idle")
+            return IdleFinding(True, "")
         # Idle counts from the later of our last input and the device's last output (a
         # shell's timer may start when it prints its prompt), not from the end of the read.
         since = max(opened, spoke or opened)
