@@ -13,7 +13,7 @@ from cryptography import x509
 from harness.config import crypto_policy as policy_module
 from harness.config.crypto_policy import SshPolicy, TlsPolicy
 from harness.config.profile import Policy, Profile, Service
-from harness.core.errors import DeviceError, ProtocolViolation, not_applicable
+from harness.core.errors import DeviceError, ProtocolViolation, inconclusive, not_applicable
 from harness.core.scope import Scope
 from harness.evidence.recorder import EvidenceRecorder
 from harness.probes.crypto import certs, cleartext, tls, tls_client
@@ -400,6 +400,9 @@ def test_no_cleartext_protocol_on_any_port(
     evidence.json("ports.json", port_records(findings), "what each port answered", show=True)
     problems = cleartext.cleartext_problems(findings, redirect_allowed=policy.http_redirect_allowed)
     assert not problems, "cleartext services: " + "; ".join(problems)
+    undecided = [f"{f.summary()}: {f.undecided}" for f in findings if f.undecided]
+    if undecided:
+        inconclusive(network.host, "; ".join(undecided))
     evidence.reason = f"no cleartext protocol on {len(candidates)} probed ports or SNMP"
 
 

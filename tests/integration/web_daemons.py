@@ -51,21 +51,12 @@ def nginx(host: str, folder: Path, served: Nginx) -> Iterator[int]:
     users = folder / "htpasswd"
     users.write_text(f"{served.user}:{embedded.sha512_crypt(served.password)}\n")
     port = daemons.free_port(host)
-    temp = "".join(
-        f"{kind}_temp_path {folder}/{kind};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
     always = " always" if served.hardened else ""
     headers = "".join(
         f"      add_header {name} {value}{always};\n"
         for name, value in (HARDENED_HEADERS if served.hardened else WEAK_HEADERS)
     )
-    config = folder / "nginx.conf"
-    config.write_text(
-        f"user root;\nworker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
-        "events { worker_connections 64; }\n"
-        "http {\n"
-        f"  access_log off;\n  {temp}"
+    server = (
         "  server {\n"
         f"    listen {host}:{port} ssl;\n"
         f"    ssl_certificate {served.cert};\n    ssl_certificate_key {served.key};\n"
@@ -74,11 +65,40 @@ def nginx(host: str, folder: Path, served: Nginx) -> Iterator[int]:
         "    location / {\n"
         f'      auth_basic "pump";\n      auth_basic_user_file {users};\n'
         f"{headers}"
-        "    }\n  }\n}\n"
+        "    }\n  }\n"
+    )
+    with _nginx_running(binary, folder, server, host, port):
+        yield port
+
+
+@contextlib.contextmanager
+def nginx_servers(host: str, folder: Path, servers: str, port: int) -> Iterator[None]:
+    """nginx with `servers` (server blocks; `{root}` is a folder holding `index.html` and
+    `api/status`), once `host:port` accepts."""
+    binary = embedded.program("nginx", "nginx")
+    root = folder / "www"
+    (root / "api").mkdir(parents=True, exist_ok=True)
+    (root / "index.html").write_text("<html><body>pump status: infusing</body></html>\n")
+    (root / "api" / "status").write_text('{"rate": 5}\n')
+    with _nginx_running(binary, folder, servers.replace("{root}", str(root)), host, port):
+        yield
+
+
+@contextlib.contextmanager
+def _nginx_running(binary: str, folder: Path, servers: str, host: str, port: int) -> Iterator[None]:
+    temp = "".join(
+        f"  {kind}_temp_path {folder}/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    config = folder / "nginx.conf"
+    config.write_text(
+        f"user root;\nworker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
+        "events { worker_connections 64; }\n"
+        f"http {{\n  access_log off;\n{temp}{servers}}}\n"
     )
     command = [binary, "-c", str(config), "-p", str(folder), "-g", "daemon off;"]
     with embedded.started(command, folder / "nginx.out", embedded.listening(host, port)):
-        yield port
+        yield
 
 
 def package_version(package: str) -> str:

@@ -3,15 +3,18 @@
 `identify` listens for a greeting (telnet option negotiation, FTP/SMTP `220`, an SSH
 identification), else sends an HTTP request, else (new connection) an MQTT CONNECT, and
 names what answered. Only protocols we recognise are judged; an unknown binary answer is
-recorded as such. `snmp_communities` asks SNMP v1/v2c with common community strings.
+recorded as such. A redirect of `/` to https gets a second look on a new connection: it
+counts as a bare redirect only if a path no device has is redirected too.
+`snmp_communities` asks SNMP v1/v2c with common community strings.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from scapy.asn1.asn1 import ASN1_OID
@@ -24,9 +27,8 @@ from harness.core.transcript import Transcript
 from harness.transports import net
 
 GREETING_WAIT_S = 1.0  # a cleartext service that greets does so at once
-HTTP_REQUEST = (
-    b"GET / HTTP/1.1\r\nHost: %s\r\nUser-Agent: medsec-harness\r\nConnection: close\r\n\r\n"
-)
+HTTP_GET = b"GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: medsec-harness\r\nConnection: close\r\n\r\n"
+HTTP_REQUEST = HTTP_GET.replace(b"%s", b"/", 1)  # GET /; `% host` fills the Host header
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
 COMMON_COMMUNITIES = ("public", "private")
 WELL_KNOWN_CLEARTEXT = (21, 23, 80, 1883, 8080)
@@ -88,6 +90,7 @@ class PortFinding:
     http_status: int | None = None  # the status code of an HTTP answer, if it had one
     connack: ConnackCode | None = None  # the return code of an MQTT CONNACK
     transport: Literal["tcp", "udp"] = "tcp"
+    undecided: str = ""  # why what the port speaks could not be settled, if it could not
 
     @classmethod
     def of(cls, port: int, answer: bytes) -> PortFinding:
@@ -219,7 +222,8 @@ def identify(
                 conn.send(HTTP_REQUEST % host.encode(), "HTTP request")
                 greeting = _read(conn, wait)
         if greeting is not None and greeting:
-            return PortFinding.of(port, greeting)
+            found = PortFinding.of(port, greeting)
+            return _second_look(scope, host, found, timeout=timeout, new_transcript=new_transcript)
         second = new_transcript(f"{host}:{port}, connection 2: MQTT CONNECT")
         with net.connect(scope, host, port, timeout=timeout, transcript=second) as conn:
             conn.send(mqtt_connect("medsec-probe"), "MQTT CONNECT (no credentials)")
@@ -229,6 +233,49 @@ def identify(
     if answer is None:
         return PortFinding(port, Speaks.SILENT, "no answer to a greeting, HTTP or MQTT", b"")
     return PortFinding.of(port, answer)
+
+
+def _second_look(
+    scope: Scope,
+    host: str,
+    found: PortFinding,
+    *,
+    timeout: float,
+    new_transcript: Callable[[str], Transcript],
+) -> PortFinding:
+    """`found` settled on a new connection where one HTTP answer says too little: a redirect
+    of `/` (is every path redirected?)."""
+    if found.speaks is Speaks.HTTP_REDIRECT:
+        return _redirects_everywhere(scope, host, found, timeout, new_transcript)
+    return found
+
+
+def _redirects_everywhere(
+    scope: Scope,
+    host: str,
+    found: PortFinding,
+    timeout: float,
+    new_transcript: Callable[[str], Transcript],
+) -> PortFinding:
+    """A bare redirect only if a path no device has is redirected to https too; HTTP in the
+    clear if it gets any other HTTP answer; undecided without one."""
+    port, path = found.port, f"/medsec-{secrets.token_hex(8)}"
+    wait = min(timeout, GREETING_WAIT_S)
+    transcript = new_transcript(f"{host}:{port}, connection 2: GET {path}")
+    try:
+        with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
+            conn.send(HTTP_GET % (path.encode(), host.encode()), f"HTTP request for {path}")
+            answer = _read(conn, wait)
+    except DeviceError as exc:
+        return replace(found, undecided=f"GET {path} could not be asked ({exc})")
+    if answer is None:
+        return replace(found, undecided=f"GET {path} got no answer within {wait:g}s")
+    if not answer.startswith(b"HTTP/"):
+        return replace(found, undecided=f"GET {path} got no HTTP answer ({classify(answer)[1]})")
+    other = PortFinding.of(port, answer)
+    if other.speaks is Speaks.HTTP_REDIRECT:
+        return replace(found, detail=f"{found.detail}; GET {path}: {other.detail}")
+    return replace(other, detail=f"GET / got {found.detail}, but GET {path} got {other.detail}")
 
 
 def _read(conn: net.TcpConnection, wait: float) -> bytes | None:
