@@ -3,9 +3,10 @@
 `identify` listens for a greeting (telnet option negotiation, FTP/SMTP `220`, an SSH
 identification), else sends an HTTP request, else (new connection) an MQTT CONNECT, and
 names what answered. Only protocols we recognise are judged; an unknown binary answer is
-recorded as such. A redirect of `/` to https gets a second look on a new connection: it
-counts as a bare redirect only if a path no device has is redirected too.
-`snmp_communities` asks SNMP v1/v2c with common community strings.
+recorded as such. Two HTTP answers get a second look on a new connection: a redirect of
+`/` to https counts as a bare redirect only if a path no device has redirects too; a
+refusal of plaintext (400, 426, 497) is followed by a TLS handshake, and a port where it
+completes speaks TLS. `snmp_communities` asks SNMP v1/v2c with common community strings.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from harness.transports import net
 GREETING_WAIT_S = 1.0  # a cleartext service that greets does so at once
 HTTP_GET = b"GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: medsec-harness\r\nConnection: close\r\n\r\n"
 HTTP_REQUEST = HTTP_GET.replace(b"%s", b"/", 1)  # GET /; `% host` fills the Host header
+# What TLS web servers answer a plaintext request with: 400 (nginx, Apache, Go), 497
+# (nginx's own code, where an error_page shows it), 426 Upgrade Required.
+PLAINTEXT_REFUSED = frozenset({400, 426, 497})
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
 COMMON_COMMUNITIES = ("public", "private")
 WELL_KNOWN_CLEARTEXT = (21, 23, 80, 1883, 8080)
@@ -244,9 +248,11 @@ def _second_look(
     new_transcript: Callable[[str], Transcript],
 ) -> PortFinding:
     """`found` settled on a new connection where one HTTP answer says too little: a redirect
-    of `/` (is every path redirected?)."""
+    of `/` (is every path redirected?), a refusal of plaintext (is it a TLS port?)."""
     if found.speaks is Speaks.HTTP_REDIRECT:
         return _redirects_everywhere(scope, host, found, timeout, new_transcript)
+    if found.speaks is Speaks.HTTP and found.http_status in PLAINTEXT_REFUSED:
+        return _tls_instead(scope, host, found, timeout, new_transcript)
     return found
 
 
@@ -276,6 +282,30 @@ def _redirects_everywhere(
     if other.speaks is Speaks.HTTP_REDIRECT:
         return replace(found, detail=f"{found.detail}; GET {path}: {other.detail}")
     return replace(other, detail=f"GET / got {found.detail}, but GET {path} got {other.detail}")
+
+
+def _tls_instead(
+    scope: Scope,
+    host: str,
+    found: PortFinding,
+    timeout: float,
+    new_transcript: Callable[[str], Transcript],
+) -> PortFinding:
+    """TLS if a handshake completes (the plain answer was only a TLS server's refusal of
+    plaintext) or the port answers it with a TLS alert; else `found` as it was."""
+    port = found.port
+    transcript = new_transcript(f"{host}:{port}, connection 2: a TLS handshake")
+    try:
+        version = net.tls_handshake(scope, host, port, timeout=timeout, transcript=transcript)
+    except net.TlsRefused as exc:  # an alert: only a TLS server sends one
+        spoke = f"a TLS handshake refused ({exc})"
+    except DeviceError as exc:
+        transcript.event(f"no TLS: {exc}")
+        return found
+    else:
+        spoke = f"a TLS handshake completed ({version})"
+    detail = f"plain HTTP got only {found.detail!r}; {spoke}"
+    return replace(found, speaks=Speaks.TLS, detail=detail)
 
 
 def _read(conn: net.TcpConnection, wait: float) -> bytes | None:
