@@ -32,6 +32,8 @@ from testsuites._crypto_evidence import (
     suites_record,
 )
 
+UDP_WORKERS = 8  # profiled UDP ports CRYPTO-010 asks SNMP at once (each waits up to 1 s)
+
 
 @pytest.mark.check("CRYPTO-001")
 def test_tls_versions_below_minimum_refused(
@@ -364,22 +366,20 @@ def test_no_cleartext_protocol_on_any_port(
     network, policy, scan = profile.network, profile.policy, tcp_scan
     tls_ports = {s.port for s in profile.tls_services}
     candidates = [p for p in scan.open if p not in tls_ports]
+    snmp_udp = sorted({cleartext.SNMP_PORT, *network.expected_udp})
     evidence.note(
         f"open {list(scan.open)}; TLS-profiled (CRYPTO-011's) {sorted(tls_ports)}; "
-        f"probed {candidates}"
+        f"probed {candidates}; SNMP over UDP on {snmp_udp}"
     )
     # SNMP over UDP is asked while the TCP ports are, which share the connection cap.
     with (
-        ThreadPoolExecutor(max_workers=1) as udp,
+        ThreadPoolExecutor(max_workers=min(len(snmp_udp), UDP_WORKERS)) as udp,
         ThreadPoolExecutor(max_workers=policy.max_connections) as tcp,
     ):
-        asked_snmp = udp.submit(
-            cleartext.snmp_communities,
-            scope,
-            network.host,
-            timeout=policy.timeout_s,
-            transcript=evidence.new_transcript("snmp", f"SNMP GETs to {network.host}:161/udp"),
-        )
+        asked_snmp = udp.map(
+            lambda port: _snmp_over_udp(scope, network.host, port, policy.timeout_s, evidence),
+            snmp_udp,
+        )  # submitted at once, read once the TCP ports are done
         findings = list(
             tcp.map(
                 lambda port: cleartext.identify(
@@ -392,9 +392,7 @@ def test_no_cleartext_protocol_on_any_port(
                 candidates,
             )
         )
-        snmp = asked_snmp.result()
-    if snmp is not None:
-        findings.append(snmp)
+        findings += [f for f in asked_snmp if f is not None]
     for finding in findings:
         evidence.note(finding.summary())
     evidence.json("ports.json", port_records(findings), "what each port answered", show=True)
@@ -404,6 +402,16 @@ def test_no_cleartext_protocol_on_any_port(
     if undecided:
         inconclusive(network.host, "; ".join(undecided))
     evidence.reason = f"no cleartext protocol on {len(candidates)} probed ports or SNMP"
+
+
+def _snmp_over_udp(
+    scope: Scope, host: str, port: int, timeout: float, evidence: EvidenceRecorder
+) -> cleartext.PortFinding | None:
+    name = "snmp" if port == cleartext.SNMP_PORT else f"snmp-{port}"
+    transcript = evidence.new_transcript(name, f"SNMP GETs to {host}:{port}/udp")
+    return cleartext.snmp_communities(
+        scope, host, port=port, timeout=timeout, transcript=transcript
+    )
 
 
 @pytest.mark.check("CRYPTO-011")

@@ -308,8 +308,9 @@ def mosquitto_passwords(folder: Path, users: dict[str, str]) -> Path:
 
 
 @contextlib.contextmanager
-def snmpd(host: str, folder: Path, config: str) -> Iterator[None]:
-    """net-snmp's snmpd on `host`:161/udp with `config` only (no system configuration)."""
+def snmpd(host: str, folder: Path, config: str, listen: str = "udp:{host}:161") -> Iterator[None]:
+    """net-snmp's snmpd with `config` only (no system configuration), where `listen` says
+    (`udp:{host}:161` by default; `tcp:{host}:161` is SNMP over TCP)."""
     binary = program("snmpd", "snmpd")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "snmpd.conf"
@@ -317,7 +318,7 @@ def snmpd(host: str, folder: Path, config: str) -> Iterator[None]:
     log = folder / "snmpd.log"
     command = [
         binary, "-f", "-C", "-c", str(path), "-m", "", "-I", "-smux", "-Lf", str(log),
-        "-p", str(folder / "snmpd.pid"), f"--persistentDir={folder}", f"udp:{host}:161",
+        "-p", str(folder / "snmpd.pid"), f"--persistentDir={folder}", listen.format(host=host),
     ]  # fmt: skip
     with started(command, folder / "snmpd.out", lambda: "NET-SNMP version" in _text(log)):
         yield

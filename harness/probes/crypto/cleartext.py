@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from scapy.asn1.asn1 import ASN1_OID
-from scapy.layers.snmp import SNMP, SNMPget, SNMPvarbind
+from scapy.layers.snmp import SNMP, SNMPget, SNMPresponse, SNMPvarbind
 
 from harness.core.deadline import Deadline
 from harness.core.errors import DeviceError
@@ -34,6 +34,7 @@ HTTP_REQUEST = HTTP_GET.replace(b"%s", b"/", 1)  # GET /; `% host` fills the Hos
 # (nginx's own code, where an error_page shows it), 426 Upgrade Required.
 PLAINTEXT_REFUSED = frozenset({400, 426, 497})
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
+SNMP_PORT = 161
 COMMON_COMMUNITIES = ("public", "private")
 WELL_KNOWN_CLEARTEXT = (21, 23, 80, 1883, 8080)
 CONNACK = 0x20
@@ -397,6 +398,16 @@ def describe_snmp_v1(answer: bytes) -> str | None:
     return f"SNMP v{'1' if version == 0 else '2c'} answers community {community!r}"
 
 
+def snmp_response(answer: bytes) -> str | None:
+    """`describe_snmp_v1` of an agent's response; None for anything else (an echo of our
+    GET, another protocol's answer)."""
+    try:
+        is_response = isinstance(SNMP(answer).PDU, SNMPresponse)
+    except Exception:  # scapy on hostile bytes
+        return None
+    return describe_snmp_v1(answer) if is_response else None
+
+
 def snmp_communities(
     scope: Scope,
     host: str,
@@ -404,9 +415,10 @@ def snmp_communities(
     communities: Iterable[str] = COMMON_COMMUNITIES,
     timeout: float,
     transcript: Transcript,
-    port: int = 161,
+    port: int = SNMP_PORT,
 ) -> PortFinding | None:
-    """SNMP v1 and v2c GET sysDescr with each community; a finding if any is answered."""
+    """SNMP v1 and v2c GET sysDescr with each community; a finding if any is answered (on
+    a port other than 161, only if with an SNMP response: a DNS server may answer too)."""
     try:
         answers = net.udp_query(
             scope, host, port, snmp_get_requests(communities),
@@ -415,9 +427,10 @@ def snmp_communities(
     except OSError as exc:
         transcript.event(f"udp failed: {exc}")
         return None
-    if not answers:
+    described = [(a, d) for a in answers if (d := snmp_response(a)) is not None]
+    if described:
+        return PortFinding(port, Speaks.SNMP, described[0][1], described[0][0], transport="udp")
+    if not answers or port != SNMP_PORT:
         return None
-    detail = describe_snmp_v1(answers[0]) or (
-        f"UDP {port} answered {len(answers[0])} bytes to SNMP GETs"
-    )
+    detail = f"UDP {port} answered {len(answers[0])} bytes to SNMP GETs"
     return PortFinding(port, Speaks.SNMP, detail, answers[0], transport="udp")
