@@ -366,6 +366,7 @@ def test_no_cleartext_protocol_on_any_port(
     network, policy, scan = profile.network, profile.policy, tcp_scan
     tls_ports = {s.port for s in profile.tls_services}
     candidates = [p for p in scan.open if p not in tls_ports]
+    snmp_tcp = {cleartext.SNMP_PORT, *network.expected_tcp}  # where silent ports get SNMP
     snmp_udp = sorted({cleartext.SNMP_PORT, *network.expected_udp})
     evidence.note(
         f"open {list(scan.open)}; TLS-profiled (CRYPTO-011's) {sorted(tls_ports)}; "
@@ -382,12 +383,8 @@ def test_no_cleartext_protocol_on_any_port(
         )  # submitted at once, read once the TCP ports are done
         findings = list(
             tcp.map(
-                lambda port: cleartext.identify(
-                    scope,
-                    network.host,
-                    port,
-                    timeout=policy.timeout_s,
-                    new_transcript=per_connection(evidence, f"cleartext-{port}"),
+                lambda port: _cleartext_port(
+                    scope, network.host, port, port in snmp_tcp, policy.timeout_s, evidence
                 ),
                 candidates,
             )
@@ -412,6 +409,19 @@ def _snmp_over_udp(
     return cleartext.snmp_communities(
         scope, host, port=port, timeout=timeout, transcript=transcript
     )
+
+
+def _cleartext_port(
+    scope: Scope, host: str, port: int, snmp: bool, timeout: float, evidence: EvidenceRecorder
+) -> cleartext.PortFinding:
+    """What `port` speaks in the clear; SNMP over TCP too where `snmp` and nothing answered."""
+    new_transcript = per_connection(evidence, f"cleartext-{port}")
+    found = cleartext.identify(scope, host, port, timeout=timeout, new_transcript=new_transcript)
+    if not snmp or found.speaks not in (cleartext.Speaks.SILENT, cleartext.Speaks.CLOSED):
+        return found
+    transcript = new_transcript(f"{host}:{port}, SNMP GETs over TCP")
+    asked = cleartext.snmp_over_tcp(scope, host, port, timeout=timeout, transcript=transcript)
+    return found if asked is None else asked
 
 
 @pytest.mark.check("CRYPTO-011")

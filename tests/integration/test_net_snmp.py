@@ -1,7 +1,7 @@
 """net-snmp's snmpd, weak (the `public` community, SNMP v1/v2c in the clear) and hardened
 (SNMPv3 with authentication and privacy only). CRYPTO-010 fails the weak one on
-161/udp, where SNMP lives (it said 161/tcp), and on a profiled UDP port other than 161,
-where it asked only 161/udp.
+161/udp, where SNMP lives (it said 161/tcp), on a profiled UDP port other than 161, and
+over TCP (RFC 3430), where it asked only 161/udp.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def test_net_snmp_weak_and_hardened(
             "udp:{host}:1161", {"expected_tcp": [], "expected_udp": [1161]}, "1161/udp",
             id="profiled-udp-port",
         ),
+        pytest.param("tcp:{host}:161", {"expected_tcp": [161]}, "161/tcp", id="over-tcp"),
     ],
 )  # fmt: skip
 def test_net_snmp_beyond_161_udp(
@@ -68,8 +69,8 @@ def test_net_snmp_beyond_161_udp(
     network: dict[str, list[int]],
     said: str,
 ) -> None:
-    """`public` on a profiled UDP port other than 161 fails (only 161/udp was asked);
-    SNMPv3 with authentication and privacy only there passes."""
+    """`public` on a profiled UDP port other than 161, or on 161/tcp (RFC 3430), fails
+    (only 161/udp was asked); SNMPv3 with authentication and privacy only there passes."""
     weak_host, hardened_host = embedded.addresses(loopback_address, 2)
     secret = daemons.random_password()
     with (

@@ -6,7 +6,8 @@ names what answered. Only protocols we recognise are judged; an unknown binary a
 recorded as such. Two HTTP answers get a second look on a new connection: a redirect of
 `/` to https counts as a bare redirect only if a path no device has redirects too; a
 refusal of plaintext (400, 426, 497) is followed by a TLS handshake, and a port where it
-completes speaks TLS. `snmp_communities` asks SNMP v1/v2c with common community strings.
+completes speaks TLS. `snmp_communities` (UDP) and `snmp_over_tcp` (TCP, RFC 3430) ask
+SNMP v1/v2c with common community strings.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ HTTP_REQUEST = HTTP_GET.replace(b"%s", b"/", 1)  # GET /; `% host` fills the Hos
 PLAINTEXT_REFUSED = frozenset({400, 426, 497})
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
 SNMP_PORT = 161
+SNMP_TCP_WAIT_S = 0.5  # asked on every silent profiled port: an agent answers at once
+SNMP_TCP_LIMIT = 1 << 16
 COMMON_COMMUNITIES = ("public", "private")
 WELL_KNOWN_CLEARTEXT = (21, 23, 80, 1883, 8080)
 CONNACK = 0x20
@@ -434,3 +437,39 @@ def snmp_communities(
         return None
     detail = f"UDP {port} answered {len(answers[0])} bytes to SNMP GETs"
     return PortFinding(port, Speaks.SNMP, detail, answers[0], transport="udp")
+
+
+def snmp_over_tcp(
+    scope: Scope,
+    host: str,
+    port: int,
+    *,
+    communities: Iterable[str] = COMMON_COMMUNITIES,
+    timeout: float,
+    transcript: Transcript,
+) -> PortFinding | None:
+    """The same GETs on a TCP stream, each BER message as is (RFC 3430); a finding if an SNMP
+    response comes within SNMP_TCP_WAIT_S."""
+    try:
+        with net.connect(scope, host, port, timeout=timeout, transcript=transcript) as conn:
+            conn.send(b"".join(snmp_get_requests(communities)), "SNMP GETs (RFC 3430)")
+            answer = conn.recv_until(
+                _ber_complete, Deadline(min(timeout, SNMP_TCP_WAIT_S)), limit=SNMP_TCP_LIMIT
+            )
+    except DeviceError as exc:
+        transcript.event(f"no SNMP answer: {exc}")
+        return None
+    detail = snmp_response(answer)
+    return None if detail is None else PortFinding(port, Speaks.SNMP, detail, answer)
+
+
+def _ber_complete(data: bytes) -> bool:
+    """Whether `data` starts with one whole BER SEQUENCE, or cannot be one (stop reading)."""
+    if len(data) < 2:
+        return False
+    if data[0] != 0x30 or data[1] in (0x80, 0xFF) or data[1] > 0x84:
+        return True
+    if data[1] < 0x80:
+        return len(data) >= 2 + data[1]
+    size = data[1] & 0x7F
+    return len(data) >= 2 + size + int.from_bytes(data[2 : 2 + size], "big")
