@@ -195,12 +195,15 @@ def test_the_front_notes_a_page_it_could_not_search_and_the_draft_shows_it(
         server.server_close()
     assert elapsed < 2 * (web_login.PARSE_BUDGET_S + 0.5)  # `/` and `/login`
     assert front.login is None
-    assert "characters were parsed within" in front.pages[0].note
+    note = front.pages[0].note
+    # Which of the two it says depends on the machine's speed: out of time, or at the end
+    # of the page with an unfinished tag left (the parser buffers it without a search).
+    assert "characters were parsed within" in note or "were never parsed" in note, note
     text = draft.render(
         _survey(None, front.pages[0]), command="medsec init", addresses=[loopback_address],
         scan_ports=None, when="2030-01-01T00:00:00+00:00",
     )  # fmt: skip
-    assert "#   /: only the first" in text
+    assert f"#   /: {note}" in text
 
 
 # --- TLS or not -------------------------------------------------------------------------
