@@ -15,6 +15,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -151,10 +152,23 @@ def _hold_unauthenticated(host: str, port: int) -> list[socket.socket]:
     banner, so dropbear has forked a child for it and counts it)."""
     held = []
     for _ in range(UNAUTHENTICATED_PER_ADDRESS):
-        sock = socket.create_connection((host, port), timeout=5)
-        assert sock.recv(64).startswith(b"SSH-")
-        held.append(sock)
+        held.append(_one_unauthenticated(host, port))
     return held
+
+
+def _one_unauthenticated(host: str, port: int) -> socket.socket:
+    """A connection with its banner. dropbear counts a closed connection until it has
+    reaped its child, so under load it may still turn the next one away (closed at once):
+    that one is made again, a bounded number of times."""
+    for _ in range(40):
+        sock = socket.create_connection((host, port), timeout=5)
+        banner = sock.recv(64)
+        if banner:
+            assert banner.startswith(b"SSH-"), banner
+            return sock
+        sock.close()
+        time.sleep(0.05)
+    raise AssertionError("dropbear turned every connection away for 2 s")
 
 
 def test_a_login_refused_after_an_earlier_success_is_tried_once_more(
