@@ -6,11 +6,11 @@ Kept out of the check module so each check reads as: which images, which verdict
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.config.profile import Profile
-from harness.core.errors import not_applicable
+from harness.core.errors import inconclusive, not_applicable
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.evidence.recorder import EvidenceRecorder
@@ -37,6 +37,7 @@ class UpdateSteps:
     observe: Callable[[str, Any], None]
     transcript: Transcript
     check_id: str
+    sent: list[UpdateTrial] = field(default_factory=list)  # this check's trials so far
 
     def running(self) -> str:
         """The running version, as the profiled reader reports it."""
@@ -80,6 +81,15 @@ class UpdateSteps:
         )
         self.ledger.saw(trial.version_after, self.check_id)
         self.record(image, trial)
+        if not trial.reply.delivered and not any(t.problem() for t in self.sent):
+            # Nothing to judge; after an image the device did not survive, the check
+            # goes on to fail on that one instead.
+            inconclusive(
+                self.target.channel.description,
+                f"{trial.image_name} was never delivered ({trial.reply.lost}): what the "
+                "device would do with it is unknown",
+            )
+        self.sent.append(trial)
         return trial
 
     def send_all(self, images: Iterable[UpdateImage], before: str) -> list[UpdateTrial]:

@@ -61,6 +61,10 @@ class DeviceUnreachable(DeviceError):
     """Connection refused, reset before any answer, or no route."""
 
 
+class NotConnected(DeviceUnreachable):
+    """No connection was made (refused, no route): nothing was sent."""
+
+
 class ProtocolViolation(DeviceError):
     """The device answered, but not in the protocol we spoke."""
 

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness.core.errors import DeviceError, DeviceTimeout, DeviceUnreachable, ProtocolViolation
+from harness.core.errors import (
+    DeviceError,
+    DeviceTimeout,
+    DeviceUnreachable,
+    NotConnected,
+    ProtocolViolation,
+)
 from harness.core.redact import Secret, reveal
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
@@ -228,7 +234,8 @@ class _Exchange:
             invalid = ProtocolViolation(target, f"not a valid HTTP answer: {exc!r}")
             raise self._lost(local, invalid) from None
         except OSError as exc:
-            failed = DeviceUnreachable(target, f"{method} {path}: {exc.strerror or exc}")
+            kind = DeviceUnreachable if local else NotConnected  # no local port: no connection
+            failed = kind(target, f"{method} {path}: {exc.strerror or exc}")
             raise self._lost(local, failed) from None
         finally:
             connection.close()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness.core.errors import DeviceTimeout, DeviceUnreachable
+from harness.core.errors import DeviceTimeout, DeviceUnreachable, NotConnected
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.transports.deadline_guard import EXCHANGE_FACTOR, ExchangeDeadline
@@ -94,7 +94,7 @@ def open_connection(
     except TimeoutError:
         raise DeviceTimeout(target, "connect timed out") from None
     except OSError as exc:
-        raise DeviceUnreachable(target, f"connect failed: {exc.strerror or exc}") from None
+        raise NotConnected(target, f"connect failed: {exc.strerror or exc}") from None
     if not secure:
         return raw, target
     trust = TlsTrust.of(ca_file)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.deadline import Deadline
-from harness.core.errors import DeviceTimeout, DeviceUnreachable
+from harness.core.errors import DeviceTimeout, DeviceUnreachable, NotConnected
 from harness.core.scope import Scope
 from harness.core.transcript import Transcript
 from harness.transports import tls_context
@@ -132,7 +132,7 @@ def tcp_socket(
     except TimeoutError:
         raise DeviceTimeout(target, "connect timed out") from None
     except OSError as exc:
-        raise DeviceUnreachable(target, f"connect failed: {exc.strerror or exc}") from None
+        raise NotConnected(target, f"connect failed: {exc.strerror or exc}") from None
 
 
 def connect(

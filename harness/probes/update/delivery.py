@@ -76,6 +76,7 @@ class DeliveryReply:
     lost: str = ""  # the connection broke during the delivery
     auth_refused: bool = False  # refused for lack of credentials, before taking the image
     login_refused: bool = False  # the credentials themselves were refused (HTTP 401, SSH)
+    delivered: bool = True  # False: no connection could be made, not a byte was sent
 
     @property
     def verdict_messages(self) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.core.errors import DeviceError, inconclusive
+from harness.core.errors import DeviceError, NotConnected, inconclusive
 from harness.core.transcript import Transcript
 from harness.probes.update.delivery import AuthMode, DeliveryReply, UpdateChannel
 from harness.probes.update.version_readers import VersionReader
@@ -179,6 +179,8 @@ def send_image(
     )
     try:
         reply = channel.deliver(image, transcript, auth=auth, cut_at=cut_at)
+    except NotConnected as exc:
+        reply = DeliveryReply(None, None, "", lost=f"not delivered: {exc}", delivered=False)
     except DeviceError as exc:
         reply = DeliveryReply(None, None, "", lost=f"delivery failed: {exc}")
     if auth is AuthMode.PROFILE and reply.login_refused:
