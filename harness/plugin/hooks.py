@@ -14,7 +14,7 @@ from harness.core.errors import not_applicable
 from harness.core.redact import Redactor
 from harness.evidence.manifest import write_manifest
 from harness.evidence.recorder import EvidenceRecorder
-from harness.plugin import run_order
+from harness.plugin import interrupts, run_order
 from harness.plugin.applicability import not_applicable_reason
 from harness.plugin.outcomes import classify
 from harness.plugin.session import MedsecSession, utc_now
@@ -158,7 +158,9 @@ def _finish(context: CheckContext, medsec: MedsecSession, item: pytest.Item) -> 
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
     medsec = medsec_session(session.config)
-    if medsec is not None:
+    if medsec is None:
+        return (yield)
+    with interrupts.deferred() as signals:  # the files are written whole, or the run lies
         medsec.close()  # a lane thread ending now must not change what is being written
         done = {c.nodeid for c in medsec.results.checks}
         not_run = [
@@ -166,10 +168,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
         ]
         medsec.firmware.read("end")
         medsec.order_checks([i.nodeid for i in session.items])
-        _close_results(medsec, run_status(exitstatus, not_run), not_run)
-    outcome = yield  # other plugins' session end (pytest-html, where --html asks for it)
-    if medsec is not None:
+        status = run_status(exitstatus, not_run)
+        _close_results(medsec, status, not_run)
+        outcome = yield  # other plugins' session end (pytest-html, where --html asks for it)
+        if signals and status != "interrupted":  # said again, now with the right status
+            medsec.interrupted = True
+            _close_results(medsec, "interrupted", not_run)
         _seal(medsec)
+    if signals:
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
     return outcome
 
 

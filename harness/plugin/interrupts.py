@@ -7,8 +7,10 @@ before its session even started still says so in results.json.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -41,3 +43,25 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     for signum, handler in config.stash.get(_PREVIOUS, {}).items():
         signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[list[int]]:
+    """While the run's files are written at its end, Ctrl-C and SIGTERM are noted, not
+    raised: raised there, they left results.json saying `complete` with no report and no
+    seal (a second Ctrl-C after the first left nothing). The caller marks the run
+    interrupted afterwards. Main thread only; elsewhere nothing is deferred."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {s: signal.signal(s, note) for s in _WATCHED}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -7,6 +7,7 @@ subprocess against the emulator or a small misbehaving server, and reads the run
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -361,6 +362,42 @@ def test_ctrl_c_leaves_results_and_report_for_what_ran(
         assert "CRYPTO-001" not in ran
     assert any("CRYPTO-001" in n or "tls_versions" in n for n in results.not_run)
     assert "interrupted" in (out / "report.html").read_text()
+    assert verify_run(out).ok
+
+
+SIGNAL_AT_THE_END = """
+import os, signal
+
+def pytest_sessionfinish(session):  # inside medsec's own, while the run's files are written
+    os.kill(os.getpid(), signal.{name})
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_files_are_written_still_leaves_a_sealed_interrupted_run(
+    pump: EmulatedPump, tmp_path: Path, private_network: None, name: str
+) -> None:
+    """Ctrl-C or SIGTERM as the run writes its files at the end. Before: results.json said
+    `complete`, report.html, the seal and the SARIF file were missing, and the run exited
+    130 all the same (and a second Ctrl-C after a first left no report at all)."""
+    (tmp_path / "signal_at_the_end.py").write_text(SIGNAL_AT_THE_END.format(name=name))
+    profile = pump.write_profile(tmp_path / "pump.yaml")
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "harness", "run", str(profile), "--out", str(out),
+            "--suite", "auth", "--sarif", str(tmp_path / "run.sarif"), "--quiet",
+            "--", "-k", "default_credentials_refused_by_http_api", "-p", "signal_at_the_end",
+        ],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"},
+    )  # fmt: skip
+    assert done.returncode == 130, done.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["status"] == "interrupted"
+    assert results["not_run"] == []  # every check had run: the signal came after
+    assert "interrupted" in (out / "report.html").read_text()
+    assert (tmp_path / "run.sarif").is_file()
     assert verify_run(out).ok
 
 
