@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import os
 import shutil
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -133,6 +134,8 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     out.mkdir(parents=True, exist_ok=True)
     keys = _keys(fleet)
+    # Until the devices start, SIGTERM ends the fleet as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         profiles = _profiles(fleet, keys, out)
     except ProfileError as exc:
@@ -141,6 +144,12 @@ def cmd_fleet(args: argparse.Namespace) -> int:
             f"medsec fleet: invalid profile\n{clean(str(exc), keep_newlines=True)}", file=sys.stderr
         )
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        shutil.rmtree(out, ignore_errors=True)  # nothing ran; rendered profiles hold secrets
+        print("medsec fleet: interrupted before any device ran; nothing is left", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return _run(args, console, fleet, out, keys, profiles, key, stamp)
 
 
@@ -225,6 +234,7 @@ def _device_run(end: JobEnd, found: tuple[Path, Profile]) -> DeviceRun:
         exit_code=end.exit_code,
         duration_s=end.duration_s,
         timed_out=end.timed_out,
+        stopped=end.stopped,
         **_identity(profile),
     )
 

@@ -42,6 +42,7 @@ class JobEnd:
     exit_code: int | None
     duration_s: float
     timed_out: bool = False
+    stopped: bool = False  # the fleet told it to stop (Ctrl-C, SIGTERM)
 
 
 @dataclass
@@ -127,6 +128,7 @@ def run_jobs(
                 child.process.returncode,
                 time.monotonic() - child.started,
                 child.timed_out,
+                stopped=child.stop_sent is not None and not child.timed_out,
             )
             ended[end.key] = end
             on_end(end)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
@@ -10,6 +11,17 @@ from harness import __version__
 from harness.cli.suites import SUITES
 
 SARIF_MODES = ("github", "full")
+
+
+def _positive_seconds(text: str) -> float:
+    """A number of seconds above zero (not nan, not infinite)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return seconds
 
 
 def _default_jobs() -> int:
@@ -188,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fleet.add_argument(
         "--device-timeout",
-        type=float,
+        type=_positive_seconds,
         default=3600.0,
         metavar="S",
         help="a device run still going after S seconds is stopped (default 3600)",

@@ -45,6 +45,7 @@ class DeviceRun:
     exit_code: int | None
     duration_s: float
     timed_out: bool = False
+    stopped: bool = False  # the fleet told it to stop (Ctrl-C, SIGTERM)
     name: str = ""  # from the profile, for a run that left no results
     serial_number: str = ""
     firmware: str = ""
@@ -114,6 +115,9 @@ def _verdict(run: DeviceRun, results: RunResults | None) -> tuple[Verdict, str]:
     if run.exit_code == _EXIT_INTERRUPTED or (results and results.status == "interrupted"):
         left = len(results.not_run) if results else 0
         return "interrupted", f"interrupted: {left} checks did not finish"
+    if run.stopped and (results is None or results.status != "complete"):
+        # Stopped as it started (still importing): it could not yet say so itself.
+        return "interrupted", f"stopped by the fleet before its run said so (exit {run.exit_code})"
     if results is None:
         return "error", f"medsec run exited {run.exit_code} and left no results (see its log)"
     failed = sum(1 for c in results.checks if c.outcome is Outcome.FAILED)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from harness.cli import fleet as fleet_cli
+from harness.cli import main
+from harness.cli.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE
 from harness.cli.fleet_runs import DeviceJob, JobEnd, run_jobs
 from harness.config.fleet import fleet_yaml, load_fleet, render_template
 from harness.config.profile_paths import absolute_paths
@@ -271,6 +276,28 @@ def test_each_device_is_judged_from_its_exit_status_and_folder(tmp_path: Path) -
     assert not results.ok
 
 
+def test_a_run_the_fleet_stopped_before_it_could_say_so_is_interrupted(tmp_path: Path) -> None:
+    """Ctrl-C right after a device run started: the run dies of it while still importing
+    (exit -2, or 1 from a traceback) and leaves no results. It was stopped, not undecided;
+    a run that died so without being told to stop still is an error, and one told too late
+    to matter keeps its own verdict."""
+    told = DeviceRun(
+        key="a", profile=tmp_path / "a.yaml", exit_code=-2, duration_s=0.1, stopped=True
+    )
+    crashed = DeviceRun(key="b", profile=tmp_path / "b.yaml", exit_code=-2, duration_s=0.1)
+    finished = _run(
+        tmp_path, "c", [("CRYPTO-001", "api", Outcome.FAILED)], exit_code=1, duration_s=1,
+        stopped=True,
+    )  # fmt: skip
+    judged = {r.key: judge_device(r, tmp_path) for r in (told, crashed, finished)}
+    assert {k: d.verdict for k, d in judged.items()} == {
+        "a": "interrupted",
+        "b": "error",
+        "c": "failed",
+    }
+    assert "stopped by the fleet" in judged["a"].reason
+
+
 def _meta(tmp_path: Path, *, interrupted: bool) -> FleetMeta:
     import datetime as dt
 
@@ -420,3 +447,32 @@ def test_the_emulated_fleet_refuses_what_it_cannot_start(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         plan(count, first, weaknesses)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "soon"])
+def test_a_device_timeout_must_be_seconds_above_zero(value: str) -> None:
+    """`nan` crashed the fleet with a KeyError after it made its folder; -1 stopped every
+    device at once. Both are bad usage now (exit 2), before anything is made."""
+    assert main(["fleet", "fleet.yaml", "--device-timeout", value]) == EXIT_USAGE
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_fleet_stopped_while_its_profiles_are_rendered_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    """Ctrl-C or SIGTERM before any device ran: the fleet folder, with rendered profiles
+    that hold secrets, is removed (it was left half-written and unsealed, and a new run
+    with the same --out was refused)."""
+    fleet_file = _template_fleet(tmp_path, "{HOST: 127.0.0.9, SERIAL: SN-9, SSH: 2222}")
+
+    def signalled(*args: object) -> object:
+        os.kill(os.getpid(), signum)
+        time.sleep(1)  # the handler runs in between
+        raise AssertionError("the signal did not stop the rendering")
+
+    monkeypatch.setattr(fleet_cli, "render_template", signalled)
+    out = tmp_path / "fleet-out"
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["fleet", str(fleet_file), "--out", str(out)]) == EXIT_INTERRUPTED
+    assert not out.exists()
+    assert signal.getsignal(signal.SIGTERM) is before  # restored
