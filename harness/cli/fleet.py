@@ -26,6 +26,7 @@ from harness.config.profile import Profile
 from harness.core.errors import MedsecError, ProfileError
 from harness.core.terminal import clean, markup_safe
 from harness.evidence.manifest import load_signing_key
+from harness.evidence.recorder import slug
 from harness.reporting.fleet import (
     DEVICES,
     LOGS,
@@ -36,19 +37,30 @@ from harness.reporting.fleet import (
     judge_device,
 )
 from harness.reporting.fleet_write import write_fleet
-from harness.reporting.merge import unique_keys
 
 DEFAULT_TIMEOUT_S = 3600.0
 _STYLES = {"passed": "green", "failed": "bold red", "error": "bold yellow", "interrupted": "yellow"}
 
 
 def _keys(fleet: Fleet) -> list[str]:
-    names = []
+    """Each device's folder: its name from the fleet file, exactly (names are unique and
+    folder-safe); else its serial number or name, made unique against every other key."""
+    taken = {d.name for d in fleet.devices if d.name}
+    keys: list[str] = []
     for device in fleet.devices:
+        if device.name:
+            keys.append(device.name)
+            continue
         profiled = device.device.device if device.device is not None else None
-        derived = (profiled.serial_number or profiled.name) if profiled else ""
-        names.append(device.name or derived)
-    return unique_keys(names)
+        base = slug((profiled.serial_number or profiled.name) if profiled else "device")
+        key = base
+        for n in range(2, len(fleet.devices) + 2):  # at most that many keys are taken
+            if key not in taken:
+                break
+            key = f"{base}-{n}"
+        taken.add(key)
+        keys.append(key)
+    return keys
 
 
 def _profiles(fleet: Fleet, keys: list[str], out: Path) -> list[tuple[Path, Profile]]:

@@ -38,7 +38,8 @@ MAX_DEVICES = 1000
 DeviceName = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        # Ends in a letter, digit or -: a trailing . or _ would not survive as a folder name.
+        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9-])?$",
         description="the device's folder under the fleet folder: letters, digits, . _ -",
     ),
 ]

@@ -149,6 +149,30 @@ def test_each_device_run_gets_the_fleet_s_lanes_and_zero_lanes_is_refused(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_name_from_the_fleet_file_is_the_device_folder_exactly(tmp_path: Path) -> None:
+    """Names are folder names as they stand; a device without one (its serial number) gives
+    way. Before, a listed profile with serial bed-3 took `bed-3` from the template device
+    named bed-3 (which got `bed-3-2`), and `bed.` became `bed`."""
+    _profile(tmp_path / "pumps", "a.yaml", "bed-3")
+    _profile(tmp_path / "pumps", "b.yaml", "bed-3")
+    template = _profile(tmp_path / "templates", "pump.yaml")
+    path = _fleet(
+        tmp_path,
+        "schema: medsec/fleet/v1\ndevices:\n  - profile: pumps/a.yaml\n"
+        "  - profile: pumps/b.yaml\n"
+        f"template:\n  profile: {template}\n  devices:\n    - name: bed-3\n    - name: bed\n",
+    )
+    assert fleet_cli._keys(load_fleet(path)) == ["bed-3-2", "bed-3-3", "bed-3", "bed"]
+    trailing = _fleet(
+        tmp_path,
+        f"schema: medsec/fleet/v1\ntemplate:\n  profile: {template}\n"
+        "  devices:\n    - name: bed.\n",
+    )
+    with pytest.raises(ProfileError) as refused:
+        load_fleet(trailing)
+    assert "template.devices[0].name: String should match pattern" in _messages(refused)[0]
+
+
 # Templates
 
 
