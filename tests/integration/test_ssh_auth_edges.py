@@ -19,6 +19,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,27 @@ def sshd_in(etc: Etc, host: str, folder: Path, config: str) -> Iterator[int]:
         yield port
 
 
+def _root_checks(
+    tmp_path: Path, prefix: str, targets: dict[str, tuple[str, int]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """AUTH-001 and AUTH-008 against the weak and the strong server at once, as the
+    profiled `service` user: (weak run, strong run)."""
+    runs = concurrently(
+        **{
+            name: lambda name=name, host=host, port=port: run(
+                tmp_path,
+                host,
+                f"{prefix}-{name}",
+                *ROOT_CHECKS,
+                ssh={"host": host, "port": port, "username": "service"},
+                policy={"timeout_s": 5},
+            )
+            for name, (host, port) in targets.items()
+        }
+    )
+    return runs["weak"], runs["strong"]
+
+
 @pytest.fixture(scope="module")
 def client_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     key = tmp_path_factory.mktemp("keys") / "id_ed25519"
@@ -77,20 +99,11 @@ def test_keyboard_interactive_only_with_three_tries_finds_defaults_and_refuses_t
                 )
             )
             ports[name] = stack.enter_context(sshd_in(etc, host, tmp_path / name, config))
-        runs = concurrently(
-            **{
-                name: lambda name=name, host=host: run(
-                    tmp_path,
-                    host,
-                    f"kbd-{name}",
-                    *ROOT_CHECKS,
-                    ssh={"host": host, "port": ports[name], "username": "service"},
-                    policy={"timeout_s": 5},
-                )
-                for name, host in (("weak", weak_host), ("strong", strong_host))
-            }
+        weak, strong = _root_checks(
+            tmp_path,
+            "kbd",
+            {"weak": (weak_host, ports["weak"]), "strong": (strong_host, ports["strong"])},
         )
-    weak, strong = runs["weak"], runs["strong"]
     assert outcomes(weak) == {
         "AUTH-001[ssh]": Outcome.FAILED,
         "AUTH-008[ssh]": Outcome.FAILED,
@@ -128,20 +141,11 @@ def test_dropbear_lets_a_blank_root_in_by_method_none(
                     host, tmp_path / name, etc, [embedded.dropbear_key(keys, "ed25519")], ["-B"]
                 )
             )
-        runs = concurrently(
-            **{
-                name: lambda name=name, host=host: run(
-                    tmp_path,
-                    host,
-                    f"blank-{name}",
-                    *ROOT_CHECKS,
-                    ssh={"host": host, "port": ports[name], "username": "service"},
-                    policy={"timeout_s": 5},
-                )
-                for name, host in (("weak", weak_host), ("strong", strong_host))
-            }
+        weak, strong = _root_checks(
+            tmp_path,
+            "blank",
+            {"weak": (weak_host, ports["weak"]), "strong": (strong_host, ports["strong"])},
         )
-    weak, strong = runs["weak"], runs["strong"]
     assert outcomes(weak) == {
         "AUTH-001[ssh]": Outcome.FAILED,
         "AUTH-008[ssh]": Outcome.FAILED,

@@ -3,12 +3,13 @@ of the YAML), and what it refuses before sending anything."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -121,36 +122,46 @@ def test_a_page_that_parses_in_quadratic_time_is_searched_within_its_budget(junk
         assert (login is not None) == found  # a form before the junk is still read
 
 
-@pytest.fixture
-def web_server(loopback_address: str) -> Iterator[str]:
-    """`/` redirects to `/ui/`, which shows a login form."""
+Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
+
+
+@contextlib.contextmanager
+def _http_server(host: str, answer: Callable[[str], Answer]) -> Iterator[str]:
+    """A loopback web server answering each GET path with `answer(path)`; yields its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path == "/":
-                self.send_response(302)
-                self.send_header("Location", "/ui/")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            body = b"<form method=post action=login><input name=u><input type=password name=p>"
-            self.send_response(200 if self.path == "/ui/" else 404)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
+            status, headers, body = answer(self.path)
+            self.send_response(status)
+            for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer((loopback_address, 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = ThreadingHTTPServer((host, 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://{loopback_address}:{server.server_address[1]}"
+        yield f"http://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def web_server(loopback_address: str) -> Iterator[str]:
+    """`/` redirects to `/ui/`, which shows a login form."""
+    form = b"<form method=post action=login><input name=u><input type=password name=p>"
+
+    def answer(path: str) -> Answer:
+        if path == "/":
+            return 302, {"Location": "/ui/"}, b""
+        return 200 if path == "/ui/" else 404, {"Content-Type": "text/html"}, form
+
+    with _http_server(loopback_address, answer) as url:
+        yield url
 
 
 def test_the_front_follows_one_same_origin_redirect_to_the_form(web_server: str) -> None:
@@ -170,29 +181,15 @@ def test_the_front_notes_a_page_it_could_not_search_and_the_draft_shows_it(
 ) -> None:
     body = QUADRATIC_PAGES["<a repeated"].encode()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/" else 404)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(path: str) -> Answer:
+        return 200 if path == "/" else 404, {"Content-Type": "text/html"}, body
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer((loopback_address, 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://{loopback_address}:{server.server_address[1]}"
-    try:
+    with _http_server(loopback_address, answer) as base:
         started = time.monotonic()
         front = web_login.web_front(
             Scope.of([f"{loopback_address}/32"]), base, timeout=5, transcript=Transcript("t")
         )
         elapsed = time.monotonic() - started
-    finally:
-        server.shutdown()
-        server.server_close()
     assert elapsed < 2 * (web_login.PARSE_BUDGET_S + 0.5)  # `/` and `/login`
     assert front.login is None
     note = front.pages[0].note
